@@ -1,0 +1,1 @@
+"""arnn-zoo: fast autoregressive neural-network wavefunctions in dm-haiku."""
