@@ -1,0 +1,133 @@
+"""The autoregressive network: a stack of masked layers, normalized per site.
+
+log psi(s) = sum_i log psi_i(s_i | s_<i), where the last layer gives K
+outputs z_i per site and
+
+  log psi_i = z_i - logsumexp(machine_pow * Re z_i) / machine_pow,
+
+so that sum_k |psi_i(k)|^machine_pow = 1 for every site and every prefix.
+With complex parameters Im z_i is the phase.
+
+The network input is the local-state value of each site, one feature.
+
+Glossary of shapes:
+  B: batch, N: sites, K: local states, F: features, H x W: 2D lattice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from zoo import nn
+from zoo.hilbert import Hilbert
+
+FAMILIES = ("dense", "conv1d", "conv2d")
+
+
+@dataclasses.dataclass(frozen=True)
+class ARNNSpec:
+  """A fully resolved, validated architecture (see `zoo.models.families`).
+
+  Attributes:
+    family: one of FAMILIES.
+    hilbert: the Hilbert space; conv2d needs a 2D lattice shape.
+    features: output width of each layer; the last is `hilbert.local_size`.
+    kernel_size: per layer; () for dense, (k,) for conv1d, (kh, kw) for conv2d.
+    kernel_dilation: per layer, same shapes as kernel_size.
+    activation: applied between layers (not after the last).
+    use_bias, param_dtype, precision, kernel_init, bias_init: layer fields.
+    machine_pow: the p in sum |psi|^p = 1; 2 for a wavefunction.
+    fast: whether `conditional` uses the cached one-site pass.
+  """
+
+  family: str
+  hilbert: Hilbert
+  features: tuple[int, ...]
+  kernel_size: tuple[tuple[int, ...], ...]
+  kernel_dilation: tuple[tuple[int, ...], ...]
+  activation: Callable[[jax.Array], jax.Array]
+  use_bias: bool
+  param_dtype: Any
+  precision: Any
+  machine_pow: int
+  kernel_init: Any
+  bias_init: Any
+  fast: bool
+
+  @property
+  def layers(self) -> int:
+    return len(self.features)
+
+
+def normalize_log_psi(z: jax.Array, machine_pow: int) -> jax.Array:
+  """Per-site normalization over the last axis [..., K]."""
+  log_norm = jax.nn.logsumexp(machine_pow * z.real, axis=-1, keepdims=True)
+  return z - log_norm / machine_pow
+
+
+class ARNN(hk.Module):
+  """Autoregressive network with a full pass and a cached one-site pass."""
+
+  def __init__(self, spec: ARNNSpec, name: str | None = None):
+    super().__init__(name=name or f"arnn_{spec.family}")
+    self.spec = spec
+    self.layers = [self._make_layer(i) for i in range(spec.layers)]
+
+  def _make_layer(self, i: int) -> hk.Module:
+    spec = self.spec
+    common = dict(exclusive=(i == 0), use_bias=spec.use_bias,
+                  param_dtype=spec.param_dtype, precision=spec.precision,
+                  kernel_init=spec.kernel_init, bias_init=spec.bias_init,
+                  name=f"layer_{i}")
+    features = spec.features[i]
+    if spec.family == "dense":
+      return nn.MaskedDense1D(spec.hilbert.size, features, **common)
+    if spec.family == "conv1d":
+      return nn.MaskedConv1D(features, spec.kernel_size[i][0],
+                             kernel_dilation=spec.kernel_dilation[i][0],
+                             **common)
+    return nn.MaskedConv2D(spec.hilbert.shape, features, spec.kernel_size[i],
+                           kernel_dilation=spec.kernel_dilation[i], **common)
+
+  def _in_features(self, i: int) -> int:
+    return 1 if i == 0 else self.spec.features[i - 1]
+
+  def conditionals_log_psi(self, x: jax.Array) -> jax.Array:
+    """Full pass: x [B, N] -> log psi_i(k | x_<i) [B, N, K]."""
+    batch, n = x.shape
+    h = x.astype(self.spec.param_dtype)[..., None]  # [B, N, 1]
+    if self.spec.family == "conv2d":
+      h = h.reshape(batch, *self.spec.hilbert.shape, 1)  # [B, H, W, 1]
+    for i, layer in enumerate(self.layers):
+      if i > 0:
+        h = self.spec.activation(h)
+      h = layer(h)
+    return normalize_log_psi(h.reshape(batch, n, -1), self.spec.machine_pow)
+
+  def init_cache(self, batch_size: int) -> None:
+    for i, layer in enumerate(self.layers):
+      layer.init_cache(batch_size, self._in_features(i))
+
+  def conditional_log_psi(self, x: jax.Array, index: jax.Array) -> jax.Array:
+    """log psi_index(k | x_<index) [B, K] for x [B, N]; sites < index set.
+
+    The fast pass feeds site index - 1 through every layer's cache, so calls
+    must come in order index = 0, 1, ... after `init_cache`; the slow pass
+    does a full pass and ignores the cache.
+    """
+    if not self.spec.fast:
+      return jax.lax.dynamic_index_in_dim(
+          self.conditionals_log_psi(x), index, axis=1, keepdims=False)
+    previous = jax.lax.dynamic_index_in_dim(
+        x, jnp.maximum(index - 1, 0), axis=1, keepdims=False)  # [B]
+    h = previous.astype(self.spec.param_dtype)[:, None]  # [B, 1]
+    for i, layer in enumerate(self.layers):
+      if i > 0:
+        h = self.spec.activation(h)
+      h = layer.update_site(h, index)
+    return normalize_log_psi(h, self.spec.machine_pow)

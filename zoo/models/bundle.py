@@ -1,0 +1,152 @@
+"""The transform bundle: one params tree, several pure functions.
+
+Built with `hk.multi_transform_with_state`: the full pass (log psi and the
+conditionals), the cache initializer, and the one-site conditional whose
+cache travels as Haiku state.
+
+Glossary of shapes:
+  B: batch, N: sites, K: local states.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import chex
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoo.hilbert import Hilbert
+from zoo.models.arnn import ARNN, ARNNSpec
+
+Params = Mapping[str, Mapping[str, jax.Array]]
+State = Mapping[str, Mapping[str, jax.Array]]
+
+
+class Wavefunction:
+  """An autoregressive wavefunction as pure functions of (params, inputs).
+
+  `x` holds local-state values, shape [B, N]; a single configuration [N] is
+  accepted too and gives outputs without the batch axis.
+
+  Attributes:
+    spec: the resolved architecture.
+    name: the family name, e.g. "FastARNNConv1D".
+    hilbert, machine_pow, is_fast: from the spec.
+  """
+
+  def __init__(self, spec: ARNNSpec, name: str):
+    self.spec = spec
+    self.name = name
+
+    def functions():
+      net = ARNN(spec)
+      return net.conditionals_log_psi, (
+          net.conditionals_log_psi, net.init_cache, net.conditional_log_psi)
+
+    self._transformed = hk.multi_transform_with_state(functions)
+
+  # Hashing by identity lets a model be a static argument of jax.jit.
+  __hash__ = object.__hash__
+  __eq__ = object.__eq__
+
+  @property
+  def hilbert(self) -> Hilbert:
+    return self.spec.hilbert
+
+  @property
+  def machine_pow(self) -> int:
+    return self.spec.machine_pow
+
+  @property
+  def is_fast(self) -> bool:
+    return self.spec.fast
+
+  @property
+  def dtype(self) -> Any:
+    """The parameter dtype."""
+    return self.spec.param_dtype
+
+  @property
+  def real_dtype(self) -> Any:
+    """The real dtype of samples and probabilities."""
+    return jnp.finfo(self.spec.param_dtype).dtype
+
+  def _batched(self, x) -> tuple[jax.Array, bool]:
+    x = jnp.asarray(x)
+    n = self.hilbert.size
+    if x.ndim not in (1, 2) or x.shape[-1] != n:
+      raise ValueError(
+          f"x must have shape [B, {n}] or [{n}] (N = {n} sites of "
+          f"{self.hilbert}), got shape {tuple(x.shape)}")
+    if jnp.iscomplexobj(x):
+      raise ValueError(f"x must hold real local-state values, got dtype {x.dtype}")
+    return (x, False) if x.ndim == 2 else (x[None], True)
+
+  def init(self, key: jax.Array) -> tuple[Params, State]:
+    """Parameters and an empty state (the cache comes from `init_cache`)."""
+    x = jnp.zeros((1, self.hilbert.size), self.real_dtype)
+    params, state = self._transformed.init(key, x)
+    return params, state
+
+  def conditionals_log_psi(self, params: Params, x) -> jax.Array:
+    """log psi_i(k | x_<i) for every site and local state: [B, N, K]."""
+    x, single = self._batched(x)
+    out, _ = self._transformed.apply[0](params, {}, None, x)
+    chex.assert_shape(out, (x.shape[0], self.hilbert.size, self.hilbert.local_size))
+    return out[0] if single else out
+
+  def conditionals(self, params: Params, x) -> jax.Array:
+    """Conditional probabilities |psi_i(k | x_<i)|^machine_pow: [B, N, K]."""
+    log_psi = self.conditionals_log_psi(params, x)
+    return jnp.exp(self.machine_pow * log_psi.real)
+
+  def log_psi(self, params: Params, x) -> jax.Array:
+    """log psi(x): [B], real for real params, complex otherwise."""
+    x, single = self._batched(x)
+    cond = self.conditionals_log_psi(params, x)  # [B, N, K]
+    idx = self.hilbert.states_to_indices(x)  # [B, N]
+    out = jnp.take_along_axis(cond, idx[..., None], axis=-1)[..., 0].sum(-1)
+    chex.assert_shape(out, (x.shape[0],))
+    return out[0] if single else out
+
+  def init_cache(self, params: Params, batch_size: int) -> State:
+    """A zeroed cache for `batch_size` configurations, as Haiku state."""
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+      raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _, state = self._transformed.apply[1](params, {}, None, int(batch_size))
+    return state
+
+  def conditional_log_psi(self, params: Params, state: State, x, index
+                          ) -> tuple[jax.Array, State]:
+    """log psi_index(k | x_<index) [B, K] and the updated cache.
+
+    Fast models must be called for index = 0, 1, ... in order after
+    `init_cache`; slow models do a full pass and return `state` unchanged.
+    """
+    x, single = self._batched(x)
+    if isinstance(index, (int, np.integer)) and not 0 <= index < self.hilbert.size:
+      raise ValueError(
+          f"index must be in [0, {self.hilbert.size}), got {index}")
+    out, state = self._transformed.apply[2](params, state, None, x, index)
+    chex.assert_shape(out, (x.shape[0], self.hilbert.local_size))
+    return (out[0] if single else out), state
+
+  def conditional(self, params: Params, state: State, x, index
+                  ) -> tuple[jax.Array, State]:
+    """Probabilities of site `index` given x_<index: [B, K], and new cache."""
+    log_psi, state = self.conditional_log_psi(params, state, x, index)
+    return jnp.exp(self.machine_pow * log_psi.real), state
+
+  def parameter_count(self, params: Params) -> int:
+    return sum(math.prod(p.shape) for p in jax.tree.leaves(params))
+
+  def __repr__(self) -> str:
+    s = self.spec
+    return (f"{self.name}(hilbert={s.hilbert}, features={s.features}, "
+            f"kernel_size={s.kernel_size}, kernel_dilation={s.kernel_dilation}, "
+            f"param_dtype={jnp.dtype(s.param_dtype).name}, "
+            f"machine_pow={s.machine_pow})")
