@@ -14,6 +14,7 @@ jax.config.update("jax_enable_x64", True)
 
 from zoo.physics import hamiltonians  # pylint: disable=g-import-not-at-top
 from zoo.physics import lattice as lattice_lib
+from zoo.physics import reference
 
 LATTICES = {
     "chain8_pbc": lattice_lib.chain(8, pbc=True),
@@ -305,6 +306,51 @@ class HamiltonianTest(chex.TestCase):
       hamiltonians.Heisenberg(lattice_lib.chain(4)).to_sparse(sector=0.5)
     with self.assertRaisesRegex(ValueError, "N <= 14"):
       hamiltonians.Heisenberg(lattice_lib.square(4)).to_dense()
+
+
+class ReferenceTest(parameterized.TestCase):
+
+  def test_lookup(self):
+    ref = reference.reference_energy("heisenberg_square", L=4, J2=0.5,
+                                     bc="periodic")
+    self.assertEqual(ref, reference.Reference(
+        energy=-8.4579234, energy_per_site=-0.5286202, error=None,
+        method="ed", n_sites=16))
+    qmc = reference.reference_energy("heisenberg_square", L=10, bc="open")
+    self.assertIsNone(qmc.energy)
+    self.assertEqual((qmc.method, qmc.error), ("qmc", 2e-7))
+    chain = reference.reference_energy("tfim_chain", N=16, bc="open")
+    np.testing.assert_allclose(chain.energy_per_site, -20.0163879 / 16)
+
+  def test_table_is_consistent(self):
+    table = reference.load_table()
+    self.assertIn("Pauli matrices", table["_about"])
+    for model in reference.models():
+      for entry in table[model]:
+        self.assertIn(entry["method"], ("ed", "qmc", "dmrg"))
+        self.assertEqual("error" in entry, entry["method"] == "qmc")
+        if "E" in entry and "E_per_site" in entry:
+          n = entry.get("N", entry.get("L", 0) ** 2)
+          np.testing.assert_allclose(entry["E"] / n, entry["E_per_site"],
+                                     atol=1e-7)
+
+  def test_lookup_errors_list_what_exists(self):
+    with self.assertRaisesRegex(KeyError, "heisenberg_square"):
+      reference.reference_energy("kagome")
+    with self.assertRaisesRegex(ValueError, "(?s)2 entries match.*L=4, J2=0.5"):
+      reference.reference_energy("heisenberg_square", L=4)
+    with self.assertRaisesRegex(ValueError, "(?s)no entry matches.*N=20"):
+      reference.reference_energy("tfim_chain", N=12)
+    with self.assertRaisesRegex(ValueError, r"unknown parameters \['M'\]"):
+      reference.reference_energy("tfim_chain", M=12)
+
+  def test_reference_for_without_entry(self):
+    self.assertIsNone(reference.reference_for(
+        hamiltonians.TransverseFieldIsing(lattice_lib.chain(10), h=2.0)))
+    self.assertIsNone(reference.reference_for(
+        hamiltonians.Heisenberg(lattice_lib.square(4), J=2.0)))
+    self.assertIsNone(reference.reference_for(
+        hamiltonians.Heisenberg(lattice_lib.square(2, 4))))
 
 
 if __name__ == "__main__":
