@@ -1,6 +1,11 @@
 """Tests for zoo.physics: lattices, Hamiltonians, exact diagonalization."""
 
 import itertools
+import json
+import os
+import pathlib
+import tempfile
+from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -12,7 +17,8 @@ import scipy.linalg
 
 jax.config.update("jax_enable_x64", True)
 
-from zoo.physics import hamiltonians  # pylint: disable=g-import-not-at-top
+from zoo.physics import exact  # pylint: disable=g-import-not-at-top
+from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
 from zoo.physics import reference
 
@@ -306,6 +312,123 @@ class HamiltonianTest(chex.TestCase):
       hamiltonians.Heisenberg(lattice_lib.chain(4)).to_sparse(sector=0.5)
     with self.assertRaisesRegex(ValueError, "N <= 14"):
       hamiltonians.Heisenberg(lattice_lib.square(4)).to_dense()
+
+
+class ExactTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ("tfim_chain10_obc",
+       hamiltonians.TransverseFieldIsing(lattice_lib.chain(10, False), 1.0),
+       None, ("tfim_chain", dict(N=10, h=1.0, bc="open"))),
+      ("tfim_chain10_pbc",
+       hamiltonians.TransverseFieldIsing(lattice_lib.chain(10), 1.0),
+       None, ("tfim_chain", dict(N=10, h=1.0, bc="periodic"))),
+      ("heisenberg_chain10_pbc",
+       hamiltonians.Heisenberg(lattice_lib.chain(10)),
+       None, ("heisenberg_chain", dict(N=10, bc="periodic"))),
+      ("heisenberg_chain10_obc",
+       hamiltonians.Heisenberg(lattice_lib.chain(10, False)),
+       None, ("heisenberg_chain", dict(N=10, bc="open"))),
+      ("heisenberg_chain10_obc_marshall_sz0",
+       hamiltonians.Heisenberg(lattice_lib.chain(10, False),
+                               marshall_sign=True),
+       0, ("heisenberg_chain", dict(N=10, bc="open"))),
+      ("heisenberg_square4_sz0",
+       hamiltonians.Heisenberg(lattice_lib.square(4)),
+       0, ("heisenberg_square", dict(L=4, J2=0.0, bc="periodic"))),
+      ("heisenberg_square4_marshall_sz0",
+       hamiltonians.Heisenberg(lattice_lib.square(4), marshall_sign=True),
+       0, ("heisenberg_square", dict(L=4, J2=0.0, bc="periodic"))),
+      ("j1j2_square4_sz0",
+       hamiltonians.J1J2(lattice_lib.square(4), J2=0.5),
+       0, ("heisenberg_square", dict(L=4, J2=0.5, bc="periodic"))),
+      ("j1j2_square4_marshall_sz0",
+       hamiltonians.J1J2(lattice_lib.square(4), J2=0.5, marshall_sign=True),
+       0, ("heisenberg_square", dict(L=4, J2=0.5, bc="periodic"))),
+      ("tfim_square4",
+       hamiltonians.TransverseFieldIsing(lattice_lib.square(4), 3.04),
+       None, ("tfim_square", dict(L=4, h=3.04, bc="periodic"))),
+  )
+  def test_ground_state_energy_matches_reference(self, ham, sector, ref):
+    expected = reference.reference_energy(ref[0], **ref[1])
+    energy = exact.ground_state_energy(ham, sector=sector, cache=False)
+    self.assertIsInstance(energy, float)
+    np.testing.assert_allclose(energy, expected.energy, atol=1e-6)
+    self.assertEqual(reference.reference_for(ham), expected)
+
+  def test_j1j2_chain_marshall_keeps_ground_energy(self):
+    lat = lattice_lib.chain(10)
+    energies = [
+        exact.ground_state_energy(
+            hamiltonians.J1J2(lat, J2=0.5, marshall_sign=m), cache=False)
+        for m in (False, True)]
+    np.testing.assert_allclose(energies[1], energies[0], atol=1e-10)
+    # Majumdar-Ghosh point: the dimer product state, E_0 = -3/8 per site.
+    np.testing.assert_allclose(energies[0], -3 / 8 * 10, atol=1e-10)
+
+  def test_small_systems_use_the_dense_solver(self):
+    ham = hamiltonians.Heisenberg(lattice_lib.chain(2))
+    self.assertAlmostEqual(exact.ground_state_energy(ham, cache=False), -0.75)
+    self.assertAlmostEqual(
+        exact.ground_state_energy(ham, sector=1, cache=False), 0.25)
+
+  def test_cache_round_trip(self):
+    cache_dir = pathlib.Path(self.enterContext(tempfile.TemporaryDirectory()),
+                             "ed")
+    ham = hamiltonians.Heisenberg(lattice_lib.chain(8))
+    energy = exact.ground_state_energy(ham, sector=0, cache=cache_dir)
+    (path,) = cache_dir.iterdir()  # One file and no temp files left behind.
+    record = json.loads(path.read_text())
+    self.assertEqual(record["energy"], energy)
+    self.assertEqual(record["key"], exact.cache_key(ham, 0))
+    # The second call reads the file instead of diagonalizing.
+    with mock.patch.object(exact, "_lowest_eigenvalue",
+                           side_effect=AssertionError("recomputed")):
+      self.assertEqual(
+          exact.ground_state_energy(ham, sector=0, cache=cache_dir), energy)
+      self.assertEqual(exact.ground_state_energy(
+          hamiltonians.Heisenberg(lattice_lib.chain(8)), sector=0.0,
+          cache=str(cache_dir)), energy)
+    # Another sector or coupling is another entry.
+    exact.ground_state_energy(ham, cache=cache_dir)
+    exact.ground_state_energy(hamiltonians.Heisenberg(lattice_lib.chain(8),
+                                                      J=2.0),
+                              sector=0, cache=cache_dir)
+    self.assertLen(list(cache_dir.iterdir()), 3)
+    # A corrupt file is recomputed and rewritten.
+    path.write_text("{not json")
+    self.assertEqual(
+        exact.ground_state_energy(ham, sector=0, cache=cache_dir), energy)
+    self.assertEqual(json.loads(path.read_text())["energy"], energy)
+
+  def test_cache_dir_from_environment(self):
+    cache_dir = self.enterContext(tempfile.TemporaryDirectory())
+    with mock.patch.dict(os.environ, {exact.CACHE_ENV_VAR: cache_dir}):
+      self.assertEqual(exact.default_cache_dir(), pathlib.Path(cache_dir))
+      exact.ground_state_energy(
+          hamiltonians.TransverseFieldIsing(lattice_lib.chain(4), 1.0))
+    self.assertLen(os.listdir(cache_dir), 1)
+
+  def test_unwritable_cache_still_computes(self):
+    # A directory below a plain file cannot be created, even by root.
+    blocker = pathlib.Path(self.enterContext(tempfile.TemporaryDirectory()),
+                           "not_a_dir")
+    blocker.write_text("")
+    cache_dir = blocker / "ed"
+    ham = hamiltonians.Heisenberg(lattice_lib.chain(4))
+    np.testing.assert_allclose(
+        exact.ground_state_energy(ham, cache=cache_dir), -2.0, atol=1e-12)
+
+  def test_errors(self):
+    with self.assertRaisesRegex(ValueError, "N=21"):
+      exact.ground_state_energy(
+          hamiltonians.Heisenberg(lattice_lib.chain(21)), cache=False)
+    with self.assertRaisesRegex(ValueError, "conserves S\\^z"):
+      exact.ground_state_energy(hamiltonians.TransverseFieldIsing(
+          lattice_lib.chain(4), 1.0), sector=0, cache=False)
+    with self.assertRaisesRegex(ValueError, "cache must be"):
+      exact.ground_state_energy(
+          hamiltonians.Heisenberg(lattice_lib.chain(4)), cache=None)
 
 
 class ReferenceTest(parameterized.TestCase):
