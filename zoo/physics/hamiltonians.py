@@ -211,12 +211,14 @@ class SpinHalfHamiltonian:
       return chunk_local_energy(x)
     n_chunks = -(-batch // chunk_size)
     # Pad with copies of a real sample, not zeros, which may be no valid state.
-    padding = jnp.broadcast_to(x[:1], (n_chunks * chunk_size - batch, x.shape[1]))
+    padding = jnp.broadcast_to(x[:1],
+                               (n_chunks * chunk_size - batch, x.shape[1]))
     x_chunks = jnp.concatenate([x, padding]).reshape(n_chunks, chunk_size, -1)
     e_loc = jax.lax.map(chunk_local_energy, x_chunks)  # [n_chunks, C]
     return e_loc.reshape(-1)[:batch]
 
-  def to_sparse(self, *, sector: float | None = None) -> scipy.sparse.csr_matrix:
+  def to_sparse(self, *,
+                sector: float | None = None) -> scipy.sparse.csr_matrix:
     """The Hamiltonian as a sparse matrix.
 
     Args:

@@ -50,8 +50,8 @@ class Lattice:
     if len(shape) == 2 and min(shape) < 2:
       # A single row would make the diagonals wrap onto its own chain bonds.
       raise ValueError(
-          f"a rectangle needs at least 2 rows and 2 columns, got shape {shape}; "
-          f"use a chain for a single row")
+          f"a rectangle needs at least 2 rows and 2 columns, got shape "
+          f"{shape}; use a chain for a single row")
     if not isinstance(self.pbc, (bool, np.bool_)):
       raise ValueError(f"pbc must be a bool, got {self.pbc!r}")
     object.__setattr__(self, "shape", shape)
