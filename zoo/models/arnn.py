@@ -70,29 +70,33 @@ def normalize_log_psi(z: jax.Array, machine_pow: int) -> jax.Array:
   return z - log_norm / machine_pow
 
 
+def _make_layer(spec: ARNNSpec, i: int) -> hk.Module:
+  """Layer i of the stack; the first is exclusive so site i never sees itself.
+
+  A free function, so that Haiku names the layers arnn_<family>/~/layer_i.
+  """
+  common = dict(exclusive=(i == 0), use_bias=spec.use_bias,
+                param_dtype=spec.param_dtype, precision=spec.precision,
+                kernel_init=spec.kernel_init, bias_init=spec.bias_init,
+                name=f"layer_{i}")
+  features = spec.features[i]
+  if spec.family == "dense":
+    return nn.MaskedDense1D(spec.hilbert.size, features, **common)
+  if spec.family == "conv1d":
+    return nn.MaskedConv1D(features, spec.kernel_size[i][0],
+                           kernel_dilation=spec.kernel_dilation[i][0],
+                           **common)
+  return nn.MaskedConv2D(spec.hilbert.shape, features, spec.kernel_size[i],
+                         kernel_dilation=spec.kernel_dilation[i], **common)
+
+
 class ARNN(hk.Module):
   """Autoregressive network with a full pass and a cached one-site pass."""
 
   def __init__(self, spec: ARNNSpec, name: str | None = None):
     super().__init__(name=name or f"arnn_{spec.family}")
     self.spec = spec
-    self.layers = [self._make_layer(i) for i in range(spec.layers)]
-
-  def _make_layer(self, i: int) -> hk.Module:
-    spec = self.spec
-    common = dict(exclusive=(i == 0), use_bias=spec.use_bias,
-                  param_dtype=spec.param_dtype, precision=spec.precision,
-                  kernel_init=spec.kernel_init, bias_init=spec.bias_init,
-                  name=f"layer_{i}")
-    features = spec.features[i]
-    if spec.family == "dense":
-      return nn.MaskedDense1D(spec.hilbert.size, features, **common)
-    if spec.family == "conv1d":
-      return nn.MaskedConv1D(features, spec.kernel_size[i][0],
-                             kernel_dilation=spec.kernel_dilation[i][0],
-                             **common)
-    return nn.MaskedConv2D(spec.hilbert.shape, features, spec.kernel_size[i],
-                           kernel_dilation=spec.kernel_dilation[i], **common)
+    self.layers = [_make_layer(spec, i) for i in range(spec.layers)]
 
   def _in_features(self, i: int) -> int:
     return 1 if i == 0 else self.spec.features[i - 1]

@@ -1,0 +1,55 @@
+"""Shared test fixtures: model cases that cover every family and space."""
+
+import itertools
+
+import jax.numpy as jnp
+
+import zoo
+
+# Small spaces where every state can be enumerated; 2D lattices rectangular.
+HILBERTS_1D = {
+    "spin_half": lambda: zoo.spin_half(6),
+    "spin_one": lambda: zoo.spin_one(5),
+    "fock3": lambda: zoo.fock(3, 5),
+}
+HILBERTS_2D = {
+    "spin_half": lambda: zoo.spin_half((2, 3)),
+    "spin_one": lambda: zoo.spin_one((3, 2)),
+    "fock3": lambda: zoo.fock(3, (2, 3)),
+}
+FAMILY_FIELDS = {
+    "dense": dict(layers=3, features=4),
+    "conv1d": dict(layers=3, features=4, kernel_size=3, kernel_dilation=(1, 2, 1)),
+    "conv2d": dict(layers=3, features=4, kernel_size=(2, 3),
+                   kernel_dilation=((1, 1), (1, 2), (2, 1))),
+}
+SLOW_FAST = {
+    "dense": (zoo.ARNNDense, zoo.FastARNNDense),
+    "conv1d": (zoo.ARNNConv1D, zoo.FastARNNConv1D),
+    "conv2d": (zoo.ARNNConv2D, zoo.FastARNNConv2D),
+}
+
+
+def model_cases():
+  """Every model x every space, cycling dtype and machine_pow so that each
+  model meets both dtypes and both powers (a deterministic subset of the grid).
+  """
+  cases = []
+  pairs = itertools.product(SLOW_FAST, (0, 1), HILBERTS_1D)
+  for i, (family, fast, space) in enumerate(pairs):
+    dtype = (jnp.float64, jnp.complex128)[i % 2]
+    machine_pow = (2, 1)[(i // 2) % 2]
+    name = SLOW_FAST[family][fast].__name__
+    cases.append(dict(
+        testcase_name=f"{name}_{space}_{jnp.dtype(dtype).name}_p{machine_pow}",
+        family=family, fast=bool(fast), space=space, dtype=dtype,
+        machine_pow=machine_pow))
+  return cases
+
+
+def build(family, fast, space, dtype=jnp.float64, machine_pow=2, **overrides):
+  hilberts = HILBERTS_2D if family == "conv2d" else HILBERTS_1D
+  fields = dict(FAMILY_FIELDS[family], param_dtype=dtype,
+                machine_pow=machine_pow, **overrides)
+  hilbert = hilberts[space]() if isinstance(space, str) else space
+  return SLOW_FAST[family][int(fast)](hilbert, **fields)

@@ -1,0 +1,203 @@
+"""Properties of the ARNN families: normalization, masking, fast == slow."""
+
+import re
+
+from absl.testing import absltest, parameterized
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import zoo
+from tests import helpers
+
+
+def cached_conditionals(model, params, x):
+  """Conditionals [B, N, K] from the one-site pass, site by site in a scan."""
+
+  @jax.jit
+  def run(params, x):
+    def step(cache, index):
+      probs, cache = model.conditional(params, cache, x, index)
+      return cache, probs
+    _, probs = jax.lax.scan(step, model.init_cache(params, x.shape[0]),
+                            jnp.arange(x.shape[1]))
+    return jnp.swapaxes(probs, 0, 1)
+
+  return run(params, x)
+
+
+def random_states(hilbert, key, batch):
+  idx = jax.random.randint(key, (batch, hilbert.size), 0, hilbert.local_size)
+  return hilbert.indices_to_states(idx)
+
+
+class ModelPropertiesTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(helpers.model_cases())
+  def test_normalized_over_whole_space(self, family, fast, space, dtype, machine_pow):
+    model = helpers.build(family, fast, space, dtype, machine_pow)
+    params, _ = model.init(jax.random.key(1))
+    x = model.hilbert.all_states()
+    log_psi = jax.jit(model.log_psi)(params, x)
+    chex.assert_shape(log_psi, (model.hilbert.n_states,))
+    self.assertEqual(jnp.iscomplexobj(log_psi), jnp.iscomplexobj(jnp.zeros((), dtype)))
+    total = jnp.sum(jnp.exp(machine_pow * log_psi.real))
+    np.testing.assert_allclose(total, 1.0, rtol=1e-12)
+    # Conditionals are probability rows, and the model is not trivially uniform.
+    probs = jax.jit(model.conditionals)(params, x[:64])
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-12)
+    self.assertGreater(float(jnp.std(log_psi.real)), 1e-3)
+
+  @parameterized.named_parameters(helpers.model_cases())
+  def test_autoregressive_masking(self, family, fast, space, dtype, machine_pow):
+    model = helpers.build(family, fast, space, dtype, machine_pow)
+    params, _ = model.init(jax.random.key(2))
+    hilbert = model.hilbert
+    rng = np.random.default_rng(3)
+    n, batch = hilbert.size, 16
+    values = np.asarray(hilbert.local_states)
+    x = values[rng.integers(0, hilbert.local_size, (batch, n))]
+    # Copy j of the batch has every site >= j redrawn; copy n has sites < n - 1
+    # redrawn instead, to show the last conditional does depend on the past.
+    changed = np.repeat(x[None], n + 1, axis=0)  # [n + 1, batch, N]
+    for j in range(n):
+      changed[j, :, j:] = values[rng.integers(0, hilbert.local_size, (batch, n - j))]
+    changed[n, :, :-1] = values[rng.integers(0, hilbert.local_size, (batch, n - 1))]
+    out = jax.jit(model.conditionals_log_psi)(
+        params, np.concatenate([x[None], changed]).reshape(-1, n))
+    out = np.asarray(out).reshape(n + 2, batch, n, -1)
+    reference = out[0]
+    for j in range(n):
+      # Conditionals up to and including j see only sites before j.
+      np.testing.assert_allclose(out[1 + j, :, :j + 1], reference[:, :j + 1],
+                                 rtol=0, atol=1e-13, err_msg=f"site {j}")
+    self.assertGreater(np.abs(out[1 + n, :, -1] - reference[:, -1]).max(), 1e-6)
+
+  @parameterized.named_parameters(c for c in helpers.model_cases() if c["fast"])
+  def test_fast_equals_slow(self, family, fast, space, dtype, machine_pow):
+    slow = helpers.build(family, False, space, dtype, machine_pow)
+    fast_model = helpers.build(family, True, space, dtype, machine_pow)
+    params, _ = slow.init(jax.random.key(4))
+    fast_params, _ = fast_model.init(jax.random.key(4))
+    chex.assert_trees_all_equal_shapes_and_dtypes(params, fast_params)
+    chex.assert_trees_all_equal(params, fast_params)
+    x = random_states(slow.hilbert, jax.random.key(5), 16)
+    full = jax.jit(slow.conditionals)(params, x)
+    np.testing.assert_allclose(cached_conditionals(fast_model, params, x), full,
+                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(cached_conditionals(slow, params, x), full,
+                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(jax.jit(fast_model.log_psi)(params, x),
+                               jax.jit(slow.log_psi)(params, x), rtol=0, atol=1e-10)
+
+
+class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
+  """Receptive fields wider than the lattice, dilation schedules, odd shapes."""
+
+  @parameterized.named_parameters(
+      dict(testcase_name="conv1d_wavenet", family="conv1d", hilbert=zoo.spin_half(11),
+           fields=dict(layers=4, features=3, kernel_size=2, kernel_dilation=(1, 2, 4, 8))),
+      dict(testcase_name="conv1d_kernel_longer_than_chain", family="conv1d",
+           hilbert=zoo.spin_one(4), fields=dict(layers=2, features=(5, 3), kernel_size=7)),
+      dict(testcase_name="conv2d_wide_3x4", family="conv2d", hilbert=zoo.spin_half((3, 4)),
+           fields=dict(layers=3, features=(4, 6, 2), kernel_size=(3, 5))),
+      dict(testcase_name="conv2d_dilated_4x3", family="conv2d", hilbert=zoo.fock(2, (4, 3)),
+           fields=dict(layers=3, features=3, kernel_size=(2, 3),
+                       kernel_dilation=((1, 1), (2, 2), (3, 1)))),
+      dict(testcase_name="conv2d_single_row", family="conv2d", hilbert=zoo.spin_half((1, 7)),
+           fields=dict(layers=2, features=3, kernel_size=3)),
+      dict(testcase_name="conv2d_single_column", family="conv2d", hilbert=zoo.spin_half((6, 1)),
+           fields=dict(layers=2, features=3, kernel_size=(3, 1))),
+      dict(testcase_name="dense_no_bias", family="dense", hilbert=zoo.spin_half(7),
+           fields=dict(layers=2, features=5, use_bias=False)),
+      dict(testcase_name="conv1d_one_layer", family="conv1d", hilbert=zoo.spin_half(5),
+           fields=dict(layers=1, features=2, kernel_size=2)),
+  )
+  def test_fast_equals_slow(self, family, hilbert, fields):
+    for dtype in (jnp.float64, jnp.complex128):
+      slow = helpers.SLOW_FAST[family][0](hilbert, param_dtype=dtype, **fields)
+      fast = helpers.SLOW_FAST[family][1](hilbert, param_dtype=dtype, **fields)
+      params, _ = slow.init(jax.random.key(6))
+      x = random_states(hilbert, jax.random.key(7), 8)
+      np.testing.assert_allclose(cached_conditionals(fast, params, x),
+                                 jax.jit(slow.conditionals)(params, x), rtol=0, atol=1e-10)
+
+  def test_float32_stays_float32(self):
+    for family in ("dense", "conv1d", "conv2d"):
+      model = helpers.build(family, True, "spin_half", jnp.float32)
+      params, _ = model.init(jax.random.key(0))
+      for leaf in jax.tree.leaves(params):
+        self.assertEqual(leaf.dtype, jnp.float32)
+      x = random_states(model.hilbert, jax.random.key(1), 4).astype(jnp.float32)
+      self.assertEqual(jax.jit(model.log_psi)(params, x).dtype, jnp.float32)
+      cached = cached_conditionals(model, params, x)
+      self.assertEqual(cached.dtype, jnp.float32)
+      np.testing.assert_allclose(cached, jax.jit(model.conditionals)(params, x), atol=1e-5)
+
+
+class KernelInitTest(absltest.TestCase):
+
+  def test_masked_entries_zero_and_variance_restored(self):
+    model = zoo.ARNNConv2D(zoo.spin_half((6, 6)), layers=2, features=256,
+                           kernel_size=(3, 5))
+    params, _ = model.init(jax.random.key(0))
+    kernel = params["arnn_conv2d/~/layer_1"]["kernel"]  # [3, 5, 256, 2]
+    self.assertTrue(bool(jnp.all(kernel[-1, 3:] == 0)))
+    np.testing.assert_array_equal(params["arnn_conv2d/~/layer_1"]["bias"], 0)
+    # LeCun variance 1 / fan_in with fan_in = 15 * 256, scaled by 15 / 13.
+    open_entries = np.concatenate([np.ravel(kernel[:2]), np.ravel(kernel[2, :3])])
+    np.testing.assert_allclose(np.var(open_entries), 1 / (13 * 256), rtol=0.1)
+
+
+class ValidationTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ("features_wrong_end", zoo.ARNNDense, dict(layers=2, features=(4, 3)), "features=(4, 3)"),
+      ("features_wrong_length", zoo.ARNNDense, dict(layers=3, features=(4, 2)), "layers=3"),
+      ("features_zero", zoo.ARNNDense, dict(layers=2, features=0), "features must be"),
+      ("layers_zero", zoo.ARNNConv1D, dict(layers=0, features=4, kernel_size=3), "layers must"),
+      ("kernel_zero", zoo.ARNNConv1D, dict(layers=2, features=4, kernel_size=0), "kernel_size must"),
+      ("kernel_missing", zoo.FastARNNConv1D, dict(layers=2, features=4), "kernel_size is required"),
+      ("dilation_length", zoo.ARNNConv1D,
+       dict(layers=2, features=4, kernel_size=2, kernel_dilation=(1, 2, 4)), "kernel_dilation=(1, 2, 4)"),
+      ("dilation_negative", zoo.ARNNConv1D,
+       dict(layers=2, features=4, kernel_size=2, kernel_dilation=-1), "kernel_dilation must"),
+      ("dtype", zoo.ARNNDense, dict(layers=2, features=4, param_dtype=jnp.int32), "param_dtype"),
+      ("machine_pow", zoo.ARNNDense, dict(layers=2, features=4, machine_pow=0), "machine_pow"),
+      ("activation", zoo.ARNNDense, dict(layers=2, features=4, activation="gelu"), "activation='gelu'"),
+  )
+  def test_bad_fields_name_field_and_value(self, constructor, fields, message):
+    with self.assertRaisesRegex(ValueError, re.escape(message)):
+      constructor(zoo.spin_half(6), **fields)
+
+  def test_conv2d_needs_2d_lattice(self):
+    with self.assertRaisesRegex(ValueError, r"2D lattice shape .*\(6,\)"):
+      zoo.ARNNConv2D(zoo.spin_half(6), layers=2, features=4, kernel_size=3)
+
+  def test_conv2d_even_kernel_width(self):
+    with self.assertRaisesRegex(ValueError, r"kernel_size=\(2, 4\) must have an odd width"):
+      zoo.FastARNNConv2D(zoo.spin_half((3, 3)), layers=2, features=4, kernel_size=(2, 4))
+
+  def test_lattice_must_match_n(self):
+    with self.assertRaisesRegex(ValueError, r"n_sites=10 does not match the lattice shape \(3, 3\)"):
+      zoo.Hilbert((-1, 1), (3, 3), n_sites=10)
+
+  def test_inputs_checked(self):
+    model = zoo.FastARNNConv1D(zoo.spin_half(6), layers=2, features=4, kernel_size=3)
+    params, _ = model.init(jax.random.key(0))
+    with self.assertRaisesRegex(ValueError, r"shape \[B, 6\] or \[6\].*got shape \(2, 5\)"):
+      model.log_psi(params, jnp.ones((2, 5)))
+    with self.assertRaisesRegex(ValueError, r"got shape \(1, 2, 6\)"):
+      model.conditionals(params, jnp.ones((1, 2, 6)))
+    with self.assertRaisesRegex(ValueError, r"index must be in \[0, 6\), got 6"):
+      model.conditional(params, model.init_cache(params, 1), jnp.ones((1, 6)), 6)
+    with self.assertRaisesRegex(ValueError, r"batch_size must be a positive integer, got 0"):
+      model.init_cache(params, 0)
+    # A single configuration works without the batch axis.
+    chex.assert_shape(model.log_psi(params, jnp.ones(6)), ())
+    chex.assert_shape(model.conditionals(params, jnp.ones(6)), (6, 2))
+
+
+if __name__ == "__main__":
+  absltest.main()
