@@ -55,6 +55,8 @@ def _positive_pair(name: str, value: Any) -> tuple[int, int]:
 class _MaskedLayer(hk.Module):
   """Fields shared by the masked layers."""
 
+  default_name = "masked_layer"
+
   def __init__(
       self,
       features: int,
@@ -67,7 +69,7 @@ class _MaskedLayer(hk.Module):
       bias_init: initializers.Initializer = initializers.zeros,
       name: str | None = None,
   ):
-    super().__init__(name=name)
+    super().__init__(name=name or self.default_name)
     self.features = _positive_int("features", features)
     self.exclusive = bool(exclusive)
     self.use_bias = use_bias
@@ -89,6 +91,8 @@ class MaskedDense1D(_MaskedLayer):
   kernel [N, Fin, N, Fout] (input site, input feature, output site, output
   feature), bias [N, Fout].
   """
+
+  default_name = "masked_dense1d"
 
   def __init__(self, n_sites: int, features: int, *, exclusive: bool, **kwargs):
     super().__init__(features, exclusive=exclusive, **kwargs)
@@ -147,6 +151,8 @@ class MaskedConv1D(_MaskedLayer):
   i sees only sites < i. kernel [k, Fin, Fout]: tap t multiplies the input at
   offset -(k - 1 - t) * dilation (minus one more if exclusive); bias [Fout].
   """
+
+  default_name = "masked_conv1d"
 
   def __init__(self, features: int, kernel_size: int, *, exclusive: bool,
                kernel_dilation: int = 1, **kwargs):
@@ -207,6 +213,8 @@ class MaskedConv2D(_MaskedLayer):
   are kept. Zero padding: (kh - 1) * dh rows on top, (kw // 2) * dw columns
   on each side. kernel [kh, kw, Fin, Fout], bias [Fout].
   """
+
+  default_name = "masked_conv2d"
 
   def __init__(self, lattice_shape: Sequence[int], features: int,
                kernel_size: int | Sequence[int], *, exclusive: bool,

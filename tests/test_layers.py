@@ -1,0 +1,121 @@
+"""Masked layers on their own: receptive fields and cached == full pass."""
+
+from absl.testing import absltest, parameterized
+import chex
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import zoo  # noqa: F401  (enables float64)
+from zoo import nn
+
+B, FIN, FOUT = 3, 2, 4
+
+LAYERS = dict(
+    dense=lambda exclusive: nn.MaskedDense1D(7, FOUT, exclusive=exclusive),
+    conv1d=lambda exclusive: nn.MaskedConv1D(FOUT, 3, kernel_dilation=2, exclusive=exclusive),
+    conv2d=lambda exclusive: nn.MaskedConv2D((3, 4), FOUT, (3, 3), kernel_dilation=(1, 2),
+                                             exclusive=exclusive),
+)
+
+
+def layer_functions(kind, exclusive):
+  """(init, full pass [B, N, Fin] -> [B, N, Fout], cached pass) for a layer."""
+
+  def functions():
+    layer = LAYERS[kind](exclusive)
+    shape = (3, 4) if kind == "conv2d" else (7,)
+
+    def full(x):  # [B, N, Fin]
+      y = layer(x.reshape(x.shape[0], *shape, FIN))
+      return y.reshape(x.shape[0], -1, FOUT)
+
+    def cached(x):  # [B, N, Fin], site by site through the cache
+      layer.init_cache(x.shape[0], FIN)
+      outputs = []
+      for index in range(x.shape[1]):
+        newest = index - 1 if exclusive else index
+        outputs.append(layer.update_site(x[:, max(newest, 0)], jnp.asarray(index)))
+      return jnp.stack(outputs, axis=1)
+
+    return full, (full, cached)
+
+  return hk.multi_transform_with_state(functions)
+
+
+class MaskedLayerTest(parameterized.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.product(kind=("dense", "conv1d", "conv2d"), exclusive=(True, False))
+  def test_cached_equals_full(self, kind, exclusive):
+    t = layer_functions(kind, exclusive)
+    x = jax.random.normal(jax.random.key(0), (B, 7 if kind != "conv2d" else 12, FIN))
+    params, state = t.init(jax.random.key(1), x)
+    full = self.variant(lambda p, x: t.apply[0](p, state, None, x)[0])(params, x)
+    cached = self.variant(lambda p, x: t.apply[1](p, state, None, x)[0])(params, x)
+    chex.assert_shape(full, (B, x.shape[1], FOUT))
+    chex.assert_trees_all_close(cached, full, atol=1e-12, rtol=0)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.product(kind=("dense", "conv1d", "conv2d"), exclusive=(True, False))
+  def test_receptive_field_is_causal(self, kind, exclusive):
+    t = layer_functions(kind, exclusive)
+    n = 12 if kind == "conv2d" else 7
+    x = jax.random.normal(jax.random.key(0), (1, n, FIN))
+    params, state = t.init(jax.random.key(1), x)
+    full = lambda x: t.apply[0](params, state, None, x)[0]
+    # jacobian[i, j] = |d out_i / d in_j| summed over features.
+    jac = self.variant(jax.jacobian(full))(x)[0, :, :, 0, :, :]  # [N, Fout, N, Fin]
+    seen = np.asarray(jnp.abs(jac).sum(axis=(1, 3)) > 0)
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    allowed = (j < i) if exclusive else (j <= i)
+    self.assertFalse(np.any(seen & ~allowed), msg=f"future sites seen:\n{seen.astype(int)}")
+    # Nothing is cut off entirely: an inclusive layer sees its own site, an
+    # exclusive one sees something at the last site.
+    if exclusive:
+      self.assertTrue(seen[-1].any())
+    else:
+      self.assertTrue(np.all(np.diag(seen)))
+
+  def test_conv2d_dilated_receptive_field(self):
+    # Kernel (2, 3), dilation (2, 2) on a 5 x 5 lattice, output at (4, 2):
+    # row 2 at columns 0, 2, 4 and row 4 at columns 0 (and 2 if inclusive).
+    t = hk.transform(lambda x: nn.MaskedConv2D(
+        (5, 5), 1, (2, 3), kernel_dilation=2, exclusive=False)(x))
+    x = jnp.ones((1, 5, 5, 1))
+    params = t.init(jax.random.key(0), x)
+    jac = jax.jacobian(lambda x: t.apply(params, None, x)[0, 4, 2, 0])(x)[0, :, :, 0]
+    expected = np.zeros((5, 5), bool)
+    expected[2, [0, 2, 4]] = True
+    expected[4, [0, 2]] = True
+    np.testing.assert_array_equal(np.asarray(jac != 0), expected)
+
+  def test_same_params_for_both_passes(self):
+    t = layer_functions("conv2d", True)
+    x = jnp.ones((B, 12, FIN))
+    params, _ = t.init(jax.random.key(1), x)
+    chex.assert_tree_shape_prefix(params, ())
+    self.assertEqual(jax.tree.map(jnp.shape, params),
+                     {"masked_conv2d": {"kernel": (3, 3, FIN, FOUT), "bias": (FOUT,)}})
+
+  def test_bad_layer_fields(self):
+    with self.assertRaisesRegex(ValueError, "kernel_size must have an odd width, got \\(3, 2\\)"):
+      hk.transform(lambda: nn.MaskedConv2D((3, 3), 2, (3, 2), exclusive=True)).init(None)
+    with self.assertRaisesRegex(ValueError, "kernel_dilation must be a positive integer, got 0"):
+      hk.transform(lambda: nn.MaskedConv1D(2, 3, kernel_dilation=0, exclusive=True)).init(None)
+    with self.assertRaisesRegex(ValueError, "features must be a positive integer, got -1"):
+      hk.transform(lambda: nn.MaskedDense1D(4, -1, exclusive=True)).init(None)
+
+
+class ActivationTest(absltest.TestCase):
+
+  def test_selu_on_real_and_imaginary_parts(self):
+    z = jnp.array([-1.0 + 2.0j, 0.5 - 0.3j])
+    np.testing.assert_allclose(nn.reim_selu(z).real, jax.nn.selu(z.real))
+    np.testing.assert_allclose(nn.reim_selu(z).imag, jax.nn.selu(z.imag))
+    np.testing.assert_allclose(nn.reim_selu(z.real), jax.nn.selu(z.real))
+
+
+if __name__ == "__main__":
+  absltest.main()

@@ -1,0 +1,115 @@
+"""Exact sampling: distribution, support, log probabilities, determinism."""
+
+from absl.testing import absltest, parameterized
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+import zoo
+from zoo import sampler
+from tests import helpers
+
+SAMPLER_CASES = [
+    dict(testcase_name="conv1d_spin_half_N4", family="conv1d",
+         hilbert=zoo.spin_half(4), dtype=jnp.float64, machine_pow=2),
+    dict(testcase_name="conv1d_spin_half_N8_complex", family="conv1d",
+         hilbert=zoo.spin_half(8), dtype=jnp.complex128, machine_pow=2),
+    dict(testcase_name="dense_fock3_N4_p1", family="dense",
+         hilbert=zoo.fock(3, 4), dtype=jnp.float64, machine_pow=1),
+    dict(testcase_name="dense_spin_one_N5_complex", family="dense",
+         hilbert=zoo.spin_one(5), dtype=jnp.complex128, machine_pow=2),
+    dict(testcase_name="conv2d_spin_half_2x3", family="conv2d",
+         hilbert=zoo.spin_half((2, 3)), dtype=jnp.float64, machine_pow=2),
+    dict(testcase_name="conv2d_spin_one_3x2_complex_p1", family="conv2d",
+         hilbert=zoo.spin_one((3, 2)), dtype=jnp.complex128, machine_pow=1),
+]
+
+
+def chi_squared_p_value(counts, probs, min_expected=5.0):
+  """Pearson chi-squared p-value, pooling states expected fewer than 5 times."""
+  expected = probs * counts.sum()
+  rare = expected < min_expected
+  observed = np.append(counts[~rare], counts[rare].sum())
+  expected = np.append(expected[~rare], expected[rare].sum())
+  if expected[-1] == 0:
+    observed, expected = observed[:-1], expected[:-1]
+  return stats.chisquare(observed, expected).pvalue
+
+
+def state_index(hilbert, x):
+  """Lexicographic index of each configuration, as in Hilbert.all_states."""
+  idx = np.asarray(hilbert.states_to_indices(x))
+  return idx @ (hilbert.local_size ** np.arange(hilbert.size - 1, -1, -1))
+
+
+class SamplerTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(SAMPLER_CASES)
+  def test_distribution_matches_exact(self, family, hilbert, dtype, machine_pow):
+    slow, fast = (helpers.SLOW_FAST[family][i](
+        hilbert, param_dtype=dtype, machine_pow=machine_pow,
+        **helpers.FAMILY_FIELDS[family]) for i in (0, 1))
+    params, _ = fast.init(jax.random.key(11))
+    exact = np.exp(machine_pow * np.asarray(
+        jax.jit(fast.log_psi)(params, hilbert.all_states()).real))
+    np.testing.assert_allclose(exact.sum(), 1, rtol=1e-12)
+
+    n = 20_000
+    p_values = []
+    for repeat in range(3):
+      key = jax.random.key(100 + repeat)
+      x, log_prob = sampler.sample(fast, params, key, n, return_log_prob=True)
+      chex.assert_shape(x, (n, hilbert.size))
+      chex.assert_shape(log_prob, (n,))
+      self.assertTrue(hilbert.contains(x).all())
+      counts = np.bincount(state_index(hilbert, x), minlength=hilbert.n_states)
+      p_values.append(chi_squared_p_value(counts, exact))
+    # Fisher's method combines the repeats into one p-value.
+    combined = stats.combine_pvalues(p_values).pvalue
+    self.assertGreater(combined, 0.01, msg=f"p-values {p_values}")
+
+    # log_prob is machine_pow * Re log psi of the drawn samples.
+    np.testing.assert_allclose(
+        log_prob, machine_pow * jax.jit(fast.log_psi)(params, x).real,
+        rtol=0, atol=1e-10)
+    # The slow twin draws the very same samples from the same key.
+    x_slow = sampler.sample(slow, params, key, 512)
+    np.testing.assert_array_equal(x_slow, x[:512])
+
+  def test_deterministic_and_chunk_independent(self):
+    model = zoo.FastARNNConv1D(zoo.spin_one(7), layers=2, features=3, kernel_size=2)
+    params, _ = model.init(jax.random.key(0))
+    key = jax.random.key(5)
+    whole = sampler.sample(model, params, key, 1000)
+    np.testing.assert_array_equal(sampler.sample(model, params, key, 1000), whole)
+    chunked = sampler.sample(model, params, key, 1000, chunk_size=300)
+    np.testing.assert_array_equal(chunked, whole)
+    # A prefix of a larger draw is the smaller draw.
+    np.testing.assert_array_equal(sampler.sample(model, params, key, 200), whole[:200])
+    other = sampler.sample(model, params, jax.random.key(6), 1000)
+    self.assertFalse(np.array_equal(other, whole))
+
+  def test_float32_samples(self):
+    model = zoo.FastARNNConv2D(zoo.spin_half((3, 3)), layers=2, features=4,
+                               kernel_size=(2, 3), param_dtype=jnp.float32)
+    params, _ = model.init(jax.random.key(0))
+    x, log_prob = sampler.sample(model, params, jax.random.key(1), 64,
+                                 return_log_prob=True)
+    self.assertEqual(x.dtype, jnp.float32)
+    self.assertEqual(log_prob.dtype, jnp.float32)
+
+  def test_bad_arguments(self):
+    model = zoo.FastARNNDense(zoo.spin_half(4), layers=2, features=3)
+    params, _ = model.init(jax.random.key(0))
+    with self.assertRaisesRegex(ValueError, "n_samples must be a positive integer, got 0"):
+      sampler.sample(model, params, jax.random.key(0), 0)
+    with self.assertRaisesRegex(ValueError, "chunk_size must be a positive integer, got -2"):
+      sampler.sample(model, params, jax.random.key(0), 10, chunk_size=-2)
+    with self.assertRaisesRegex(ValueError, "model must be a zoo Wavefunction"):
+      sampler.sample(object(), params, jax.random.key(0), 10)
+
+
+if __name__ == "__main__":
+  absltest.main()
