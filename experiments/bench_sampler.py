@@ -1,0 +1,108 @@
+r"""Sampler benchmark: samples/s of slow vs fast ARNNs, and their memory.
+
+Reference architecture: 3 layers, 16 features, kernel 3 (1D) or (3, 5) (2D),
+batch 1024, float32. Each case is compiled once (warm-up), then timed
+`--repeats` times with fresh keys; the median is reported. Memory is XLA's
+own account of the compiled sampler (arguments + outputs + temporaries).
+
+  python -m experiments.bench_sampler
+  python -m experiments.bench_sampler --sizes_1d=64,256,1024 --sizes_2d=10 \
+      --models=fast --repeats=7
+"""
+
+import statistics
+import time
+
+from absl import app, flags
+import jax
+import numpy as np
+
+import zoo
+from zoo import sampler
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("sizes_1d", ["16", "64", "256", "1024"], "Chain lengths N.")
+flags.DEFINE_list("sizes_2d", ["4", "6", "10", "16"], "Square lattice sides L.")
+flags.DEFINE_list("models", ["slow", "fast"], "Which twins to time.")
+flags.DEFINE_integer("batch", 1024, "Samples per call.")
+flags.DEFINE_integer("layers", 3, "Masked layers.")
+flags.DEFINE_integer("features", 16, "Hidden features.")
+flags.DEFINE_integer("kernel_1d", 3, "1D kernel size.")
+flags.DEFINE_list("kernel_2d", ["3", "5"], "2D kernel (rows, columns).")
+flags.DEFINE_list("dilation_1d", ["1"], "1D dilation: one value or one per layer.")
+flags.DEFINE_enum("dtype", "float32", ["float32", "float64", "complex64", "complex128"],
+                  "Parameter dtype.")
+flags.DEFINE_integer("repeats", 5, "Timed calls per case (median reported).")
+flags.DEFINE_integer("slow_max_sites", 256,
+                     "Skip slow models above this many sites (their cost is O(N^2)).")
+
+
+def build(dim, size, fast):
+  fields = dict(layers=FLAGS.layers, features=FLAGS.features, param_dtype=FLAGS.dtype)
+  if dim == "1d":
+    dilation = [int(d) for d in FLAGS.dilation_1d]
+    fields.update(kernel_size=FLAGS.kernel_1d,
+                  kernel_dilation=dilation[0] if len(dilation) == 1 else tuple(dilation))
+    family = zoo.FastARNNConv1D if fast else zoo.ARNNConv1D
+    return family(zoo.spin_half(size), **fields)
+  family = zoo.FastARNNConv2D if fast else zoo.ARNNConv2D
+  return family(zoo.spin_half((size, size)),
+                kernel_size=tuple(int(k) for k in FLAGS.kernel_2d), **fields)
+
+
+def compiled_bytes(model, params, batch):
+  lowered = sampler._sample_chunks.lower(model, params, jax.random.key(0), 1, batch)
+  m = lowered.compile().memory_analysis()
+  if m is None:
+    return float("nan")
+  return (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+
+
+def time_case(model, params):
+  run = lambda seed: jax.block_until_ready(
+      sampler.sample(model, params, jax.random.key(seed), FLAGS.batch))
+  run(0)  # compile
+  times = []
+  for seed in range(1, FLAGS.repeats + 1):
+    start = time.perf_counter()
+    run(seed)
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def main(argv):
+  del argv
+  print(f"# jax {jax.__version__} on {jax.devices()[0].platform} "
+        f"({len(jax.devices())} device(s)); batch {FLAGS.batch}, {FLAGS.layers} layers, "
+        f"{FLAGS.features} features, {FLAGS.dtype}, median of {FLAGS.repeats}")
+  print(f"{'case':<14}{'sites':>6}{'slow/s':>11}{'fast/s':>11}{'fast/slow':>10}"
+        f"{'fast MiB':>10}{'us/sample/site':>16}")
+  cases = [("1d", int(n)) for n in FLAGS.sizes_1d] + [("2d", int(n)) for n in FLAGS.sizes_2d]
+  fast_per_sample = {}
+  for dim, size in cases:
+    n_sites = size if dim == "1d" else size * size
+    rates, mem = {}, float("nan")
+    for kind in FLAGS.models:
+      if kind == "slow" and n_sites > FLAGS.slow_max_sites:
+        continue
+      model = build(dim, size, kind == "fast")
+      params, _ = model.init(jax.random.key(0))
+      rates[kind] = FLAGS.batch / time_case(model, params)
+      if kind == "fast":
+        mem = compiled_bytes(model, params, FLAGS.batch) / 2**20
+        if dim == "1d":
+          fast_per_sample[n_sites] = 1 / rates[kind]
+    name = f"{dim} N={size}" if dim == "1d" else f"2d {size}x{size}"
+    slow, fast = rates.get("slow"), rates.get("fast")
+    ratio = f"{fast / slow:.1f}x" if slow and fast else "-"
+    per_site = f"{1e6 / fast / n_sites:.3f}" if fast else "-"
+    print(f"{name:<14}{n_sites:>6}{slow or 0:>11.0f}{fast or 0:>11.0f}{ratio:>10}"
+          f"{mem:>10.1f}{per_site:>16}", flush=True)
+  sizes = sorted(n for n in fast_per_sample if n >= 64)
+  if len(sizes) >= 2:
+    slope = np.polyfit(np.log(sizes), np.log([fast_per_sample[n] for n in sizes]), 1)[0]
+    print(f"# fast 1D time per sample ~ N^{slope:.2f} over N = {sizes[0]}..{sizes[-1]}")
+
+
+if __name__ == "__main__":
+  app.run(main)
