@@ -182,22 +182,28 @@ class MaskedConv1D(_MaskedLayer):
     return y if bias is None else y + bias
 
   def init_cache(self, batch_size: int, in_features: int) -> None:
-    # A ring of the last `span` inputs: site j lives in slot j % span. Slots
-    # of sites < 0 are never written, so they read as the zero padding.
+    # A doubled ring of the last `span` inputs: site j lives in slots
+    # j % span and j % span + span, so the window of the newest `span` inputs
+    # is always one contiguous slice (a gather is several times slower on
+    # CPU). Slots of sites < 0 are never written and read as zero padding.
     hk.set_state("inputs", jnp.zeros(
-        (batch_size, self.span, in_features), self.param_dtype))
+        (batch_size, 2 * self.span, in_features), self.param_dtype))
 
   def update_site(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
     """x_site [B, Fin], index scalar -> output at site `index` [B, Fout]."""
-    inputs = hk.get_state("inputs")  # [B, span, Fin]
+    inputs = hk.get_state("inputs")  # [B, 2 span, Fin]
     newest = index - int(self.exclusive)
     if self.exclusive:
       x_site = jnp.where(index > 0, x_site, 0)
-    inputs = jax.lax.dynamic_update_index_in_dim(
-        inputs, x_site.astype(inputs.dtype), newest % self.span, axis=1)
+    slot = newest % self.span
+    x_site = x_site.astype(inputs.dtype)[:, None]
+    inputs = jax.lax.dynamic_update_slice_in_dim(inputs, x_site, slot, axis=1)
+    inputs = jax.lax.dynamic_update_slice_in_dim(
+        inputs, x_site, slot + self.span, axis=1)
     hk.set_state("inputs", inputs)
-    offsets = (np.arange(self.kernel_size) - (self.kernel_size - 1)) * self.kernel_dilation
-    window = jnp.take(inputs, (newest + offsets) % self.span, axis=1)  # [B, k, Fin]
+    # Slots slot + 1 .. slot + span hold sites newest - span + 1 .. newest.
+    window = jax.lax.dynamic_slice_in_dim(inputs, slot + 1, self.span, axis=1)
+    window = window[:, ::self.kernel_dilation]  # [B, k, Fin]
     kernel = self._kernel(x_site.shape[-1])
     y = jnp.einsum("btf,tfg->bg", window, kernel, precision=self.precision)
     bias = self._bias((self.features,))
@@ -255,34 +261,69 @@ class MaskedConv2D(_MaskedLayer):
     return y if bias is None else y + bias
 
   def init_cache(self, batch_size: int, in_features: int) -> None:
-    # A ring of the last `ring_rows` input rows, zero-padded left and right:
-    # row r lives in slot r % ring_rows. Stale entries of the current row's
-    # slot (from row r - ring_rows) sit right of the current column, where the
-    # mask ignores them; slots of rows < 0 are never written and read as zero.
+    # A doubled ring of the last `ring_rows` input rows, zero-padded left and
+    # right: row r lives in slots r % ring_rows and r % ring_rows + ring_rows,
+    # so the rows above the current one are one contiguous slice. Stale
+    # entries of the current row's slot (left by row r - ring_rows) sit right
+    # of the current column, where the mask ignores them; slots of rows < 0
+    # are never written and read as zero padding.
     hk.set_state("rows", jnp.zeros(
-        (batch_size, self.ring_rows, self.width + 2 * self.pad_cols,
+        (batch_size, 2 * self.ring_rows, self.width + 2 * self.pad_cols,
          in_features), self.param_dtype))
+    # What the rows above contribute to every column of the current row.
+    hk.set_state("above", jnp.zeros(
+        (batch_size, self.width, self.features), self.param_dtype))
+
+  def _above(self, rows: jax.Array, kernel: jax.Array, row: jax.Array) -> jax.Array:
+    """Contribution of kernel rows 0..kh-2 to every column of `row` [B, W, Fout].
+
+    Everything above the current row is known when the row starts, so it is
+    computed once per row as one large matmul: the "vertical stack" of
+    Ramachandran et al. 2017 (arXiv:1704.06001).
+    """
+    kh, kw = self.kernel_size
+    dh, dw = self.kernel_dilation
+    batch, _, _, fin = rows.shape
+    # Slots row % R + 1 .. row % R + R - 1 hold rows row - R + 1 .. row - 1.
+    block = jax.lax.dynamic_slice(
+        rows, (0, row % self.ring_rows + 1, 0, 0),
+        (batch, self.ring_rows - 1, rows.shape[2], fin))[:, ::dh]  # [B, kh-1, Wp, Fin]
+    columns = jnp.stack(
+        [block[:, :, g * dw:g * dw + self.width] for g in range(kw)], axis=2)
+    return jnp.einsum("bhkwf,hkfg->bwg", columns, kernel[:kh - 1],
+                      precision=self.precision)
 
   def update_site(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
     """x_site [B, Fin], index scalar (raster) -> output at `index` [B, Fout]."""
     kh, kw = self.kernel_size
-    dh, dw = self.kernel_dilation
-    rows = hk.get_state("rows")  # [B, ring_rows, W + 2 pad, Fin]
+    dw = self.kernel_dilation[1]
+    ring = self.ring_rows
+    rows = hk.get_state("rows")  # [B, 2 R, W + 2 pad, Fin]
     newest = index - int(self.exclusive)
     if self.exclusive:
       x_site = jnp.where(index > 0, x_site, 0)
       newest = jnp.maximum(newest, 0)
     r_new, c_new = newest // self.width, newest % self.width
-    rows = jax.lax.dynamic_update_slice(
-        rows, x_site.astype(rows.dtype)[:, None, None, :],
-        (0, r_new % self.ring_rows, c_new + self.pad_cols, 0))
+    x_site = x_site.astype(rows.dtype)[:, None, None, :]
+    for copy in (0, ring):
+      rows = jax.lax.dynamic_update_slice(
+          rows, x_site, (0, r_new % ring + copy, c_new + self.pad_cols, 0))
     hk.set_state("rows", rows)
-    r, c = index // self.width, index % self.width
-    span = (kw - 1) * dw + 1
-    slots = (r + (np.arange(kh) - (kh - 1)) * dh) % self.ring_rows  # [kh]
-    window = jax.lax.dynamic_slice_in_dim(rows, c, span, axis=2)
-    window = jnp.take(window, slots, axis=1)[:, :, ::dw]  # [B, kh, kw, Fin]
     kernel = self._kernel(x_site.shape[-1])
-    y = jnp.einsum("bhwf,hwfg->bg", window, kernel, precision=self.precision)
+    r, c = index // self.width, index % self.width
+    above = hk.get_state("above")  # [B, W, Fout]
+    if kh > 1:
+      above = jax.lax.cond(c == 0, lambda: self._above(rows, kernel, r),
+                           lambda: above)
+      hk.set_state("above", above)
+    # Current row: columns c - pad .. c (padded c .. c + pad), left of centre
+    # only for an exclusive layer.
+    taps = kw // 2 + (0 if self.exclusive else 1)
+    current = jax.lax.dynamic_slice(
+        rows, (0, r % ring, c, 0), (rows.shape[0], 1, self.pad_cols + 1, rows.shape[-1]))
+    current = current[:, 0, ::dw][:, :taps]  # [B, taps, Fin]
+    y = jnp.einsum("btf,tfg->bg", current, kernel[kh - 1, :taps],
+                   precision=self.precision)
+    y = y + jax.lax.dynamic_index_in_dim(above, c, axis=1, keepdims=False)
     bias = self._bias((self.features,))
     return y if bias is None else y + bias
