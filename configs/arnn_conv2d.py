@@ -1,0 +1,39 @@
+"""Masked conv2d ARNNs on L x L lattices, and their fast twins.
+
+Launch: `--config=configs/arnn_conv2d.py:fast=True,L=8`; a rectangle with
+`--config.hilbert.shape='(4, 6)'`. Arguments: those of `configs.base` and
+  kernel: (kh, kw) with kw odd (kh rows up to the current one, kw columns
+    centred on it), or one int for both.
+  dilation: one value (an int or a (dh, dw) pair), one per layer, or
+    `wavenet` ((1, 1), (2, 2), (4, 4), ... doubling per layer).
+"""
+
+from configs import base
+from zoo import registry
+
+ARGS = dict(base.ARGS, L=8, layers=4, kernel=(3, 3), dilation=(1,))
+
+# Registered names -> the arguments they change.
+VARIANTS = {
+    "arnn_conv2d": {},
+    "fast_arnn_conv2d": dict(fast=True),
+    "fast_arnn_conv2d_dilated": dict(fast=True, kernel=(2, 3),
+                                     dilation="wavenet"),
+    "fast_arnn_conv2d_pyramid": dict(fast=True, features=("pyramid", 32)),
+    "fast_arnn_conv2d_complex": dict(fast=True, dtype="complex128"),
+    "fast_arnn_conv2d_spin_one": dict(fast=True, hilbert="spin_one"),
+    # Bosons with up to 2 per site, e.g. for the Bose-Hubbard square lattice.
+    "fast_arnn_conv2d_fock": dict(fast=True, hilbert="fock", n_max=2),
+}
+
+
+def config_from_args(args):
+  cfg = base.model_config("conv2d", args, shape=(args.L, args.L))
+  cfg.model.kernel_size = base.any_type_field(args.kernel)  # (kh, kw) or k
+  # One value, one per layer, or "wavenet".
+  cfg.model.kernel_dilation = base.any_type_field(args.dilation)
+  return base.finish(cfg, args)
+
+
+def get_config(arg=None):
+  return config_from_args(registry.parse_arg(arg, **ARGS))

@@ -1,0 +1,117 @@
+"""The base model config that every family module starts from.
+
+A family module (`arnn_dense.py`, `arnn_conv1d.py`, `arnn_conv2d.py`) holds
+its argument defaults `ARGS` (the base `ARGS` plus its own), a function
+`config_from_args(args)` and a table `VARIANTS` of named variants, each a
+small diff of `ARGS`. `get_config("name:arg")` parses `arg` against the
+variant's defaults, so every argument of the family works for every variant.
+
+Arguments (`key=value,...`; see `zoo.registry.parse_arg` for the syntax):
+  fast: build the fast twin (cached one-site conditionals).
+  hilbert: spin_half | spin_one | fock.
+  L: a chain of L sites (dense, conv1d) or an L x L lattice (conv2d).
+  n_max: fock only, the highest occupation per site.
+  layers: number of masked layers.
+  features: hidden width F (`16`), hidden widths (`32:16:8`, `layers - 1`
+    of them), or a schedule down to the local size (`pyramid:32`, `log:64`).
+  dtype: parameter dtype, float32 | float64 | complex64 | complex128.
+  activation: selu | relu | tanh (on real and imaginary parts).
+  machine_pow: p in sum_s |psi(s)|^p = 1; 2 for a wavefunction.
+  tiny: shrink to a few sites and features (`zoo.registry.shrink`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ml_collections import config_dict
+
+from zoo import registry
+
+ARGS = dict(
+    fast=False,
+    hilbert="spin_half",
+    L=16,
+    n_max=3,
+    layers=3,
+    features=(16,),
+    dtype="float64",
+    activation="selu",
+    machine_pow=2,
+    tiny=False,
+)
+
+
+def any_type_field(value: tuple) -> config_dict.FieldReference:
+  """A tuple argument as a config field of any type; `(16,)` becomes 16."""
+  return registry.any_type(value[0] if len(value) == 1 else value)
+
+
+def model_config(family: str, args,
+                 shape: tuple[int, ...]) -> config_dict.ConfigDict:
+  """The hilbert and model sections shared by every family."""
+  if args.hilbert not in ("spin_half", "spin_one", "fock"):
+    raise ValueError(
+        f"argument hilbert={args.hilbert!r} is not one of spin_half, "
+        "spin_one, fock")
+  cfg = config_dict.ConfigDict()
+
+  cfg.hilbert = config_dict.ConfigDict()
+  cfg.hilbert.kind = args.hilbert  # spin_half | spin_one | fock | custom
+  cfg.hilbert.shape = shape  # (N,) chain or (Lx, Ly) lattice, raster order
+  # Highest occupation, fock only (None for spins).
+  cfg.hilbert.n_max = registry.any_type(
+      args.n_max if args.hilbert == "fock" else None)
+  cfg.hilbert.local_states = registry.any_type(None)  # custom only: the values
+
+  cfg.model = config_dict.ConfigDict()
+  cfg.model.family = family  # dense | conv1d | conv2d
+  cfg.model.fast = args.fast  # the cached one-site pass (the Fast* twin)
+  cfg.model.layers = args.layers  # masked layers; the last outputs local_size
+  # Hidden width F, hidden widths (F1, ..., F_{layers-1}), all widths ending in
+  # local_size, or ("pyramid" | "log", F) down to local_size.
+  cfg.model.features = any_type_field(args.features)
+  cfg.model.activation = args.activation  # selu | relu | tanh, by name
+  cfg.model.use_bias = True  # a bias in every layer
+  # float32 | float64 | complex64 | complex128
+  cfg.model.param_dtype = args.dtype
+  cfg.model.precision = registry.any_type(None)  # a jax.lax.Precision name
+  cfg.model.machine_pow = args.machine_pow  # p in sum |psi|^p = 1
+  return cfg
+
+
+def finish(cfg: config_dict.ConfigDict, args) -> config_dict.ConfigDict:
+  """Applies the arguments every family shares after the family fields."""
+  return registry.shrink(cfg) if args.tiny else cfg
+
+
+def variants(args: dict, table: dict[str, dict],
+             config_from_args: Callable) -> dict[str, Callable]:
+  """One `get_config(arg=None)` per row of a variant table.
+
+  Args:
+    args: the family's argument defaults.
+    table: variant name -> the arguments it changes.
+    config_from_args: the family's builder from parsed arguments.
+  """
+  functions = {}
+  for name, diff in table.items():
+    unknown = sorted(set(diff) - set(args))
+    if unknown:
+      raise ValueError(
+          f"variant {name!r} sets unknown argument {unknown[0]!r}; known: "
+          f"{', '.join(sorted(args))}")
+    # Tuple arguments may be written as one value in a table.
+    diff = {k: (v,) if isinstance(args[k], tuple) and not isinstance(v, tuple)
+            else v for k, v in diff.items()}
+    defaults = {**args, **diff}
+
+    def get_config(arg=None, defaults=defaults):
+      return config_from_args(registry.parse_arg(arg, **defaults))
+
+    get_config.__qualname__ = get_config.__name__ = f"get_config[{name}]"
+    get_config.__module__ = config_from_args.__module__
+    get_config.__doc__ = (
+        f"{name}: {registry.format_arg(diff) or 'the defaults'}.")
+    functions[name] = get_config
+  return functions
