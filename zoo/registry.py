@@ -633,8 +633,13 @@ def shrink(cfg: ConfigDict) -> ConfigDict:
   return cfg
 
 
+def parameter_shapes(model: Wavefunction):
+  """The params tree of `model` as jax.ShapeDtypeStructs, without running
+  the initializers."""
+  return jax.eval_shape(model.init, jax.random.key(0))[0]
+
+
 def parameter_count(model: Wavefunction) -> int:
-  """Number of stored parameters (masked kernel entries included), without
-  running the initializers."""
-  shapes = jax.eval_shape(model.init, jax.random.key(0))[0]
-  return sum(math.prod(p.shape) for p in jax.tree.leaves(shapes))
+  """Number of stored parameters (masked kernel entries included)."""
+  return sum(math.prod(p.shape)
+             for p in jax.tree.leaves(parameter_shapes(model)))

@@ -1,0 +1,311 @@
+"""The zoo command: list, describe and validate the registered configs.
+
+  python -m experiments.zoo list
+  python -m experiments.zoo describe fast_arnn_conv2d_dilated
+  python -m experiments.zoo describe fast_arnn_conv1d:L=64,features=32
+  python -m experiments.zoo describe \
+      --config=configs/arnn_conv2d.py:fast=True,L=8 --config.model.features=32
+  python -m experiments.zoo validate [SPEC ...]
+
+`list` prints one row per registered name; `describe` the resolved config and
+a per-module parameter table; `validate` builds each config at a tiny size
+(`zoo.registry.shrink`), draws samples with the fast twin, evaluates them
+with the slow twin (`log_psi`, `conditionals`), checks that the log-
+probabilities of the fast sampler's cached pass equal the slow full pass,
+and exits non-zero naming each failure.
+
+Glossary of shapes: n = samples, N = sites, K = local states.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, NamedTuple, Sequence
+
+from absl import app
+from absl import flags
+import chex
+import jax
+import jax.numpy as jnp
+from ml_collections import config_flags
+import numpy as np
+
+import experiments
+from zoo import registry, sampler
+
+# Smoke runs only need correct numbers, not fast code: XLA's unoptimized
+# backend compiles these tiny models about three times faster.
+SMOKE_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+
+
+# ---------------------------------------------------------------------------
+# Smoke runs (`validate` and the tests).
+
+
+class SmokeRun(NamedTuple):
+  """One tiny end-to-end run of a config and its twin (same params)."""
+
+  fast: Any  # the fast twin, which drew the samples
+  slow: Any  # the slow twin, which evaluated them
+  params: Any
+  samples: jax.Array  # [n, N]
+  log_prob: jax.Array  # [n], accumulated by the fast sampler's cached pass
+  log_psi: jax.Array  # [n], the slow full pass
+  conditionals: jax.Array  # [n, N, K], the slow full pass
+
+
+def smoke_run(cfg, n_samples: int = 8, seed: int = 0) -> SmokeRun:
+  """Initializes, samples with the fast twin and evaluates with the slow one.
+
+  One compiled function does it all, so a config costs one compilation.
+  """
+  fast = registry.build(registry.with_fast(cfg, True))
+  slow = registry.build(registry.with_fast(cfg, False))
+
+  def run(key):
+    init_key, sample_key = jax.random.split(key)
+    params, _ = fast.init(init_key)
+    samples, log_prob = sampler.sample(fast, params, sample_key, n_samples,
+                                       return_log_prob=True)
+    return (params, samples, log_prob, slow.log_psi(params, samples),
+            slow.conditionals(params, samples))
+
+  key = jax.random.key(seed)
+  compiled = jax.jit(run).lower(key).compile(SMOKE_COMPILER_OPTIONS)
+  return SmokeRun(fast, slow, *compiled(key))
+
+
+def smoke_problems(run: SmokeRun) -> list[str]:
+  """What is wrong with a smoke run, if anything."""
+  hilbert = run.fast.hilbert
+  n = run.samples.shape[0]
+  problems = []
+  try:
+    chex.assert_shape(run.samples, (n, hilbert.size))
+    chex.assert_shape(run.log_prob, (n,))
+    chex.assert_shape(run.log_psi, (n,))
+    chex.assert_shape(run.conditionals, (n, hilbert.size, hilbert.local_size))
+    chex.assert_tree_all_finite((run.log_prob, run.log_psi, run.conditionals))
+  except AssertionError as e:
+    return [str(e)]
+  if not np.all(hilbert.contains(run.samples)):
+    problems.append(f"samples hold values outside {hilbert.local_states}")
+  if not np.allclose(np.sum(run.conditionals, -1), 1.0, atol=1e-5):
+    problems.append("conditionals do not sum to 1 over local states")
+  tol = 1e-8 if run.slow.real_dtype == jnp.float64 else 1e-3
+  gap = float(np.max(np.abs(
+      run.log_prob - run.slow.machine_pow * np.real(run.log_psi))))
+  if not gap <= tol:
+    problems.append(
+        f"fast != slow: the cached log-probability of the samples differs "
+        f"from machine_pow * Re log_psi of the full pass by {gap:.2e} "
+        f"(tolerance {tol:.0e})")
+  return problems
+
+
+def validate(specs: Sequence[str], n_samples: int = 8,
+             out=sys.stdout) -> list[str]:
+  """Smoke-runs each spec at a tiny size; returns `name: problem` lines."""
+  failures = []
+  for spec in specs:
+    start = time.perf_counter()
+    try:
+      problems = smoke_problems(smoke_run(
+          registry.shrink(registry.get_config(spec)), n_samples))
+    except Exception as e:  # pylint: disable=broad-except
+      problems = [f"{type(e).__name__}: {e}".splitlines()[0]]
+    seconds = time.perf_counter() - start
+    status = "FAIL" if problems else "ok"
+    print(f"{status:4s}  {spec}  ({seconds:.1f} s)", file=out)
+    for problem in problems:
+      print(f"      {problem}", file=out)
+      failures.append(f"{spec}: {problem}")
+  return failures
+
+
+# ---------------------------------------------------------------------------
+# Tables.
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+  """Columns padded to their widest cell; numbers right-aligned."""
+  cells = [list(map(str, header))] + [[_cell(v) for v in row] for row in rows]
+  widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+  numeric = [bool(rows) and all(isinstance(row[i], (int, np.integer))
+                                or row[i] == "" for row in rows)
+             for i in range(len(header))]
+
+  def line(row):
+    return "  ".join(c.rjust(w) if r else c.ljust(w)
+                     for c, w, r in zip(row, widths, numeric)).rstrip()
+
+  rule = "  ".join("-" * w for w in widths)
+  return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
+
+
+def _cell(value) -> str:
+  if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    return f"{value:,}"
+  return str(value)
+
+
+def _per_layer(values: tuple[tuple[int, ...], ...]) -> str:
+  """(3,) per layer -> "3"; ((1, 1), (2, 2)) -> "1x1,2x2"; dense -> "-"."""
+  if not values or values[0] == ():
+    return "-"
+  text = ["x".join(map(str, v)) for v in values]
+  return text[0] if len(set(text)) == 1 else ",".join(text)
+
+
+def _hilbert_text(cfg) -> str:
+  h = registry.model_config(cfg).hilbert
+  kind = f"fock({h.n_max})" if h.kind == "fock" else h.kind
+  return f"{kind} {'x'.join(map(str, h.shape))}"
+
+
+LIST_HEADER = ("name", "family", "fast", "hilbert", "layers", "features",
+               "kernel", "dilation", "dtype", "params")
+
+
+def list_row(name: str) -> tuple:
+  """One row of `list`: the config of `name` at its default size."""
+  cfg = registry.get_config(name)
+  model = registry.build(cfg)
+  spec = model.spec
+  return (name, spec.family, "yes" if spec.fast else "no", _hilbert_text(cfg),
+          spec.layers, ",".join(map(str, spec.features)),
+          _per_layer(spec.kernel_size), _per_layer(spec.kernel_dilation),
+          jnp.dtype(spec.param_dtype).name, registry.parameter_count(model))
+
+
+def list_table(names: Sequence[str]) -> tuple[str, list[str]]:
+  """The `list` table and the names that failed to build."""
+  rows, failures = [], []
+  for name in names:
+    try:
+      rows.append(list_row(name))
+    except Exception as e:  # pylint: disable=broad-except
+      failures.append(f"{name}: {type(e).__name__}: {e}")
+      rows.append((name,) + ("?",) * (len(LIST_HEADER) - 2) + ("error",))
+  rows.sort(key=lambda r: (r[1], r[0]))
+  return format_table(LIST_HEADER, rows), failures
+
+
+def _flatten(cfg, prefix="") -> list[tuple[str, Any]]:
+  items = []
+  for key, value in cfg.items():
+    if hasattr(value, "items"):
+      items += _flatten(value, f"{prefix}{key}.")
+    else:
+      items.append((f"{prefix}{key}", value))
+  return items
+
+
+def _bytes(n: int) -> str:
+  for unit in ("B", "KiB", "MiB", "GiB"):
+    if n < 1024 or unit == "GiB":
+      return f"{n:,} B" if unit == "B" else f"{n:.1f} {unit}"
+    n /= 1024
+
+
+def describe(cfg, title: str = "") -> str:
+  """The resolved config, the model and its per-module parameter table."""
+  model = registry.build(cfg)
+  shapes = registry.parameter_shapes(model)
+  rows, total, total_bytes = [], 0, 0
+  for module in sorted(shapes):
+    for param in sorted(shapes[module]):
+      leaf = shapes[module][param]
+      count = int(np.prod(leaf.shape))
+      size = count * leaf.dtype.itemsize
+      rows.append((module, param, str(tuple(leaf.shape)), leaf.dtype.name,
+                   count, size))
+      total, total_bytes = total + count, total_bytes + size
+  rows.append(("total", "", "", "", total, total_bytes))
+  spec = model.spec
+  lines = [title] if title else []
+  lines += ["config:"]
+  lines += [f"  {key} = {value!r}" for key, value in _flatten(cfg)]
+  lines += [
+      "", f"model: {model!r}",
+      f"  features per layer: {spec.features}",
+      f"  kernel per layer:   {_per_layer(spec.kernel_size)}",
+      f"  dilation per layer: {_per_layer(spec.kernel_dilation)}",
+      "", "parameters (masked kernel entries are stored as zeros):",
+      format_table(("module", "param", "shape", "dtype", "count", "bytes"),
+                   rows),
+      f"total: {total:,} parameters, {_bytes(total_bytes)}",
+  ]
+  return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# The command.
+
+USAGE = """usage: python -m experiments.zoo COMMAND
+  list                   one row per registered config
+  describe SPEC          a config and its parameters (or --config=SPEC
+                         with --config.field=value overrides)
+  validate [SPEC ...]    build, evaluate and sample every config (or the
+                         given ones) at a tiny size
+SPEC: a registered name, name:arg, path.py or path.py:arg."""
+
+
+def run(argv: Sequence[str]) -> int:
+  """The command after absl has parsed the flags; returns the exit status."""
+  if len(argv) < 2 or argv[1] not in ("list", "describe", "validate"):
+    raise app.UsageError(USAGE)
+  command, args = argv[1], list(argv[2:])
+  config = flags.FLAGS["config"].value
+  if config is not None and command != "describe":
+    raise app.UsageError(f"--config applies to describe only\n{USAGE}")
+  if command == "list":
+    if args:
+      raise app.UsageError(f"list takes no arguments, got {args}\n{USAGE}")
+    table, failures = list_table(registry.names())
+    print(table)
+    for failure in failures:
+      print(f"error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+  if command == "describe":
+    if bool(args) == (config is not None) or len(args) > 1:
+      raise app.UsageError(f"describe takes one SPEC or --config\n{USAGE}")
+    try:
+      if args:
+        print(describe(registry.get_config(args[0]), title=args[0]))
+      else:
+        print(describe(config, title=flags_spec()))
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 1
+    return 0
+  failures = validate(args or registry.names())
+  if failures:
+    print(f"\n{len(failures)} failure(s):", file=sys.stderr)
+    for failure in failures:
+      print(f"  {failure}", file=sys.stderr)
+    return 1
+  return 0
+
+
+def flags_spec() -> str:
+  """The --config spec and its overrides, as given."""
+  flag = flags.FLAGS["config"]
+  overrides = config_flags.get_override_values(flag)
+  return " ".join([config_flags.get_config_filename(flag)] +
+                  [f"{k}={v!r}" for k, v in overrides.items()])
+
+
+def main():
+  """The entry point of `python -m experiments.zoo` and the console script.
+
+  The flag is defined here, not at import, so that tests and other launchers
+  may import this module next to their own `--config`.
+  """
+  experiments.define_config_flag("config")
+  app.run(run)
+
+
+if __name__ == "__main__":
+  main()
