@@ -1,0 +1,566 @@
+"""The config registry, the config modules, plugins and the zoo command.
+
+Every registered name gets its own cases, generated from the registry: it
+builds, its tiny version evaluates and samples, and the fast twin's cached
+conditionals equal the slow full pass.
+"""
+
+import importlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+import warnings
+
+from absl.testing import absltest, parameterized
+import chex
+import jax.numpy as jnp
+from ml_collections import config_dict
+import numpy as np
+
+import configs
+from configs import base
+from experiments import zoo as zoo_command
+from zoo import registry
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = registry.names()
+# Built-in variants: name -> (family module name, the arguments it changes).
+BUILTINS = {name: (module, diff)
+            for module in configs.FAMILY_MODULES
+            for name, diff in importlib.import_module(
+                f"configs.{module}").VARIANTS.items()}
+
+
+def _named(names):
+  return [(name, name) for name in names]
+
+
+def _leaves(cfg, prefix=""):
+  """(path, value, field type) of every leaf."""
+  out = []
+  for key in cfg:
+    value = cfg[key]
+    if isinstance(value, config_dict.ConfigDict):
+      out += _leaves(value, f"{prefix}{key}.")
+    else:
+      out.append((f"{prefix}{key}", value, cfg.get_type(key)))
+  return out
+
+
+class RegisteredConfigTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(_named(NAMES))
+  def test_builds_evaluates_and_samples(self, name):
+    cfg = registry.get_config(name)
+    self.assertGreater(registry.parameter_count(registry.build(cfg)), 0)
+    run = zoo_command.smoke_run(registry.shrink(cfg), n_samples=8)
+    hilbert = run.fast.hilbert
+    n, k = hilbert.size, hilbert.local_size
+    chex.assert_shape(run.samples, (8, n))
+    chex.assert_shape([run.log_prob, run.log_psi], (8,))
+    chex.assert_shape(run.conditionals, (8, n, k))
+    chex.assert_tree_all_finite((run.log_psi, run.conditionals))
+    self.assertTrue(np.all(hilbert.contains(run.samples)))
+    complex_params = jnp.issubdtype(jnp.dtype(run.fast.dtype), jnp.complexfloating)
+    self.assertEqual(jnp.iscomplexobj(run.log_psi), complex_params)
+    np.testing.assert_allclose(run.conditionals.sum(-1), 1.0, rtol=1e-10)
+    # Fast == slow: the sampler's cached log-probabilities against the full pass.
+    self.assertTrue(run.fast.is_fast)
+    self.assertFalse(run.slow.is_fast)
+    np.testing.assert_allclose(
+        run.log_prob, run.slow.machine_pow * np.real(run.log_psi),
+        rtol=0, atol=1e-10)
+    self.assertEqual(zoo_command.smoke_problems(run), [])
+
+  @parameterized.named_parameters(_named(NAMES))
+  def test_json_round_trip(self, name):
+    cfg = registry.get_config(name)
+    text = cfg.to_json()
+    loaded = registry.config_from_json(text)
+    self.assertEqual(_leaves(loaded), _leaves(cfg))
+    self.assertEqual(loaded.to_json(), text)
+    a, b = registry.build(cfg).spec, registry.build(loaded).spec
+    for field in ("family", "hilbert", "features", "kernel_size",
+                  "kernel_dilation", "param_dtype", "machine_pow", "fast"):
+      self.assertEqual(getattr(a, field), getattr(b, field), field)
+
+  @parameterized.named_parameters(_named(BUILTINS))
+  def test_variant_is_its_family_file_with_arguments(self, name):
+    module, diff = BUILTINS[name]
+    path = os.path.join(ROOT, "configs", f"{module}.py")
+    from_file = registry.get_config(f"{path}:{registry.format_arg(diff)}")
+    self.assertEqual(from_file.to_dict(), registry.get_config(name).to_dict())
+
+  @parameterized.named_parameters(_named(BUILTINS))
+  def test_tiny_argument_is_shrink(self, name):
+    self.assertEqual(registry.get_config(f"{name}:tiny=True").to_dict(),
+                     registry.shrink(registry.get_config(name)).to_dict())
+
+  def test_required_variants_registered(self):
+    required = {"arnn_dense", "fast_arnn_dense", "arnn_conv1d",
+                "fast_arnn_conv1d", "fast_arnn_conv1d_dilated", "arnn_conv2d",
+                "fast_arnn_conv2d", "fast_arnn_conv2d_dilated"}
+    self.assertLessEqual(required, set(NAMES))
+    models = {name: registry.build(registry.get_config(name)) for name in BUILTINS}
+    spec = lambda name: models[name].spec
+    self.assertEqual(spec("fast_arnn_conv1d_dilated").kernel_dilation,
+                     ((1,), (2,), (4,), (8,), (16,)))
+    self.assertEqual(spec("fast_arnn_conv2d_dilated").kernel_dilation,
+                     ((1, 1), (2, 2), (4, 4), (8, 8)))
+    self.assertEqual(spec("fast_arnn_conv1d").features, (16, 16, 16, 2))
+    self.assertEqual(spec("fast_arnn_conv1d_pyramid").features, (32, 22, 12, 2))
+    self.assertEqual(spec("fast_arnn_dense_explicit").features, (32, 16, 8, 2))
+    kinds = {name: registry.get_config(name).hilbert.kind for name in BUILTINS}
+    self.assertIn("spin_one", kinds.values())
+    self.assertIn("fock", kinds.values())
+    self.assertTrue(any(jnp.issubdtype(jnp.dtype(m.spec.param_dtype),
+                                       jnp.complexfloating)
+                        for m in models.values()))
+    for name, model in models.items():
+      self.assertEqual(model.is_fast, name.startswith("fast_"), name)
+
+
+class ParseArgTest(parameterized.TestCase):
+
+  DEFAULTS = dict(fast=False, L=16, lr=0.1, hilbert="spin_half",
+                  features=(16,), dilation=(1,))
+
+  @parameterized.named_parameters(
+      ("bool_true", "fast=True", "fast", True),
+      ("bool_lower", "fast=true", "fast", True),
+      ("bool_one", "fast=1", "fast", True),
+      ("bool_false", "fast=False", "fast", False),
+      ("int", "L=8", "L", 8),
+      ("negative_int", "L=-3", "L", -3),
+      ("float", "lr=3e-4", "lr", 3e-4),
+      ("float_from_int", "lr=2", "lr", 2.0),
+      ("str", "hilbert=fock", "hilbert", "fock"),
+      ("tuple_python", "features=(16, 8, 2)", "features", (16, 8, 2)),
+      ("tuple_brackets", "features=[16,8]", "features", (16, 8)),
+      ("tuple_colons", "features=16:8:2", "features", (16, 8, 2)),
+      ("tuple_one_value", "features=32", "features", (32,)),
+      ("tuple_schedule", "features=pyramid:32", "features", ("pyramid", 32)),
+      ("tuple_word", "dilation=wavenet", "dilation", ("wavenet",)),
+      ("tuple_nested", "dilation=((1, 1), (2, 2))", "dilation", ((1, 1), (2, 2))),
+  )
+  def test_typed_from_defaults(self, arg, key, expected):
+    args = registry.parse_arg(arg, **self.DEFAULTS)
+    self.assertEqual(args[key], expected)
+    self.assertIs(type(args[key]), type(expected))
+    for other in set(self.DEFAULTS) - {key}:
+      self.assertEqual(args[other], self.DEFAULTS[other])
+
+  def test_several_and_none(self):
+    args = registry.parse_arg("L=8,features=(16,8,2),fast=True", **self.DEFAULTS)
+    self.assertEqual((args.L, args.features, args.fast), (8, (16, 8, 2), True))
+    self.assertEqual(registry.parse_arg(None, **self.DEFAULTS).to_dict(),
+                     self.DEFAULTS)
+    self.assertEqual(registry.parse_arg("", **self.DEFAULTS).to_dict(),
+                     self.DEFAULTS)
+
+  @parameterized.named_parameters(
+      ("unknown_key", "featurs=3",
+       "unknown argument 'featurs' in 'featurs=3' (did you mean 'features'?); "
+       "known keys: L, dilation, fast, features, hilbert, lr"),
+      ("bad_int", "L=eight",
+       "argument L='eight' is not an int (the type of its default 16)"),
+      ("float_for_int", "L=8.5", "argument L='8.5' is not an int"),
+      ("bad_bool", "fast=maybe", "argument fast='maybe' is not a bool"),
+      ("bad_float", "lr=fast", "argument lr='fast' is not a float"),
+      ("bad_tuple", "features=(16", "argument features='(16' is not a tuple"),
+      ("no_equals", "L", "argument 'L' in 'L' is not of the form key=value"),
+      ("repeated", "L=8,L=9", "argument 'L' is given twice"),
+  )
+  def test_errors_name_key_value_and_expected(self, arg, message):
+    with self.assertRaisesRegex(ValueError, re.escape(message)):
+      registry.parse_arg(arg, **self.DEFAULTS)
+
+  def test_format_arg_reads_back(self):
+    values = dict(fast=True, L=8, lr=0.5, hilbert="fock",
+                  features=("pyramid", 32), dilation=((1, 1), (2, 2)))
+    text = registry.format_arg(values)
+    self.assertEqual(text, "fast=True,L=8,lr=0.5,hilbert=fock,features=pyramid:32,"
+                     "dilation=((1, 1), (2, 2))")
+    self.assertEqual(registry.parse_arg(text, **self.DEFAULTS).to_dict(), values)
+
+
+class SpecTest(parameterized.TestCase):
+
+  def test_name_with_arguments(self):
+    cfg = registry.get_config("fast_arnn_conv1d:L=8,features=32")
+    self.assertEqual(cfg.hilbert.shape, (8,))
+    self.assertEqual(cfg.model.features, 32)
+    self.assertTrue(cfg.model.fast)
+    model = registry.build(
+        registry.get_config("arnn_conv2d:L=5,kernel=2:3,features=(8,4,3)"))
+    self.assertEqual(model.hilbert.shape, (5, 5))
+    self.assertEqual(model.spec.kernel_size[0], (2, 3))
+    self.assertEqual(model.spec.features, (8, 4, 3, 2))
+    self.assertFalse(model.is_fast)
+    # A variant's defaults, then the arguments: the schedule follows layers.
+    model = registry.build(registry.get_config(
+        "fast_arnn_conv1d_dilated:layers=3,hilbert=spin_one"))
+    self.assertEqual(model.spec.kernel_dilation, ((1,), (2,), (4,)))
+    self.assertEqual(model.hilbert.local_size, 3)
+    self.assertEqual(model.spec.features, (16, 16, 3))
+
+  def test_file_with_arguments(self):
+    path = os.path.join(ROOT, "configs", "arnn_conv2d.py")
+    cfg = registry.get_config(f"{path}:fast=True,L=8")
+    self.assertEqual(cfg.to_dict(),
+                     registry.get_config("fast_arnn_conv2d:L=8").to_dict())
+    self.assertEqual(registry.get_config(path).to_dict(),
+                     registry.get_config("arnn_conv2d").to_dict())
+
+  @parameterized.named_parameters(
+      ("bad_key", "fast_arnn_conv1d:featurs=3",
+       "unknown argument 'featurs' in 'featurs=3' (did you mean 'features'?); "
+       "known keys: L, activation, dilation, dtype, fast, features, hilbert, "
+       "kernel, layers, machine_pow, n_max, tiny"),
+      ("bad_type", "fast_arnn_conv2d:L=big",
+       "argument L='big' is not an int (the type of its default 8)"),
+      ("bad_hilbert", "arnn_dense:hilbert=qubit",
+       "argument hilbert='qubit' is not one of spin_half, spin_one, fock"),
+      ("unknown_name", "fast_arnn_conv3d:L=4",
+       "unknown config name 'fast_arnn_conv3d'; closest registered names: "
+       "fast_arnn_conv2d, fast_arnn_conv1d"),
+      ("missing_file", "no/such/config.py:L=4",
+       "config file 'no/such/config.py' (from spec 'no/such/config.py:L=4') "
+       "does not exist"),
+      ("not_a_spec", "", "spec must be a registered name"),
+  )
+  def test_errors(self, spec, message):
+    with self.assertRaisesRegex(ValueError, re.escape(message)):
+      registry.get_config(spec)
+
+  def test_file_must_define_get_config(self):
+    path = os.path.join(temporary_directory(self), "empty.py")
+    with open(path, "w") as f:
+      f.write("X = 1\n")
+    with self.assertRaisesRegex(ValueError, "has no get_config"):
+      registry.get_config(path)
+
+  def test_any_type_fields_take_any_type(self):
+    cfg = registry.get_config("fast_arnn_conv1d")
+    cfg.lock()
+    for value in ((32, 16, 8), ("log", 64), 8):
+      cfg.model.features = value
+      self.assertEqual(cfg.model.features, value)
+    cfg.model.kernel_dilation = "wavenet"
+    cfg.model.layers = 3
+    self.assertEqual(registry.build(cfg).spec.kernel_dilation, ((1,), (2,), (4,)))
+
+
+class RegistryTest(parameterized.TestCase):
+
+  def test_duplicate_name_raises(self):
+    r = registry.Registry(group=None, builtins=None)
+    r.register("mine", base.variants(configs.arnn_conv1d.ARGS, {"x": {}},
+                                     configs.arnn_conv1d.config_from_args)["x"])
+    with self.assertRaisesRegex(
+        ValueError, r"config name 'mine' is already registered \(by "
+        r"configs\.arnn_conv1d\.get_config\[x\]\); pick another name"):
+      r.register("mine", lambda arg=None: config_dict.ConfigDict())
+
+  def test_builtin_names_cannot_be_taken(self):
+    with self.assertRaisesRegex(
+        ValueError, "'fast_arnn_conv1d' is already registered"):
+      registry.register("fast_arnn_conv1d", lambda arg=None: None)
+
+  def test_decorator_and_module(self):
+    r = registry.Registry(group=None, builtins=None)
+
+    @r.register("decorated")
+    def get_config(arg=None):
+      return config_dict.ConfigDict(dict(arg=arg))
+
+    self.assertEqual(get_config("a").arg, "a")
+    r.register("module", configs.arnn_dense)
+    self.assertEqual(r.names(), ["decorated", "module"])
+    self.assertEqual(r.get_config("decorated:x=1").arg, "x=1")
+    self.assertIsNone(r.get_config("decorated").arg)
+    self.assertEqual(r.get_config("module:L=4").hilbert.shape, (4,))
+    self.assertIn("module", r)
+    self.assertNotIn("other", r)
+
+  @parameterized.parameters("", "a:b", "cfg.py", "9lives", "with space", None)
+  def test_bad_names(self, name):
+    r = registry.Registry(group=None, builtins=None)
+    with self.assertRaisesRegex(ValueError, "must start with a letter"):
+      r.register(name, lambda arg=None: config_dict.ConfigDict())
+
+  def test_get_config_must_return_config_dict(self):
+    r = registry.Registry(group=None, builtins=None)
+    r.register("plain", lambda: {"a": 1})
+    with self.assertRaisesRegex(
+        ValueError, "must return an ml_collections ConfigDict, got dict"):
+      r.get_config("plain")
+
+  def test_builtins_load_on_first_lookup(self):
+    r = registry.Registry(group=None, builtins=f"{__name__}:_count_builtins")
+    _count_builtins.calls = 0
+    self.assertEqual(_count_builtins.calls, 0)
+    self.assertIn("counted", r)
+    self.assertEqual(r.names(), ["counted"])
+    self.assertEqual(_count_builtins.calls, 1)
+
+
+def _count_builtins(r):
+  _count_builtins.calls += 1
+  r.register("counted", lambda arg=None: config_dict.ConfigDict())
+
+
+# A plugin distribution: its package, and its .dist-info with entry points.
+PLUGIN = '''
+"""A third-party package that adds configs to arnn-zoo."""
+
+from zoo import registry as zoo_registry
+
+
+def small_conv1d(arg=None):
+  """The built-in fast conv1d, narrower; takes the same arguments."""
+  cfg = zoo_registry.get_config("fast_arnn_conv1d" + (":" + arg if arg else ""))
+  cfg.model.features = 5
+  return cfg
+
+
+def register_configs(registry):
+  registry.register("demo_small_conv1d", small_conv1d)
+'''
+BROKEN_IMPORT = "import a_module_that_does_not_exist\n"
+BROKEN_MIDWAY = '''
+def register_configs(registry):
+  registry.register("demo_half_registered", lambda arg=None: None)
+  raise RuntimeError("demo failure after one registration")
+'''
+
+
+def temporary_directory(test):
+  """A directory removed after `test` (absltest's needs parsed flags)."""
+  directory = tempfile.TemporaryDirectory()
+  test.addCleanup(directory.cleanup)
+  return directory.name
+
+
+def write_distribution(root, group):
+  """Writes zoo_demo_plugins-0.1 into `root` with three entry points."""
+  modules = {"zoo_demo_plugin": PLUGIN, "zoo_demo_broken": BROKEN_IMPORT,
+             "zoo_demo_midway": BROKEN_MIDWAY}
+  for module, source in modules.items():
+    with open(os.path.join(root, f"{module}.py"), "w") as f:
+      f.write(textwrap.dedent(source))
+  info = os.path.join(root, "zoo_demo_plugins-0.1.dist-info")
+  os.makedirs(info)
+  with open(os.path.join(info, "METADATA"), "w") as f:
+    f.write("Metadata-Version: 2.1\nName: zoo-demo-plugins\nVersion: 0.1\n")
+  with open(os.path.join(info, "entry_points.txt"), "w") as f:
+    f.write(f"[{group}]\n"
+            "demo = zoo_demo_plugin:register_configs\n"
+            "broken = zoo_demo_broken:register_configs\n"
+            "midway = zoo_demo_midway:register_configs\n")
+
+
+class PluginTest(absltest.TestCase):
+  GROUP = "arnn_zoo_test.configs"
+
+  def setUp(self):
+    super().setUp()
+    self.root = temporary_directory(self)
+    write_distribution(self.root, self.GROUP)
+    sys.path.insert(0, self.root)
+    self.addCleanup(sys.path.remove, self.root)
+    for module in ("zoo_demo_plugin", "zoo_demo_broken", "zoo_demo_midway"):
+      self.addCleanup(sys.modules.pop, module, None)
+
+  def test_discovery_and_broken_plugins(self):
+    r = registry.Registry(group=self.GROUP)
+    # Not assertWarns: it touches every module's __warningregistry__, which
+    # haiku.experimental.flax refuses without flax installed.
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter("always")
+      names = r.names()
+    self.assertTrue(all(w.category is registry.PluginWarning for w in caught))
+    messages = sorted(str(w.message) for w in caught)
+    self.assertLen(messages, 2)
+    self.assertRegex(messages[0], r"plugin 'broken' "
+                     r"\(zoo_demo_broken:register_configs\) "
+                     r"from distribution 'zoo-demo-plugins' failed and is skipped: "
+                     r"ModuleNotFoundError")
+    self.assertRegex(messages[1], r"plugin 'midway' .* RuntimeError: demo failure")
+    self.assertIn("demo_small_conv1d", names)
+    self.assertNotIn("demo_half_registered", names)  # Rolled back.
+    self.assertLessEqual(set(BUILTINS), set(names))
+    cfg = r.get_config("demo_small_conv1d:L=6")
+    self.assertEqual(registry.build(cfg).spec.features, (5, 5, 5, 2))
+    # Loaded once: a second lookup neither reloads nor warns again.
+    with warnings.catch_warnings(record=True) as again:
+      warnings.simplefilter("always")
+      self.assertEqual(r.load_plugins(), [])
+    self.assertEmpty(again)
+
+  def test_plugin_through_the_command(self):
+    """The real group, in a fresh interpreter: lazy, and seen by the CLI."""
+    root = temporary_directory(self)
+    write_distribution(root, registry.ENTRY_POINT_GROUP)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, ROOT]))
+    script = textwrap.dedent("""
+        import sys, warnings
+        import zoo
+        from zoo import registry
+        lazy = [m for m in ("configs", "zoo_demo_plugin") if m in sys.modules]
+        with warnings.catch_warnings(record=True) as caught:
+          warnings.simplefilter("always")
+          names = registry.names()
+        print(lazy, "demo_small_conv1d" in names, len(caught))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    self.assertEqual(out.stdout.strip(), "[] True 2")
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.zoo", "describe",
+         "--config=demo_small_conv1d:L=7", "--config.model.layers=2"],
+        env=env, cwd=ROOT, capture_output=True, text=True)
+    self.assertEqual(out.returncode, 0, out.stderr)
+    self.assertIn("model.features = 5", out.stdout)
+    self.assertIn("features=(5, 2)", out.stdout)
+    self.assertIn("shape=(7,)", out.stdout)
+    self.assertIn("plugin 'broken'", out.stderr)
+
+
+class BuildTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ("int", 16, 3, 2, (16, 16, 2)),
+      ("hidden", (32, 8), 3, 3, (32, 8, 3)),
+      ("full", (32, 8, 2), 3, 2, (32, 8, 2)),
+      ("pyramid", ("pyramid", 32), 4, 2, (32, 22, 12, 2)),
+      ("log", ("log", 64), 4, 2, (64, 20, 6, 2)),
+      ("one_layer", ("pyramid", 32), 1, 4, (4,)),
+      ("list", [8, 4], 3, 2, (8, 4, 2)),
+  )
+  def test_features(self, features, layers, local_size, expected):
+    self.assertEqual(
+        registry.resolve_features(features, layers, local_size), expected)
+
+  @parameterized.named_parameters(
+      ("length", (32, 16, 8, 4), 3, "model.features=(32, 16, 8, 4) has 4 "
+       "entries; expected layers - 1 = 2 hidden widths, or layers = 3 widths"),
+      ("schedule", ("cone", 8), 3, "model.features=('cone', 8) must be an int"),
+      ("float", 1.5, 3, "model.features=1.5 must be an int"),
+  )
+  def test_features_errors(self, features, layers, message):
+    with self.assertRaisesRegex(ValueError, re.escape(message)):
+      registry.resolve_features(features, layers, 2)
+
+  def test_dilation(self):
+    self.assertEqual(registry.resolve_dilation("wavenet", 3, "conv1d"), (1, 2, 4))
+    self.assertEqual(registry.resolve_dilation("wavenet", 2, "conv2d"),
+                     ((1, 1), (2, 2)))
+    self.assertEqual(registry.resolve_dilation([1, 2], 2, "conv1d"), (1, 2))
+    with self.assertRaisesRegex(
+        ValueError, "model.kernel_dilation='doubling' must be"):
+      registry.resolve_dilation("doubling", 3, "conv1d")
+
+  @parameterized.named_parameters(
+      ("unknown_model_field", "model.featurs", 3,
+       "model.featurs is not a model field; known fields: family, fast"),
+      ("family", "model.family", "conv3d", "model.family='conv3d' is not one of"),
+      ("layers", "model.layers", 0,
+       "model.layers must be a positive integer, got 0"),
+      ("kind", "hilbert.kind", "qubit", "hilbert.kind='qubit' is not one of"),
+      ("n_max_on_spins", "hilbert.n_max", 3,
+       "hilbert.n_max=3 applies only to kind='fock' (kind='spin_half')"),
+      ("model_checks", "model.param_dtype", "int32", "param_dtype must be one of"),
+  )
+  def test_errors_name_the_field(self, path, value, message):
+    cfg = registry.get_config("fast_arnn_conv1d:L=6")
+    section, field = path.split(".")
+    cfg[section][field] = value
+    with self.assertRaisesRegex(ValueError, re.escape(message)):
+      registry.build(cfg)
+
+  def test_hilbert_kinds(self):
+    cfg = registry.get_config("fast_arnn_conv1d:L=6")
+    cfg.hilbert.kind = "custom"
+    cfg.hilbert.local_states = (0.0, 0.5, 1.0)
+    self.assertEqual(registry.build(cfg).hilbert.local_states, (0.0, 0.5, 1.0))
+    cfg.hilbert.local_states = None
+    with self.assertRaisesRegex(ValueError, "hilbert.local_states is required"):
+      registry.build(cfg)
+    cfg.hilbert.kind = "fock"
+    with self.assertRaisesRegex(
+        ValueError, "hilbert.n_max must be a positive integer"):
+      registry.build(cfg)
+
+  def test_model_by_name_with_own_hilbert(self):
+    cfg = config_dict.ConfigDict(dict(model="fast_arnn_conv1d_dilated:layers=3"))
+    self.assertEqual(registry.build(cfg).hilbert.shape, (32,))
+    cfg.hilbert = registry.get_config("fast_arnn_conv1d_fock:L=10").hilbert
+    model = registry.build(cfg)
+    self.assertEqual((model.hilbert.shape, model.hilbert.local_size), ((10,), 4))
+    self.assertEqual(model.spec.kernel_dilation, ((1,), (2,), (4,)))
+    with self.assertRaisesRegex(
+        ValueError, "expected a config with a `model` section"):
+      registry.build(config_dict.ConfigDict(dict(hilbert=cfg.hilbert)))
+
+  def test_shrink(self):
+    tiny = registry.shrink(registry.get_config("fast_arnn_dense_explicit"))
+    self.assertEqual(tiny.hilbert.shape, (registry.TINY_SITES_1D,))
+    self.assertEqual(registry.build(tiny).spec.features, (4, 4, 2))
+    tiny = registry.shrink(
+        registry.get_config("fast_arnn_conv2d_fock:L=10,layers=6"))
+    self.assertEqual(tiny.hilbert.shape, (3, 3))
+    self.assertEqual(tiny.hilbert.n_max, 2)
+    self.assertEqual(tiny.model.layers, 3)
+    cfg = registry.get_config("fast_arnn_conv1d:layers=5,dilation=1:2:4:8:16")
+    self.assertEqual(registry.shrink(cfg).model.kernel_dilation, (1, 2, 4))
+    self.assertEqual(cfg.model.kernel_dilation, (1, 2, 4, 8, 16))  # A copy.
+
+
+class CommandTest(absltest.TestCase):
+
+  def test_list(self):
+    table, failures = zoo_command.list_table(NAMES)
+    self.assertEqual(failures, [])
+    lines = table.splitlines()
+    self.assertEqual(lines[0].split(), list(zoo_command.LIST_HEADER))
+    self.assertLen(lines, len(NAMES) + 2)
+    row = next(line for line in lines
+               if line.startswith("fast_arnn_conv1d_dilated "))
+    self.assertEqual(row.split(), ["fast_arnn_conv1d_dilated", "conv1d", "yes",
+                                   "spin_half", "32", "5", "16,16,16,16,2", "2",
+                                   "1,2,4,8,16", "float64", "1,698"])
+
+  def test_describe(self):
+    cfg = registry.get_config("fast_arnn_conv2d_dilated:L=4")
+    text = zoo_command.describe(cfg)
+    self.assertIn("model.kernel_dilation = 'wavenet'", text)
+    self.assertIn("dilation per layer: 1x1,2x2,4x4,8x8", text)
+    self.assertRegex(text, r"arnn_conv2d/~/layer_1\s+kernel\s+\(2, 3, 16, 16\)\s+"
+                     r"float64\s+1,536\s+12,288")
+    self.assertIn("total: 3,410 parameters, 26.6 KiB", text)
+
+  def test_validate_names_each_failure(self):
+    bad_file = os.path.join(temporary_directory(self), "bad.py")
+    with open(bad_file, "w") as f:
+      f.write("from zoo import registry\n"
+              "def get_config(arg=None):\n"
+              "  cfg = registry.get_config('fast_arnn_dense')\n"
+              "  cfg.model.layers = 0\n"
+              "  return cfg\n")
+    out = open(os.devnull, "w")
+    self.addCleanup(out.close)
+    failures = zoo_command.validate(
+        ["fast_arnn_conv1d:L=5", "no_such_config", bad_file], out=out)
+    self.assertLen(failures, 2)
+    self.assertStartsWith(
+        failures[0], "no_such_config: ValueError: unknown config name")
+    self.assertEqual(failures[1], f"{bad_file}: ValueError: model.layers must be "
+                     "a positive integer, got 0")
+
+
+if __name__ == "__main__":
+  absltest.main()
