@@ -1,4 +1,4 @@
-"""The zoo command: list, describe and validate the registered configs.
+r"""The zoo command: list, describe and validate the registered configs.
 
   python -m experiments.zoo list
   python -m experiments.zoo describe fast_arnn_conv2d_dilated
