@@ -9,8 +9,10 @@ name as well as a config file:
   --config.model.features=32                     then any field override
 
 Overrides come after the config they change and are typed by the field
-(`--config.hilbert.shape='(4, 6)'`; `model.features`, `model.kernel_size`
-and `model.kernel_dilation` take a Python literal of any type).
+(`--config.hilbert.shape='(4, 6)'`); the fields of
+`zoo.registry.ANY_TYPE_FIELDS` (`model.features`, `model.kernel_dilation`,
+...) take a Python literal of any type (`--config.model.features='(32, 16)'`,
+`--config.model.kernel_dilation=wavenet`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import tempfile
 import textwrap
 import warnings
 
+from absl import flags
 from absl.testing import absltest, parameterized
 import chex
 import jax.numpy as jnp
@@ -22,6 +23,7 @@ import numpy as np
 
 import configs
 from configs import base
+import experiments
 from experiments import zoo as zoo_command
 from zoo import registry
 
@@ -421,12 +423,14 @@ class PluginTest(absltest.TestCase):
     self.assertEqual(out.stdout.strip(), "[] True 2")
     out = subprocess.run(
         [sys.executable, "-m", "experiments.zoo", "describe",
-         "--config=demo_small_conv1d:L=7", "--config.model.layers=2"],
+         "--config=demo_small_conv1d:L=7", "--config.model.layers=2",
+         "--config.model.kernel_dilation=wavenet"],
         env=env, cwd=ROOT, capture_output=True, text=True)
     self.assertEqual(out.returncode, 0, out.stderr)
     self.assertIn("model.features = 5", out.stdout)
     self.assertIn("features=(5, 2)", out.stdout)
     self.assertIn("shape=(7,)", out.stdout)
+    self.assertIn("dilation per layer: 1,2", out.stdout)
     self.assertIn("plugin 'broken'", out.stderr)
 
 
@@ -518,6 +522,33 @@ class BuildTest(parameterized.TestCase):
     cfg = registry.get_config("fast_arnn_conv1d:layers=5,dilation=1:2:4:8:16")
     self.assertEqual(registry.shrink(cfg).model.kernel_dilation, (1, 2, 4))
     self.assertEqual(cfg.model.kernel_dilation, (1, 2, 4, 8, 16))  # A copy.
+
+
+class ConfigFlagTest(absltest.TestCase):
+
+  def test_name_file_and_default(self):
+    flag_values = flags.FlagValues()
+    experiments.define_config_flag("config", flag_values=flag_values)
+    flag_values(["prog", "--config=fast_arnn_conv1d:L=8"])
+    self.assertEqual(flag_values.config.hilbert.shape, (8,))
+    self.assertTrue(flag_values.config.is_locked)
+    path = os.path.join(ROOT, "configs", "arnn_conv2d.py")
+    flag_values = flags.FlagValues()
+    experiments.define_config_flag("config", flag_values=flag_values)
+    flag_values(["prog", f"--config={path}:fast=True,L=5"])
+    self.assertEqual(flag_values.config.hilbert.shape, (5, 5))
+    flag_values = flags.FlagValues()
+    experiments.define_config_flag("cfg", default="arnn_dense:L=4",
+                                   flag_values=flag_values)
+    flag_values(["prog"])
+    self.assertEqual(flag_values.cfg.hilbert.shape, (4,))
+
+  def test_bad_spec_names_argument(self):
+    flag_values = flags.FlagValues()
+    experiments.define_config_flag("config", flag_values=flag_values)
+    with self.assertRaisesRegex(flags.IllegalFlagValueError,
+                                "argument L='x' is not an int"):
+      flag_values(["prog", "--config=fast_arnn_conv1d:L=x"])
 
 
 class CommandTest(absltest.TestCase):
