@@ -104,14 +104,19 @@ def variants(args: dict, table: dict[str, dict],
     # Tuple arguments may be written as one value in a table.
     diff = {k: (v,) if isinstance(args[k], tuple) and not isinstance(v, tuple)
             else v for k, v in diff.items()}
-    defaults = {**args, **diff}
-
-    def get_config(arg=None, defaults=defaults):
-      return config_from_args(registry.parse_arg(arg, **defaults))
-
+    get_config = _get_config_with_defaults({**args, **diff}, config_from_args)
     get_config.__qualname__ = get_config.__name__ = f"get_config[{name}]"
     get_config.__module__ = config_from_args.__module__
     get_config.__doc__ = (
         f"{name}: {registry.format_arg(diff) or 'the defaults'}.")
     functions[name] = get_config
   return functions
+
+
+def _get_config_with_defaults(defaults: dict,
+                              config_from_args: Callable) -> Callable:
+
+  def get_config(arg=None):
+    return config_from_args(registry.parse_arg(arg, **defaults))
+
+  return get_config

@@ -22,7 +22,7 @@ A config is an `ml_collections.ConfigDict`. A model config has two sections:
       kernel_dilation: one value, one per layer, or "wavenet" (1, 2, 4, ...
         doubling per layer, in both directions for conv2d).
 
-An experiment config (a later issue) may hold `model` as a spec string (a
+An experiment config may hold `model` as a spec string (a
 registered name or `name:arg`) instead of a section; `build` resolves it.
 
 Names map to functions `get_config(arg=None) -> ConfigDict`. `get_config`
