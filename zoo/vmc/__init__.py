@@ -1,0 +1,10 @@
+"""Variational Monte Carlo: energy and gradient estimators, SR, the step."""
+
+from zoo.vmc.estimators import (EnergyStats, Estimate, RealCoordinates,
+                                energy_gradient, energy_stats,
+                                expect_and_grad)
+from zoo.vmc.sr import (SOLVERS, SRProblem, centred_jacobian, centred_matvec,
+                        make_sr_problem, natural_gradient,
+                         stochastic_reconfiguration)
+from zoo.vmc.train import (OPTIMIZERS, SCHEDULES, SRConfig, StepStats,
+                           TrainState, VMC, make_optimizer, make_vmc)

@@ -1,0 +1,269 @@
+"""The VMC training step: sample, measure, differentiate, update; one jit.
+
+    vmc = make_vmc(model, hamiltonian, make_optimizer("adam", 1e-2),
+                   n_samples=1024)
+    state = vmc.init(jax.random.key(0))
+    state, stats = vmc.step(state)          # one step
+    state, history = vmc.run(state, 100)    # 100 steps in one call
+
+Nothing here reads device values: the launcher decides when to look at the
+stats (every K steps, say), so JAX can run ahead.
+
+Glossary of shapes:
+  n: samples per step, C: samples in one chunk, N: sites, T: steps of a run.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from zoo import sampler
+from zoo.vmc import estimators
+from zoo.vmc import sr as sr_lib
+
+# Each maps (learning_rate, **optimizer_kwargs) to an optax optimizer.
+OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = {
+    "sgd": optax.sgd,
+    "adam": optax.adam,
+    "adamw": optax.adamw,
+    "rmsprop": optax.rmsprop,
+    "adabelief": optax.adabelief,
+}
+
+# Each maps (learning_rate, **schedule_kwargs) to an optax schedule; the
+# learning rate is the initial (or peak) value.
+SCHEDULES: Mapping[str, Callable[..., optax.Schedule]] = {
+    "constant": lambda lr: optax.constant_schedule(lr),
+    "cosine": lambda lr, decay_steps, alpha=0.0: optax.cosine_decay_schedule(
+        lr, decay_steps, alpha=alpha),
+    "exponential": lambda lr, transition_steps, decay_rate: (
+        optax.exponential_decay(lr, transition_steps, decay_rate)),
+    "linear": lambda lr, end_value, transition_steps: optax.linear_schedule(
+        lr, end_value, transition_steps),
+    "warmup_cosine": lambda lr, warmup_steps, decay_steps, end_value=0.0: (
+        optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps, decay_steps,
+                                           end_value)),
+}
+
+
+class SRConfig(NamedTuple):
+  """Settings of `zoo.vmc.sr.stochastic_reconfiguration` (see there)."""
+  diag_shift: float = 1e-3
+  solver: str = "auto"
+  cg_tol: float = 1e-8
+  cg_maxiter: int | None = None
+
+
+class TrainState(NamedTuple):
+  """Everything a VMC run carries from one step to the next.
+
+  Attributes:
+    params: the variational parameters.
+    opt_state: the optimizer's state.
+    key: the random key of the next step's samples.
+    step: [] int32, steps done.
+  """
+  params: Any
+  opt_state: Any
+  key: jax.Array
+  step: jax.Array
+
+
+class StepStats(NamedTuple):
+  """Scalars of one step, measured before its update.
+
+  Attributes:
+    energy: mean local energy.
+    error: its standard error, sqrt(variance / n).
+    variance: variance of the local energy.
+    grad_norm: Euclidean norm of the energy gradient (real coordinates).
+    update_norm: Euclidean norm of the parameter update.
+  """
+  energy: jax.Array
+  error: jax.Array
+  variance: jax.Array
+  grad_norm: jax.Array
+  update_norm: jax.Array
+
+
+class VMC(NamedTuple):
+  """Jitted functions of a VMC run (see the module docstring)."""
+  init: Callable[[jax.Array], TrainState]
+  step: Callable[[TrainState], tuple[TrainState, StepStats]]
+  run: Callable[[TrainState, int], tuple[TrainState, StepStats]]
+
+
+def _as_dict(name: str, value) -> dict[str, Any]:
+  if value is None:
+    return {}
+  if hasattr(value, "to_dict"):  # ml_collections.ConfigDict
+    value = value.to_dict()
+  if hasattr(value, "_asdict"):  # NamedTuple
+    value = value._asdict()
+  if not isinstance(value, Mapping):
+    raise ValueError(f"{name} must be a mapping or None, got {value!r}")
+  return dict(value)
+
+
+def make_optimizer(name: str = "sgd", learning_rate: float = 1e-2, *,
+                   schedule: str | None = None,
+                   schedule_kwargs: Mapping[str, Any] | None = None,
+                   optimizer_kwargs: Mapping[str, Any] | None = None,
+                   sr: SRConfig | Mapping[str, Any] | None = None
+                   ) -> optax.GradientTransformationExtraArgs:
+  """An optax optimizer by name, optionally after SR.
+
+  Args:
+    name: one of OPTIMIZERS.
+    learning_rate: the step size, or the initial (peak) value of a schedule.
+    schedule: None for a constant rate, or one of SCHEDULES.
+    schedule_kwargs: the schedule's other arguments, e.g. decay_steps.
+    optimizer_kwargs: passed to the optax optimizer, e.g. b1 or momentum.
+    sr: None for plain gradients, else `SRConfig` fields (a mapping works):
+      the gradient goes through `sr.stochastic_reconfiguration` before the
+      optimizer.
+
+  Returns:
+    `optax.chain(...)`; its update takes the extra argument `sr_problem`
+    when SR is on (`make_vmc` passes it).
+  """
+  if name not in OPTIMIZERS:
+    raise ValueError(f"name must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+  if isinstance(learning_rate, bool) or not isinstance(
+      learning_rate, (int, float, np.integer, np.floating)) or not (
+          math.isfinite(learning_rate) and learning_rate > 0):
+    raise ValueError(f"learning_rate must be a positive finite number, got "
+                     f"{learning_rate!r}")
+  rate = float(learning_rate)
+  schedule_kwargs = _as_dict("schedule_kwargs", schedule_kwargs)
+  if schedule is not None:
+    if schedule not in SCHEDULES:
+      raise ValueError(f"schedule must be None or one of {sorted(SCHEDULES)}, "
+                       f"got {schedule!r}")
+    try:
+      rate = SCHEDULES[schedule](rate, **schedule_kwargs)
+    except TypeError as e:
+      raise ValueError(f"schedule_kwargs={schedule_kwargs} do not fit "
+                       f"schedule={schedule!r}: {e}") from e
+  elif schedule_kwargs:
+    raise ValueError(
+        f"schedule_kwargs={schedule_kwargs} given without a schedule")
+  optimizer_kwargs = _as_dict("optimizer_kwargs", optimizer_kwargs)
+  try:
+    optimizer = OPTIMIZERS[name](rate, **optimizer_kwargs)
+  except TypeError as e:
+    raise ValueError(
+        f"optimizer_kwargs={optimizer_kwargs} do not fit optimizer {name!r}: "
+        f"{e}") from e
+  if sr is None:
+    return optax.chain(optimizer)
+  sr_fields = _as_dict("sr", sr)
+  unknown = set(sr_fields) - set(SRConfig._fields)
+  if unknown:
+    raise ValueError(
+        f"sr has unknown fields {sorted(unknown)}; expected some of "
+        f"{SRConfig._fields}")
+  sr_transform = sr_lib.stochastic_reconfiguration(
+      **SRConfig(**sr_fields)._asdict())
+  return optax.chain(sr_transform, optimizer)
+
+
+def _tree_norm(tree) -> jax.Array:
+  return jnp.sqrt(sum(jnp.sum(jnp.abs(leaf)**2)
+                      for leaf in jax.tree.leaves(tree)))
+
+
+def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
+             n_samples: int, chunk_size: int | None = None,
+             jacobian_batch: int = sr_lib.JACOBIAN_BATCH) -> VMC:
+  """Jitted init / step / run for a model, a Hamiltonian and an optimizer.
+
+  Args:
+    model: a `zoo.Wavefunction` on the Hamiltonian's Hilbert space.
+    hamiltonian: a `zoo.physics` Hamiltonian.
+    optimizer: e.g. from `make_optimizer`; an SR transformation in it gets
+      its `sr_problem` from the step's samples.
+    n_samples: n, exact samples per step.
+    chunk_size: at most this many samples at once through the sampler, the
+      local energy, the gradient and the matrix-free SR products; bounds
+      memory.
+    jacobian_batch: samples whose reverse passes run at once when a dense
+      SR jacobian is built (see `zoo.vmc.sr.JACOBIAN_BATCH`).
+
+  Returns:
+    `VMC(init, step, run)`: `init(key) -> TrainState`, `step(state) ->
+    (state, StepStats)`, `run(state, n_steps) -> (state, StepStats of [T])`.
+  """
+  if model.hilbert.size != hamiltonian.n_sites:
+    raise ValueError(
+        f"model has {model.hilbert.size} sites but hamiltonian has "
+        f"{hamiltonian.n_sites}")
+  if model.hilbert != hamiltonian.hilbert:
+    raise ValueError(
+        f"model.hilbert={model.hilbert} differs from hamiltonian.hilbert="
+        f"{hamiltonian.hilbert}")
+  if isinstance(n_samples, bool) or not isinstance(
+      n_samples, (int, np.integer)) or n_samples < 1:
+    raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+  n_samples = int(n_samples)
+  chunk_size = estimators.check_chunk_size(chunk_size)
+  estimators.check_chunk_size(jacobian_batch, "jacobian_batch")
+  n_sites = model.hilbert.size
+  # A plain optax optimizer would reject the sr_problem argument.
+  optimizer = optax.with_extra_args_support(optimizer)
+
+  def draw(params, key) -> jax.Array:  # [n, N]
+    uniforms = jax.random.uniform(key, (n_samples, n_sites), model.real_dtype)
+    if chunk_size is None or chunk_size >= n_samples:
+      x, _ = sampler.sample_with_uniforms(model, params, uniforms)
+      return x
+    u_chunks = estimators.split_chunks(uniforms, chunk_size, 0.5)
+    x, _ = jax.lax.map(
+        lambda u: sampler.sample_with_uniforms(model, params, u), u_chunks)
+    return x.reshape(-1, n_sites)[:n_samples]
+
+  @jax.jit
+  def init(key: jax.Array) -> TrainState:
+    init_key, key = jax.random.split(key)
+    params, _ = model.init(init_key)
+    return TrainState(params=params, opt_state=optimizer.init(params),
+                      key=key, step=jnp.zeros((), jnp.int32))
+
+  def step(state: TrainState) -> tuple[TrainState, StepStats]:
+    key, sample_key = jax.random.split(state.key)
+    params = state.params
+    x = jax.lax.stop_gradient(draw(params, sample_key))  # [n, N]
+    estimate = estimators.expect_and_grad(
+        model.log_psi, hamiltonian, params, x, chunk_size=chunk_size)
+
+    def sr_problem(dense: bool) -> sr_lib.SRProblem:
+      return sr_lib.make_sr_problem(
+          model.log_psi, params, x, estimate.local_energies,
+          chunk_size=chunk_size, jacobian_batch=jacobian_batch, dense=dense)
+
+    updates, opt_state = optimizer.update(
+        estimate.gradient, state.opt_state, params, sr_problem=sr_problem)
+    params = optax.apply_updates(params, updates)
+    stats = StepStats(
+        energy=estimate.stats.mean, error=estimate.stats.error,
+        variance=estimate.stats.variance,
+        grad_norm=_tree_norm(estimate.gradient),
+        update_norm=_tree_norm(updates))
+    return TrainState(params=params, opt_state=opt_state, key=key,
+                      step=state.step + 1), stats
+
+  @functools.partial(jax.jit, static_argnums=1)
+  def run(state: TrainState, n_steps: int) -> tuple[TrainState, StepStats]:
+    if isinstance(n_steps, bool) or not isinstance(
+        n_steps, (int, np.integer)) or n_steps < 1:
+      raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    return jax.lax.scan(lambda s, _: step(s), state, None, length=n_steps)
+
+  return VMC(init=init, step=jax.jit(step), run=run)
