@@ -1,0 +1,329 @@
+"""Tests for zoo.vmc: estimators against exact sums, SR, minSR, the step."""
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import zoo
+from zoo import vmc
+from zoo.physics import exact
+from zoo.physics import hamiltonians
+from zoo.physics import lattice as lattice_lib
+
+DTYPES = (
+    dict(testcase_name="real", dtype=jnp.float64),
+    dict(testcase_name="complex", dtype=jnp.complex128),
+)
+
+
+def _tfim(n_sites=6, h=1.0):
+  return hamiltonians.TransverseFieldIsing(lattice_lib.chain(n_sites, True),
+                                           h=h)
+
+
+def _model(hilbert, dtype, **fields):
+  fields = dict(dict(layers=2, features=3, kernel_size=3), **fields)
+  return zoo.FastARNNConv1D(hilbert, param_dtype=dtype, **fields)
+
+
+def _setup(dtype, hamiltonian=None, seed=1):
+  """Model, params, all states [S, N] and their exact probabilities [S]."""
+  ham = hamiltonian or _tfim()
+  model = _model(ham.hilbert, dtype)
+  params, _ = model.init(jax.random.key(seed))
+  states = ham.hilbert.all_states()
+  probs = jax.jit(lambda p, x: jnp.exp(2 * model.log_psi(p, x).real))(
+      params, states)
+  return ham, model, params, states, probs
+
+
+def _exact_energy_fn(model, ham, states):
+  """params -> <psi|H|psi> / <psi|psi> by a dense sum over all states."""
+  matrix = jnp.asarray(ham.to_dense())
+
+  @jax.jit
+  def energy(params):
+    psi = jnp.exp(model.log_psi(params, states))
+    return (jnp.vdot(psi, matrix @ psi) / jnp.vdot(psi, psi)).real
+
+  return energy
+
+
+def _max_abs_diff(a, b):
+  return max(jax.tree.leaves(jax.tree.map(
+      lambda x, y: float(jnp.max(jnp.abs(x - y))), a, b)))
+
+
+class EstimatorTest(chex.TestCase, parameterized.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.named_parameters(*DTYPES)
+  def test_gradient_is_exact_with_exact_weights(self, dtype):
+    # Heisenberg has flip-flop terms, so a sign structure the model must
+    # learn; TFIM covers single flips.
+    for ham in (_tfim(), hamiltonians.Heisenberg(lattice_lib.chain(6, True))):
+      _, model, params, states, probs = _setup(dtype, ham)
+      estimate = self.variant(lambda p, x, w: vmc.expect_and_grad(
+          model.log_psi, ham, p, x, weights=w))(params, states, probs)
+      energy_fn = _exact_energy_fn(model, ham, states)
+      # jax.grad of a real function of complex leaves is d/da - i d/db; the
+      # estimator returns d/da + i d/db, the convention of optax.
+      expected = jax.tree.map(jnp.conj, jax.jit(jax.grad(energy_fn))(params))
+      np.testing.assert_allclose(estimate.stats.mean, energy_fn(params),
+                                 rtol=1e-12)
+      chex.assert_trees_all_close(estimate.gradient, expected, atol=1e-10,
+                                  rtol=1e-10)
+      chex.assert_trees_all_equal_dtypes(estimate.gradient, params)
+
+  @parameterized.named_parameters(*DTYPES)
+  def test_gradient_descent_step_lowers_the_energy(self, dtype):
+    ham, model, params, states, probs = _setup(dtype)
+    energy_fn = _exact_energy_fn(model, ham, states)
+    estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
+                                   weights=probs)
+    optimizer = optax.sgd(1e-3)
+    updates, _ = optimizer.update(estimate.gradient, optimizer.init(params))
+    new_params = optax.apply_updates(params, updates)
+    # First order: the decrease is lr |G|^2 in real coordinates.
+    coords = vmc.RealCoordinates(params)
+    expected = 1e-3 * jnp.sum(coords.flatten(estimate.gradient)**2)
+    decrease = energy_fn(params) - energy_fn(new_params)
+    self.assertGreater(decrease, 0)
+    np.testing.assert_allclose(decrease, expected, rtol=1e-2)
+
+  @parameterized.named_parameters(*DTYPES)
+  def test_sampled_gradient_approaches_the_exact_one(self, dtype):
+    ham, model, params, states, probs = _setup(dtype)
+    x = zoo.sampler.sample(model, params, jax.random.key(3), 4096)
+    estimate = vmc.expect_and_grad(model.log_psi, ham, params, x)
+    exact_estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
+                                         weights=probs)
+    coords = vmc.RealCoordinates(params)
+    sampled = coords.flatten(estimate.gradient)
+    expected = coords.flatten(exact_estimate.gradient)
+    # A loose, seed-fixed check that the sampled estimator is unbiased.
+    cosine = jnp.dot(sampled, expected) / (
+        jnp.linalg.norm(sampled) * jnp.linalg.norm(expected))
+    self.assertGreater(cosine, 0.95)
+    self.assertLess(abs(estimate.stats.mean - exact_estimate.stats.mean),
+                    5 * estimate.stats.error)
+
+  @parameterized.named_parameters(*DTYPES)
+  def test_chunked_equals_unchunked(self, dtype):
+    ham, model, params, states, probs = _setup(dtype)
+    whole = vmc.expect_and_grad(model.log_psi, ham, params, states,
+                                weights=probs)
+    # 64 states in chunks of 7: the last chunk is padded.
+    chunked = vmc.expect_and_grad(model.log_psi, ham, params, states,
+                                  weights=probs, chunk_size=7)
+    chex.assert_trees_all_close(chunked, whole, atol=1e-12, rtol=1e-12)
+    jac = vmc.centred_jacobian(model.log_psi, params, states, probs,
+                               batch_size=64)
+    jac_batched = vmc.centred_jacobian(model.log_psi, params, states, probs,
+                                       batch_size=7)
+    np.testing.assert_allclose(jac_batched, jac, atol=1e-12)
+    matvec = vmc.centred_matvec(model.log_psi, params, states, probs,
+                                chunk_size=7)
+    v = jax.random.normal(jax.random.key(0), (jac.shape[1],))
+    np.testing.assert_allclose(matvec(v), jac.T @ (jac @ v), atol=1e-12)
+
+  def test_energy_stats(self):
+    e_loc = jax.random.normal(jax.random.key(0), (100,)) + 1j * 0.1
+    stats = vmc.energy_stats(e_loc)
+    chex.assert_shape(stats, ((),) * 3)
+    e = np.asarray(e_loc)
+    np.testing.assert_allclose(stats.mean, e.real.mean())
+    np.testing.assert_allclose(stats.variance, np.var(e.real))
+    np.testing.assert_allclose(stats.error, np.sqrt(np.var(e.real) / 100))
+    # Equal weights change nothing.
+    chex.assert_trees_all_close(vmc.energy_stats(e_loc, jnp.full(100, 3.0)),
+                                stats)
+
+  def test_bad_inputs_raise(self):
+    ham, model, params, states, probs = _setup(jnp.float64)
+    with self.assertRaisesRegex(ValueError, "chunk_size"):
+      vmc.expect_and_grad(model.log_psi, ham, params, states, chunk_size=0)
+    with self.assertRaisesRegex(ValueError, "weights"):
+      vmc.expect_and_grad(model.log_psi, ham, params, states,
+                          weights=probs[:3])
+    with self.assertRaisesRegex(ValueError, r"x must have shape \[B, N\]"):
+      vmc.expect_and_grad(model.log_psi, ham, params, states[0])
+
+
+def _reference_natural_gradient(model, params, x, weights, local_energies,
+                                diag_shift):
+  """(S + shift)^-1 F by numpy, from a forward-mode jacobian."""
+  coords = vmc.RealCoordinates(params)
+  log_psi = lambda theta: model.log_psi(coords.unflatten(theta), x)
+  o = np.asarray(jax.jit(jax.jacfwd(log_psi))(coords.flatten(params)))  # [B, P]
+  w = np.asarray(weights) / np.sum(weights)
+  e = np.asarray(local_energies)
+  o_centred = o - w @ o
+  s = np.real(o_centred.conj().T @ (w[:, None] * o_centred))
+  f = np.real(o_centred.conj().T @ (w * (e - w @ e)))
+  return np.linalg.solve(s + diag_shift * np.eye(len(f)), f), f
+
+
+class SRTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(*DTYPES)
+  def test_sr_matches_dense_numpy_solve(self, dtype):
+    ham, model, params, states, probs = _setup(dtype)
+    estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
+                                   weights=probs)
+    expected, force = _reference_natural_gradient(
+        model, params, states, probs, estimate.local_energies, 1e-3)
+    coords = vmc.RealCoordinates(params)
+    np.testing.assert_allclose(coords.flatten(estimate.gradient) / 2, force,
+                               atol=1e-12)
+    dense = vmc.make_sr_problem(model.log_psi, params, states,
+                                estimate.local_energies, weights=probs)
+    matrix_free = vmc.make_sr_problem(model.log_psi, params, states,
+                                      estimate.local_energies, weights=probs,
+                                      dense=False)
+    scale = np.max(np.abs(expected))
+    for solver, problem, tol in (("cholesky", dense, 1e-8),
+                                 ("cg", dense, 1e-5),
+                                 ("cg", matrix_free, 1e-5)):
+      delta = vmc.natural_gradient(problem, jnp.asarray(force), diag_shift=1e-3,
+                                   solver=solver, cg_tol=1e-12)
+      np.testing.assert_allclose(delta / scale, expected / scale, atol=tol,
+                                 err_msg=solver)
+
+  @parameterized.named_parameters(*DTYPES)
+  def test_minsr_matches_sr(self, dtype):
+    ham = _tfim()
+    model = _model(ham.hilbert, dtype, features=6)
+    params, _ = model.init(jax.random.key(2))
+    # Fewer samples than parameters: the sample space is the smaller one.
+    x = zoo.sampler.sample(model, params, jax.random.key(0), 20)
+    e_loc = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
+        params, x)
+    problem = vmc.make_sr_problem(model.log_psi, params, x, e_loc)
+    rows, n_params = problem.jacobian.shape
+    self.assertLess(rows, n_params)
+    self.assertEqual(vmc.sr.resolve_solver("auto", problem), "minsr")
+    force = problem.jacobian.T @ problem.residual
+    expected, _ = _reference_natural_gradient(
+        model, params, x, jnp.ones(20), e_loc, 1e-2)
+    for solver in ("cholesky", "minsr", "auto"):
+      delta = vmc.natural_gradient(problem, force, diag_shift=1e-2,
+                                   solver=solver)
+      np.testing.assert_allclose(delta, expected, rtol=1e-7, atol=1e-9,
+                                 err_msg=solver)
+
+  def test_transform_in_a_chain(self):
+    ham, model, params, states, probs = _setup(jnp.complex128)
+    estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
+                                   weights=probs)
+    problem = vmc.make_sr_problem(model.log_psi, params, states,
+                                  estimate.local_energies, weights=probs)
+    optimizer = optax.chain(vmc.stochastic_reconfiguration(1e-3, "cholesky"),
+                            optax.sgd(0.1))
+    state = optimizer.init(params)
+    updates, _ = optimizer.update(estimate.gradient, state, params,
+                                  sr_problem=problem)
+    coords = vmc.RealCoordinates(params)
+    delta = vmc.natural_gradient(problem, coords.flatten(estimate.gradient) / 2,
+                                 diag_shift=1e-3, solver="cholesky")
+    chex.assert_trees_all_close(updates, coords.unflatten(-0.1 * delta),
+                                atol=1e-12)
+    # A lazy problem gives the same update.
+    lazy, _ = optimizer.update(estimate.gradient, state, params,
+                               sr_problem=lambda dense: problem)
+    chex.assert_trees_all_close(lazy, updates)
+    with self.assertRaisesRegex(ValueError, "sr_problem"):
+      optimizer.update(estimate.gradient, state, params)
+
+  def test_bad_settings_raise(self):
+    with self.assertRaisesRegex(ValueError, "diag_shift"):
+      vmc.stochastic_reconfiguration(0.0)
+    with self.assertRaisesRegex(ValueError, "solver"):
+      vmc.stochastic_reconfiguration(1e-3, "lu")
+    with self.assertRaisesRegex(ValueError, "cg_maxiter"):
+      vmc.stochastic_reconfiguration(1e-3, cg_maxiter=0)
+
+
+class TrainTest(parameterized.TestCase):
+
+  def test_sr_run_approaches_exact_energy(self):
+    ham = _tfim(6)
+    model = _model(ham.hilbert, jnp.float64, features=4, kernel_size=6)
+    optimizer = vmc.make_optimizer("sgd", 0.05, sr=dict(diag_shift=1e-2))
+    run = vmc.make_vmc(model, ham, optimizer, n_samples=256)
+    state = run.init(jax.random.key(0))
+    state, history = run.run(state, 100)
+    chex.assert_shape(history, ((100,),) * len(vmc.StepStats._fields))
+    chex.assert_tree_all_finite(history)
+    self.assertEqual(int(state.step), 100)
+    e0 = exact.ground_state_energy(ham, cache=False)
+    final = float(jnp.mean(history.energy[-10:]))
+    self.assertLess(final, float(history.energy[0]) - 5)
+    self.assertLess(abs(final - e0) / abs(e0), 0.01)
+    # The variance falls towards zero, that of an eigenstate.
+    self.assertLess(float(jnp.mean(history.variance[-10:])),
+                    0.1 * float(history.variance[0]))
+
+  @parameterized.named_parameters(
+      dict(testcase_name="adam_real", dtype=jnp.float64, name="adam", sr=None),
+      dict(testcase_name="sgd_cg_complex", dtype=jnp.complex128, name="sgd",
+           sr=dict(diag_shift=1e-2, solver="cg")),
+  )
+  def test_short_run_lowers_the_energy(self, dtype, name, sr):
+    ham = _tfim(6)
+    model = _model(ham.hilbert, dtype)
+    optimizer = vmc.make_optimizer(name, 0.02 if sr is None else 0.05, sr=sr)
+    run = vmc.make_vmc(model, ham, optimizer, n_samples=128)
+    _, history = run.run(run.init(jax.random.key(0)), 30)
+    self.assertLess(float(jnp.mean(history.energy[-5:])),
+                    float(history.energy[0]) - 3)
+
+  def test_step_is_independent_of_chunk_size(self):
+    ham = _tfim(6)
+    model = _model(ham.hilbert, jnp.complex128)
+    optimizer = vmc.make_optimizer("sgd", 0.05, sr=dict(diag_shift=1e-2))
+    whole = vmc.make_vmc(model, ham, optimizer, n_samples=50)
+    chunked = vmc.make_vmc(model, ham, optimizer, n_samples=50, chunk_size=16)
+    state = whole.init(jax.random.key(0))
+    new_whole, stats_whole = whole.step(state)
+    new_chunked, stats_chunked = chunked.step(state)
+    chex.assert_shape(stats_whole, ((),) * len(vmc.StepStats._fields))
+    chex.assert_trees_all_close(stats_chunked, stats_whole, atol=1e-10)
+    chex.assert_trees_all_close(new_chunked.params, new_whole.params,
+                                atol=1e-10)
+
+  def test_make_optimizer(self):
+    params = {"w": jnp.ones(3)}
+    for name in vmc.OPTIMIZERS:
+      optimizer = vmc.make_optimizer(name, 1e-2)
+      optimizer.update(params, optimizer.init(params), params)
+    optimizer = vmc.make_optimizer(
+        "adam", 1e-2, schedule="cosine", schedule_kwargs=dict(decay_steps=10))
+    optimizer.update(params, optimizer.init(params), params)
+    with self.assertRaisesRegex(ValueError, "name must be one of"):
+      vmc.make_optimizer("lbfgs-ish", 1e-2)
+    with self.assertRaisesRegex(ValueError, "learning_rate"):
+      vmc.make_optimizer("sgd", -1.0)
+    with self.assertRaisesRegex(ValueError, "schedule must be"):
+      vmc.make_optimizer("sgd", 1e-2, schedule="sawtooth")
+    with self.assertRaisesRegex(ValueError, "schedule_kwargs"):
+      vmc.make_optimizer("sgd", 1e-2, schedule="cosine")
+    with self.assertRaisesRegex(ValueError, "sr has unknown fields"):
+      vmc.make_optimizer("sgd", 1e-2, sr=dict(shift=1e-3))
+
+  def test_mismatched_model_raises(self):
+    ham = _tfim(6)
+    model = _model(zoo.spin_half(8), jnp.float64)
+    with self.assertRaisesRegex(ValueError, "sites"):
+      vmc.make_vmc(model, ham, vmc.make_optimizer(), n_samples=8)
+    with self.assertRaisesRegex(ValueError, "n_samples"):
+      vmc.make_vmc(_model(ham.hilbert, jnp.float64), ham,
+                   vmc.make_optimizer(), n_samples=0)
+
+
+if __name__ == "__main__":
+  absltest.main()
