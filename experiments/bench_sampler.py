@@ -51,7 +51,7 @@ def build(dim, size, fast):
 
 
 def compiled_bytes(model, params, batch):
-  lowered = sampler._sample_chunks.lower(model, params, jax.random.key(0), 1, batch)
+  lowered = sampler._draw_jit.lower(model, params, jax.random.key(0), batch, batch, None)
   m = lowered.compile().memory_analysis()
   if m is None:
     return float("nan")

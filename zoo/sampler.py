@@ -8,7 +8,7 @@ full pass per site and carry an empty cache).
 
 The uniforms of sample j come from `fold_in(key, j)`, so a sample depends only
 on the key and its index: the same key gives the same samples whatever the
-chunk size.
+chunk size and however many devices share the batch.
 
 Glossary of shapes:
   n: samples, B: samples in one chunk, N: sites, K: local states.
@@ -16,7 +16,6 @@ Glossary of shapes:
 
 from __future__ import annotations
 
-import functools
 import math
 
 import chex
@@ -24,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zoo import sharding
 from zoo.models import Wavefunction
 
 
@@ -34,7 +34,8 @@ def _check_count(name: str, value) -> int:
 
 
 def sample(model: Wavefunction, params, key: jax.Array, n_samples: int, *,
-           chunk_size: int | None = None, return_log_prob: bool = False):
+           chunk_size: int | None = None, return_log_prob: bool = False,
+           mesh: jax.sharding.Mesh | None = None):
   """Draws `n_samples` independent configurations from |psi|^machine_pow.
 
   Args:
@@ -45,6 +46,9 @@ def sample(model: Wavefunction, params, key: jax.Array, n_samples: int, *,
     chunk_size: samples drawn at once; bounds the memory of the cache and the
       activations. None draws all at once.
     return_log_prob: also return log p(x) = machine_pow * Re log psi(x).
+    mesh: a batch mesh (`zoo.sharding.batch_mesh`) whose devices share every
+      chunk; None keeps to the default device. The samples do not depend on
+      it.
 
   Returns:
     samples [n, N] of local-state values (the model's real dtype), and
@@ -53,30 +57,52 @@ def sample(model: Wavefunction, params, key: jax.Array, n_samples: int, *,
   if not isinstance(model, Wavefunction):
     raise ValueError(f"model must be a zoo Wavefunction, got {type(model).__name__}")
   n_samples = _check_count("n_samples", n_samples)
-  chunk = n_samples if chunk_size is None else min(
-      _check_count("chunk_size", chunk_size), n_samples)
-  n_chunks = math.ceil(n_samples / chunk)
-  samples, log_prob = _sample_chunks(model, params, key, n_chunks, chunk)
-  samples, log_prob = samples[:n_samples], log_prob[:n_samples]
+  chunk = chunk_for(n_samples, chunk_size, mesh)
+  samples, log_prob = _draw_jit(model, params, key, n_samples, chunk, mesh)
   chex.assert_shape(samples, (n_samples, model.hilbert.size))
   return (samples, log_prob) if return_log_prob else samples
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def _sample_chunks(model: Wavefunction, params, key, n_chunks: int, chunk: int):
+def chunk_for(n_samples: int, chunk_size: int | None, mesh=None) -> int:
+  """The chunk actually used; checks it splits evenly over the mesh."""
+  n_samples = _check_count("n_samples", n_samples)
+  chunk = n_samples if chunk_size is None else min(
+      _check_count("chunk_size", chunk_size), n_samples)
+  if mesh is not None:
+    sharding.check_divisible("n_samples" if chunk == n_samples else "chunk_size",
+                             chunk, mesh)
+  return chunk
+
+
+def draw(model: Wavefunction, params, key: jax.Array, n_samples: int,
+         chunk: int, mesh: jax.sharding.Mesh | None = None):
+  """Pure, jittable: samples [n, N] and log_prob [n], `chunk` at a time.
+
+  `n_samples` and `chunk` are static; chunks run in a `lax.map`, each split
+  over the mesh's devices when a mesh is given.
+  """
   n_sites = model.hilbert.size
+  n_chunks = math.ceil(n_samples / chunk)
 
   def one_chunk(c):
     ids = c * chunk + jnp.arange(chunk)
     uniforms = jax.vmap(lambda i: jax.random.uniform(
         jax.random.fold_in(key, i), (n_sites,), model.real_dtype))(ids)
-    return sample_with_uniforms(model, params, uniforms)
+    x, log_prob = sample_with_uniforms(
+        model, params, sharding.constrain(uniforms, mesh), mesh=mesh)
+    return sharding.constrain(x, mesh), sharding.constrain(log_prob, mesh)
 
   samples, log_prob = jax.lax.map(one_chunk, jnp.arange(n_chunks))
-  return samples.reshape(-1, n_sites), log_prob.reshape(-1)
+  samples = samples.reshape(-1, n_sites)[:n_samples]
+  log_prob = log_prob.reshape(-1)[:n_samples]
+  return sharding.constrain(samples, mesh), sharding.constrain(log_prob, mesh)
 
 
-def sample_with_uniforms(model: Wavefunction, params, uniforms: jax.Array):
+_draw_jit = jax.jit(draw, static_argnums=(0, 3, 4, 5))
+
+
+def sample_with_uniforms(model: Wavefunction, params, uniforms: jax.Array,
+                         mesh: jax.sharding.Mesh | None = None):
   """Samples [B, N] and log_prob [B] from given uniforms [B, N] in [0, 1).
 
   Sample b takes at site i the first local state whose cumulative
@@ -98,8 +124,12 @@ def sample_with_uniforms(model: Wavefunction, params, uniforms: jax.Array):
     log_prob = log_prob + jnp.take_along_axis(log_p, k[:, None], axis=-1)[:, 0]
     return (x, cache, log_prob), None
 
-  init = (jnp.zeros((batch, n_sites), dtype), model.init_cache(params, batch),
-          jnp.zeros((batch,), dtype))
+  # The batch axis of the carry (and of every cache leaf) stays split over
+  # the mesh, so each device runs the site loop on its own samples.
+  init = jax.tree.map(
+      lambda a: sharding.constrain(a, mesh),
+      (jnp.zeros((batch, n_sites), dtype), model.init_cache(params, batch),
+       jnp.zeros((batch,), dtype)))
   (x, _, log_prob), _ = jax.lax.scan(
       step, init, (jnp.arange(n_sites), uniforms.T.astype(dtype)))
   return x, log_prob
