@@ -235,6 +235,42 @@ def expect_and_grad(log_psi_fn: LogPsiFn, hamiltonian, params,
                   local_energies=local_energies)
 
 
+def expect_and_grad_sharded(log_psi_fn: LogPsiFn, hamiltonian, params,
+                            x: jax.Array,  # [n, N], split over mesh
+                            mesh: jax.sharding.Mesh,
+                            *, chunk_size: int | None = None) -> Estimate:
+  """`expect_and_grad` of samples split over a batch mesh (equal weights).
+
+  Each device computes the local energies and its share of the gradient on
+  its own samples (`chunk_size` at a time); only the energy sums and the
+  gradient are reduced across devices (`psum`). Inside jit.
+  """
+  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  from zoo import sharding  # pylint: disable=g-import-not-at-top
+  axis = sharding.BATCH_AXIS
+  n_total = x.shape[0]
+
+  def per_device(params, x):  # [n / D, N]
+    e_loc = hamiltonian.local_energy(log_psi_fn, params, x,
+                                     chunk_size=chunk_size)  # [n / D]
+    mean = jax.lax.psum(jnp.sum(e_loc), axis) / n_total
+    variance = jax.lax.psum(jnp.sum(jnp.abs(e_loc - mean)**2), axis) / n_total
+    out = jax.eval_shape(log_psi_fn, params, x[:1])
+    cotangent = (2 / n_total * jnp.conj(e_loc - mean)).astype(out.dtype)
+    gradient = jax.lax.psum(
+        log_psi_vjp(log_psi_fn, params, x, cotangent, chunk_size), axis)
+    return e_loc, mean, variance, gradient
+
+  # check_vma=False: the reverse pass then gives each device's own share of
+  # the gradient (no implicit reduction), and the psum above adds them once.
+  e_loc, mean, variance, gradient = jax.shard_map(
+      per_device, mesh=mesh, in_specs=(P(), P(axis)),
+      out_specs=(P(axis), P(), P(), P()), check_vma=False)(params, x)
+  stats = EnergyStats(mean=mean.real, error=jnp.sqrt(variance / n_total),
+                      variance=variance)
+  return Estimate(stats=stats, gradient=gradient, local_energies=e_loc)
+
+
 class RealCoordinates:
   """Flat real coordinates of a pytree whose leaves may be complex.
 

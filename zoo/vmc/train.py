@@ -182,7 +182,8 @@ def _tree_norm(tree) -> jax.Array:
 
 def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
              n_samples: int, chunk_size: int | None = None,
-             jacobian_batch: int = sr_lib.JACOBIAN_BATCH) -> VMC:
+             jacobian_batch: int = sr_lib.JACOBIAN_BATCH,
+             mesh: jax.sharding.Mesh | None = None) -> VMC:
   """Jitted init / step / run for a model, a Hamiltonian and an optimizer.
 
   Args:
@@ -196,6 +197,12 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
       memory.
     jacobian_batch: samples whose reverse passes run at once when a dense
       SR jacobian is built (see `zoo.vmc.sr.JACOBIAN_BATCH`).
+    mesh: a batch mesh (`zoo.sharding.batch_mesh`): samples, local energies
+      and per-sample gradients stay on their device, energies and gradients
+      are reduced across devices; parameters are replicated. `n_samples`
+      (and `chunk_size`) must divide evenly over its devices, and
+      `chunk_size` then counts samples per device in the local energy and
+      the gradient. The samples, hence the trajectory, do not depend on it.
 
   Returns:
     `VMC(init, step, run)`: `init(key) -> TrainState`, `step(state) ->
@@ -215,19 +222,18 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
   n_samples = int(n_samples)
   chunk_size = estimators.check_chunk_size(chunk_size)
   estimators.check_chunk_size(jacobian_batch, "jacobian_batch")
-  n_sites = model.hilbert.size
   # A plain optax optimizer would reject the sr_problem argument.
   optimizer = optax.with_extra_args_support(optimizer)
 
+  if mesh is not None and mesh.devices.size == 1:
+    mesh = None
+  sample_chunk = sampler.chunk_for(
+      n_samples, None if chunk_size is None else chunk_size * (
+          1 if mesh is None else mesh.devices.size), mesh)
+
   def draw(params, key) -> jax.Array:  # [n, N]
-    uniforms = jax.random.uniform(key, (n_samples, n_sites), model.real_dtype)
-    if chunk_size is None or chunk_size >= n_samples:
-      x, _ = sampler.sample_with_uniforms(model, params, uniforms)
-      return x
-    u_chunks = estimators.split_chunks(uniforms, chunk_size, 0.5)
-    x, _ = jax.lax.map(
-        lambda u: sampler.sample_with_uniforms(model, params, u), u_chunks)
-    return x.reshape(-1, n_sites)[:n_samples]
+    x, _ = sampler.draw(model, params, key, n_samples, sample_chunk, mesh)
+    return x
 
   @jax.jit
   def init(key: jax.Array) -> TrainState:
@@ -240,8 +246,12 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     key, sample_key = jax.random.split(state.key)
     params = state.params
     x = jax.lax.stop_gradient(draw(params, sample_key))  # [n, N]
-    estimate = estimators.expect_and_grad(
-        model.log_psi, hamiltonian, params, x, chunk_size=chunk_size)
+    if mesh is None:
+      estimate = estimators.expect_and_grad(
+          model.log_psi, hamiltonian, params, x, chunk_size=chunk_size)
+    else:
+      estimate = estimators.expect_and_grad_sharded(
+          model.log_psi, hamiltonian, params, x, mesh, chunk_size=chunk_size)
 
     def sr_problem(dense: bool) -> sr_lib.SRProblem:
       return sr_lib.make_sr_problem(

@@ -1,0 +1,47 @@
+"""Run in a subprocess with 4 host devices (see tests/test_multidevice.py).
+
+Prints one JSON line: energy traces of 1-device and 4-device runs.
+"""
+
+import json
+import sys
+
+import jax
+
+import zoo
+from zoo import sampler, sharding, vmc
+from zoo.physics import hamiltonians, lattice
+
+
+def main():
+  mode = sys.argv[1]
+  devices = jax.devices()
+  out = {"n_devices": len(devices)}
+  ham = hamiltonians.TransverseFieldIsing(lattice.chain(8, pbc=True), h=1.0)
+  model = zoo.FastARNNConv1D(ham.hilbert, layers=2, features=4, kernel_size=3)
+  if mode == "sample":
+    params, _ = model.init(jax.random.key(0))
+    one = sampler.sample(model, params, jax.random.key(1), 64,
+                         mesh=sharding.batch_mesh(devices[:1]))
+    four = sampler.sample(model, params, jax.random.key(1), 64, chunk_size=32,
+                          mesh=sharding.batch_mesh(devices))
+    out["same_samples"] = bool((one == four).all())
+    out["sharding"] = str(four.sharding.spec)
+    try:
+      sampler.sample(model, params, jax.random.key(1), 30, mesh=sharding.batch_mesh(devices))
+    except ValueError as e:
+      out["error"] = str(e)
+  else:
+    for solver in ("none", "cholesky"):
+      sr = None if solver == "none" else dict(diag_shift=1e-2, solver=solver)
+      opt = vmc.make_optimizer("sgd", 0.05, sr=sr)
+      for n_dev, chunk in ((1, None), (4, None), (4, 8)):
+        mesh = sharding.batch_mesh(devices[:n_dev])
+        run = vmc.make_vmc(model, ham, opt, n_samples=64, chunk_size=chunk, mesh=mesh)
+        _, stats = run.run(run.init(jax.random.key(0)), 3)
+        out[f"{solver}_{n_dev}_{chunk}"] = [float(e) for e in stats.energy]
+  print(json.dumps(out))
+
+
+if __name__ == "__main__":
+  main()
