@@ -1,4 +1,5 @@
-"""Run in a subprocess with 4 host devices (see tests/test_multidevice.py).
+"""Run in a subprocess (see tests/test_multidevice.py): 4 host devices, or
+one of several processes joined by jax.distributed.
 
 Prints one JSON line: energy traces of 1-device and 4-device runs.
 """
@@ -15,6 +16,13 @@ from zoo.physics import hamiltonians, lattice
 
 def main():
   mode = sys.argv[1]
+  if mode == "process":  # process_id, num_processes, port
+    process_id, num_processes, port = map(int, sys.argv[2:5])
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if num_processes > 1:
+      jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}",
+                                 num_processes=num_processes,
+                                 process_id=process_id)
   devices = jax.devices()
   out = {"n_devices": len(devices)}
   ham = hamiltonians.TransverseFieldIsing(lattice.chain(8, pbc=True), h=1.0)
@@ -31,6 +39,12 @@ def main():
       sampler.sample(model, params, jax.random.key(1), 30, mesh=sharding.batch_mesh(devices))
     except ValueError as e:
       out["error"] = str(e)
+  elif mode == "process":
+    opt = vmc.make_optimizer("sgd", 0.05, sr=dict(diag_shift=1e-2, solver="cholesky"))
+    run = vmc.make_vmc(model, ham, opt, n_samples=64, mesh=sharding.batch_mesh())
+    _, stats = run.run(run.init(jax.random.key(0)), 3)
+    out["energy"] = [float(e) for e in stats.energy]
+    out["process_index"] = jax.process_index()
   else:
     for solver in ("none", "cholesky"):
       sr = None if solver == "none" else dict(diag_shift=1e-2, solver=solver)

@@ -6,6 +6,7 @@ process with XLA_FLAGS=--xla_force_host_platform_device_count=4.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -15,15 +16,21 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_check(mode):
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-             JAX_PLATFORMS="cpu")
+def run_check(mode, *args, devices=4):
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
   proc = subprocess.run(
-      [sys.executable, "-m", "tests.multidevice_check", mode], cwd=ROOT, env=env,
-      capture_output=True, text=True, timeout=600)
+      [sys.executable, "-m", "tests.multidevice_check", mode, *map(str, args)],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   if proc.returncode:
     raise AssertionError(proc.stderr[-3000:])
   return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
 
 
 class MultiDeviceTest(absltest.TestCase):
@@ -42,6 +49,25 @@ class MultiDeviceTest(absltest.TestCase):
       self.assertLen(reference, 3)
       for key in (f"{solver}_4_None", f"{solver}_4_8"):
         np.testing.assert_allclose(out[key], reference, rtol=0, atol=1e-10, err_msg=key)
+
+  def test_two_processes_follow_the_single_process_trace(self):
+    reference = run_check("process", 0, 1, 0, devices=1)["energy"]
+    port = free_port()
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "tests.multidevice_check", "process", str(i), "2",
+         str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = []
+    for p in procs:
+      stdout, stderr = p.communicate(timeout=600)
+      self.assertEqual(p.returncode, 0, stderr[-3000:])
+      outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    self.assertEqual(sorted(o["process_index"] for o in outs), [0, 1])
+    for out in outs:
+      self.assertEqual(out["n_devices"], 2)
+      np.testing.assert_allclose(out["energy"], reference, rtol=0, atol=1e-10)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from zoo import sampler
+from zoo import sampler, sharding
 from zoo.vmc import estimators
 from zoo.vmc import sr as sr_lib
 
@@ -94,10 +94,15 @@ class StepStats(NamedTuple):
 
 
 class VMC(NamedTuple):
-  """Jitted functions of a VMC run (see the module docstring)."""
+  """Jitted functions of a VMC run (see the module docstring).
+
+  `put(state)` places a state read from host memory (e.g. a checkpoint) the
+  way `init` does: replicated over the mesh, or on the default device.
+  """
   init: Callable[[jax.Array], TrainState]
   step: Callable[[TrainState], tuple[TrainState, StepStats]]
   run: Callable[[TrainState, int], tuple[TrainState, StepStats]]
+  put: Callable[[TrainState], TrainState]
 
 
 def _as_dict(name: str, value) -> dict[str, Any]:
@@ -235,7 +240,17 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     x, _ = sampler.draw(model, params, key, n_samples, sample_chunk, mesh)
     return x
 
-  @jax.jit
+  # With a mesh, the state (and the stats) live replicated on all its devices,
+  # which every process can read, also under jax.distributed.
+  jit = jax.jit if mesh is None else functools.partial(
+      jax.jit, out_shardings=sharding.replicated(mesh))
+
+  def put(state: TrainState) -> TrainState:
+    if mesh is None:
+      return jax.tree.map(jnp.asarray, state)
+    return jax.device_put(state, sharding.replicated(mesh))
+
+  @jit
   def init(key: jax.Array) -> TrainState:
     init_key, key = jax.random.split(key)
     params, _ = model.init(init_key)
@@ -269,11 +284,11 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     return TrainState(params=params, opt_state=opt_state, key=key,
                       step=state.step + 1), stats
 
-  @functools.partial(jax.jit, static_argnums=1)
+  @functools.partial(jit, static_argnums=1)
   def run(state: TrainState, n_steps: int) -> tuple[TrainState, StepStats]:
     if isinstance(n_steps, bool) or not isinstance(
         n_steps, (int, np.integer)) or n_steps < 1:
       raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
     return jax.lax.scan(lambda s, _: step(s), state, None, length=n_steps)
 
-  return VMC(init=init, step=jax.jit(step), run=run)
+  return VMC(init=init, step=jit(step), run=run, put=put)
