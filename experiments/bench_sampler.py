@@ -8,6 +8,7 @@ own account of the compiled sampler (arguments + outputs + temporaries).
   python -m experiments.bench_sampler
   python -m experiments.bench_sampler --sizes_1d=64,256,1024 --sizes_2d=10 \
       --models=fast --repeats=7
+  python -m experiments.bench_sampler --cpu_devices=auto   # batch split over cores
 """
 
 import statistics
@@ -17,8 +18,9 @@ from absl import app, flags
 import jax
 import numpy as np
 
+from experiments import runtime
 import zoo
-from zoo import sampler
+from zoo import sampler, sharding
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes_1d", ["16", "64", "256", "1024"], "Chain lengths N.")
@@ -50,17 +52,17 @@ def build(dim, size, fast):
                 kernel_size=tuple(int(k) for k in FLAGS.kernel_2d), **fields)
 
 
-def compiled_bytes(model, params, batch):
-  lowered = sampler._draw_jit.lower(model, params, jax.random.key(0), batch, batch, None)
+def compiled_bytes(model, params, batch, mesh=None):
+  lowered = sampler._draw_jit.lower(model, params, jax.random.key(0), batch, batch, mesh)
   m = lowered.compile().memory_analysis()
   if m is None:
     return float("nan")
   return (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
 
 
-def time_case(model, params):
+def time_case(model, params, mesh):
   run = lambda seed: jax.block_until_ready(
-      sampler.sample(model, params, jax.random.key(seed), FLAGS.batch))
+      sampler.sample(model, params, jax.random.key(seed), FLAGS.batch, mesh=mesh))
   run(0)  # compile
   times = []
   for seed in range(1, FLAGS.repeats + 1):
@@ -72,8 +74,10 @@ def time_case(model, params):
 
 def main(argv):
   del argv
+  runtime.setup()
+  mesh = sharding.batch_mesh()
   print(f"# jax {jax.__version__} on {jax.devices()[0].platform} "
-        f"({len(jax.devices())} device(s)); batch {FLAGS.batch}, {FLAGS.layers} layers, "
+        f"(batch split over {len(jax.devices())} device(s)); batch {FLAGS.batch}, {FLAGS.layers} layers, "
         f"{FLAGS.features} features, {FLAGS.dtype}, median of {FLAGS.repeats}")
   print(f"{'case':<14}{'sites':>6}{'slow/s':>11}{'fast/s':>11}{'fast/slow':>10}"
         f"{'fast MiB':>10}{'us/sample/site':>16}")
@@ -87,9 +91,9 @@ def main(argv):
         continue
       model = build(dim, size, kind == "fast")
       params, _ = model.init(jax.random.key(0))
-      rates[kind] = FLAGS.batch / time_case(model, params)
+      rates[kind] = FLAGS.batch / time_case(model, params, mesh)
       if kind == "fast":
-        mem = compiled_bytes(model, params, FLAGS.batch) / 2**20
+        mem = compiled_bytes(model, params, FLAGS.batch, mesh) / 2**20
         if dim == "1d":
           fast_per_sample[n_sites] = 1 / rates[kind]
     name = f"{dim} N={size}" if dim == "1d" else f"2d {size}x{size}"
