@@ -1,0 +1,201 @@
+"""VMC experiments: a Hamiltonian, a model by name, an optimizer and a run.
+
+Launch: `python -m experiments.vmc --config=heisenberg_chain_fast_conv1d`,
+`--config=j1j2_square_fast_conv2d:steps=2000,lr=0.02` or
+`--config=configs/experiments.py:experiment=tfim_square_fast_conv2d,tiny=True`,
+then any `--config.section.field=value` override.
+
+Sections (every field is commented where it is set, in `base_config`):
+  model: a registered model spec (`python -m experiments.zoo list`); its
+    lattice is replaced by the Hamiltonian's.
+  hamiltonian: kind (tfim | heisenberg | j1j2), lattice shape, boundary,
+    couplings and the Marshall sign rotation; only the fields of its kind.
+  optimizer: optax optimizer, learning rate and schedule, SR settings.
+  vmc: steps, samples per step, chunking, seed, final evaluation samples.
+  log: progress every K steps, checkpoint cadence, checkpoints kept.
+
+Arguments (`key=value,...`; see `zoo.registry.parse_arg`), the same for
+every experiment, with defaults from its row of `EXPERIMENTS`:
+  L: sites of the chain, or the side of the L x L lattice.
+  steps: VMC steps.
+  samples: exact samples per step.
+  lr: learning rate (the peak value of a schedule).
+  diag_shift: SR diagonal shift.
+  seed: the seed of parameters and samples.
+  tiny: shrink to a few sites, features, samples and steps (tests, smoke
+    runs); the lattice becomes 6 sites or 2 x 2.
+"""
+
+from __future__ import annotations
+
+from ml_collections import config_dict
+
+from zoo import registry
+
+# Sizes of a tiny run (`tiny=True`): quick to compile and run on a CPU.
+TINY_L = 6  # chain sites
+TINY_L_2D = 2  # 2 x 2; bipartite with periodic boundaries (3 x 3 is not)
+TINY_STEPS = 6
+TINY_SAMPLES = 32
+
+# Registered names -> what each sets. `model` is a registered model spec
+# (without its lattice size: the Hamiltonian's lattice replaces it);
+# `hamiltonian` its kind and couplings; the other keys are argument defaults.
+EXPERIMENTS = {
+    # The default of `python -m experiments.vmc`: the critical transverse-
+    # field Ising chain, about two minutes on two CPU cores.
+    "tfim_chain_fast_conv1d": dict(
+        model="fast_arnn_conv1d_dilated:features=8",
+        hamiltonian=dict(kind="tfim", J=1.0, h=1.0),
+        L=20, steps=300, samples=512, lr=0.05, diag_shift=1e-3),
+    "heisenberg_chain_fast_conv1d": dict(
+        model="fast_arnn_conv1d_dilated",
+        hamiltonian=dict(kind="heisenberg", J=1.0, marshall_sign=True),
+        L=20, steps=1000, samples=1024, lr=0.05, diag_shift=1e-3),
+    "heisenberg_square_fast_conv2d": dict(
+        model="fast_arnn_conv2d",
+        hamiltonian=dict(kind="heisenberg", J=1.0, marshall_sign=True),
+        L=4, steps=1000, samples=1024, lr=0.05, diag_shift=1e-3),
+    # h = 3.04: close to the critical field of the square lattice TFIM.
+    "tfim_square_fast_conv2d": dict(
+        model="fast_arnn_conv2d",
+        hamiltonian=dict(kind="tfim", J=1.0, h=3.04),
+        L=4, steps=1000, samples=1024, lr=0.05, diag_shift=1e-3),
+    # Frustrated: the Marshall rotation does not fix the signs, so the
+    # parameters are complex and learn the phases.
+    "j1j2_square_fast_conv2d": dict(
+        model="fast_arnn_conv2d_complex",
+        hamiltonian=dict(kind="j1j2", J1=1.0, J2=0.5, marshall_sign=True),
+        L=4, steps=1000, samples=1024, lr=0.05, diag_shift=1e-3),
+}
+
+DEFAULT = "tfim_chain_fast_conv1d"  # the launcher's default experiment
+
+# The argument defaults every row of EXPERIMENTS starts from.
+ARGS = dict(L=20, steps=300, samples=1024, lr=0.05, diag_shift=1e-3, seed=0,
+            tiny=False)
+
+# Hamiltonian kinds and the coupling fields each takes (besides kind, shape
+# and pbc); `experiments.vmc.build_hamiltonian` checks them.
+HAMILTONIAN_FIELDS = {
+    "tfim": ("J", "h"),
+    "heisenberg": ("J", "marshall_sign"),
+    "j1j2": ("J1", "J2", "marshall_sign"),
+}
+# What each coupling field means (the comments of the hamiltonian section).
+COUPLINGS = {
+    "J": "nearest-neighbour coupling (tfim: -J sz sz; heisenberg: J S.S)",
+    "h": "transverse field, -h sx on every site (tfim)",
+    "J1": "nearest-neighbour coupling J1 S.S (j1j2)",
+    "J2": "next-nearest-neighbour (diagonal) coupling J2 S.S (j1j2)",
+    # Rotates H by prod_{i in sublattice B} sz_i: the spectrum is unchanged,
+    # and the unfrustrated ground state gets positive amplitudes.
+    "marshall_sign": "apply the Marshall sign rotation",
+}
+
+
+def base_config(model: str, hamiltonian: dict, args) -> config_dict.ConfigDict:
+  """An experiment config from a model spec, Hamiltonian fields and arguments.
+
+  Args:
+    model: a registered model spec, e.g. "fast_arnn_conv1d_dilated".
+    hamiltonian: `kind` and its couplings (see HAMILTONIAN_FIELDS).
+    args: parsed arguments (see the module docstring).
+  """
+  kind = hamiltonian["kind"]
+  if kind not in HAMILTONIAN_FIELDS:
+    raise ValueError(f"hamiltonian kind={kind!r} is not one of "
+                     f"{tuple(HAMILTONIAN_FIELDS)}")
+  lattice_2d = "conv2d" in model.partition(":")[0]
+  size = (TINY_L_2D if lattice_2d else TINY_L) if args.tiny else args.L
+  model_args = ",".join(filter(None, (
+      model.partition(":")[2], f"L={size}", "tiny=True" if args.tiny else "")))
+  cfg = config_dict.ConfigDict()
+
+  # A registered model spec, `name:arg`; the launcher builds it on the
+  # lattice of hamiltonian.shape (its L only sizes `zoo list` and `describe`).
+  cfg.model = f"{model.partition(':')[0]}:{model_args}"
+
+  cfg.hamiltonian = config_dict.ConfigDict()
+  cfg.hamiltonian.kind = kind  # tfim | heisenberg | j1j2
+  # (N,) chain or (Lx, Ly) lattice, raster order.
+  cfg.hamiltonian.shape = (size, size) if lattice_2d else (size,)
+  cfg.hamiltonian.pbc = True  # periodic (True) or open boundaries
+  for field in HAMILTONIAN_FIELDS[kind]:  # Commented in COUPLINGS.
+    if field not in hamiltonian:
+      raise ValueError(f"hamiltonian of kind {kind!r} needs field {field!r}; "
+                       f"got {sorted(hamiltonian)}")
+    cfg.hamiltonian[field] = hamiltonian[field]
+
+  cfg.optimizer = config_dict.ConfigDict()
+  cfg.optimizer.name = "sgd"  # sgd | adam | adamw | rmsprop | adabelief
+  # The step size (with SR: the imaginary-time step), or a schedule's peak.
+  cfg.optimizer.learning_rate = args.lr
+  cfg.optimizer.schedule = "constant"  # constant | cosine | warmup_cosine
+  cfg.optimizer.warmup_steps = 0  # warmup_cosine: linear warmup from 0
+  # cosine, warmup_cosine: the final rate as a fraction of learning_rate.
+  cfg.optimizer.final_lr_fraction = 0.1
+  cfg.optimizer.sr = config_dict.ConfigDict()
+  cfg.optimizer.sr.enabled = True  # precondition the gradient with SR
+  cfg.optimizer.sr.diag_shift = args.diag_shift  # lambda in (S + lambda 1)
+  # auto (minsr when samples < parameters, else cholesky) | cholesky | cg |
+  # minsr.
+  cfg.optimizer.sr.solver = "auto"
+
+  cfg.vmc = config_dict.ConfigDict()
+  cfg.vmc.steps = TINY_STEPS if args.tiny else args.steps  # VMC steps in all
+  # Exact samples per step.
+  cfg.vmc.n_samples = TINY_SAMPLES if args.tiny else args.samples
+  cfg.vmc.chunk_size = 0  # samples at once through the network; 0: all
+  cfg.vmc.seed = args.seed  # parameters and samples
+  # The final energy: one evaluation with this many fresh samples.
+  cfg.vmc.eval_samples = 4 * cfg.vmc.n_samples
+
+  cfg.log = config_dict.ConfigDict()
+  # Read the stats, log progress and append metrics every K steps (the steps
+  # in between run on device in one scan).
+  cfg.log.every_k = 2 if args.tiny else 25
+  # Save a checkpoint every this many steps (a multiple of every_k), and at
+  # the end.
+  cfg.log.checkpoint_every = 2 if args.tiny else 100
+  cfg.log.keep_checkpoints = 3  # the newest k checkpoints are kept
+  return cfg
+
+
+def get_config_of(name: str, arg: str | None = None) -> config_dict.ConfigDict:
+  """The config of the experiment `name` with `key=value` arguments."""
+  if name not in EXPERIMENTS:
+    raise ValueError(f"experiment={name!r} is not one of "
+                     f"{', '.join(EXPERIMENTS)}")
+  row = dict(EXPERIMENTS[name])
+  model, hamiltonian = row.pop("model"), row.pop("hamiltonian")
+  args = registry.parse_arg(arg, **{**ARGS, **row})
+  return base_config(model, hamiltonian, args)
+
+
+def get_config(arg: str | None = None) -> config_dict.ConfigDict:
+  """For launching by path: `experiment=NAME` picks the row (default:
+  DEFAULT); the other arguments are those of the registered names."""
+  items = [item for item in (arg or "").split(",") if item.strip()]
+  chosen = [item for item in items
+            if item.partition("=")[0].strip() == "experiment"]
+  name = registry.parse_arg(",".join(chosen), experiment=DEFAULT).experiment
+  rest = ",".join(item for item in items if item not in chosen)
+  return get_config_of(name, rest or None)
+
+
+def register_configs(registry_) -> None:
+  """Registers every row of EXPERIMENTS with `registry_`."""
+  for name in EXPERIMENTS:
+    registry_.register(name, _named_get_config(name))
+
+
+def _named_get_config(name: str):
+
+  def named_get_config(arg=None):
+    return get_config_of(name, arg)
+
+  named_get_config.__qualname__ = named_get_config.__name__ = (
+      f"get_config[{name}]")
+  named_get_config.__doc__ = f"The experiment {name}; see configs.experiments."
+  return named_get_config
