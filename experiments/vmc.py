@@ -31,6 +31,13 @@ Checkpoints are written atomically (a temporary file in the workdir, fsync,
 non-finite energy, variance or update stops the run with a
 `FloatingPointError`; the state that produced it is never saved.
 
+Several devices and processes (`experiments.runtime`): `--cpu_devices=auto`
+splits the CPU into one JAX device per core; `--coordinator_address`,
+`--num_processes` and `--process_id` join a multi-process job. The sample
+batch is sharded over all devices (`vmc.n_samples` and `vmc.eval_samples`
+must divide evenly); the trajectory does not depend on the device count.
+Every process reads the workdir to resume; only process 0 writes to it.
+
 The final energy is one evaluation of `vmc.eval_samples` fresh exact samples
 (a key of its own, not the training stream) with its standard error, and
 the relative error |E - E0| / |E0| against exact diagonalization for
@@ -60,7 +67,8 @@ import numpy as np
 
 from configs import experiments as experiment_configs
 import experiments
-from zoo import registry, sampler, vmc
+from experiments import runtime
+from zoo import registry, sampler, sharding, vmc
 from zoo.physics import exact
 from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
@@ -226,15 +234,18 @@ class Experiment(NamedTuple):
   learning_rate: Any  # step -> the rate of the optimizer's schedule
 
 
-def build(cfg: config_dict.ConfigDict) -> Experiment:
-  """Checks an experiment config and builds its pieces (nothing runs)."""
+def build(cfg: config_dict.ConfigDict, mesh=None) -> Experiment:
+  """Checks an experiment config and builds its pieces (nothing runs).
+
+  `mesh` (a `zoo.sharding.batch_mesh`) shards the samples over its devices.
+  """
   check_config(cfg)
   hamiltonian = build_hamiltonian(cfg.hamiltonian)
   model = build_model(cfg, hamiltonian)
   optimizer, learning_rate = build_optimizer(cfg.optimizer, cfg.vmc.steps)
   run = vmc.make_vmc(model, hamiltonian, optimizer,
                      n_samples=cfg.vmc.n_samples,
-                     chunk_size=cfg.vmc.chunk_size or None)
+                     chunk_size=cfg.vmc.chunk_size or None, mesh=mesh)
   return Experiment(hamiltonian, model, run, learning_rate)
 
 
@@ -468,14 +479,18 @@ def _move_aside(workdir: str) -> str:
 
 
 def prepare_workdir(cfg: config_dict.ConfigDict, workdir: str,
-                    overwrite: bool) -> None:
+                    overwrite: bool, write: bool = True) -> bool:
   """Creates the workdir or checks that it holds a run of this config.
+
+  With `write=False` (processes other than 0) it only checks. Returns
+  whether the run must start afresh (an old run was set aside).
 
   Raises:
     WorkdirError: if it holds a run of another config, or run files without
       a config.json, and `overwrite` is False.
   """
-  os.makedirs(workdir, exist_ok=True)
+  if write:
+    os.makedirs(workdir, exist_ok=True)
   config_path = os.path.join(workdir, CONFIG_FILE)
   has_run = bool(checkpoints(workdir)) or any(
       os.path.exists(os.path.join(workdir, n)) for n in RUN_FILES)
@@ -501,10 +516,13 @@ def prepare_workdir(cfg: config_dict.ConfigDict, workdir: str,
           f"{problem}\nPass --overwrite (train(..., overwrite=True)) to move "
           "its files into previous-<time>/ and start afresh, or choose "
           "another --workdir.")
-    logging.warning("%s\nMoved its files to %s", problem,
-                    _move_aside(workdir))
-  atomic_write(config_path, lambda f: f.write(cfg.to_json(indent=2) + "\n"),
-               mode="w")
+    if write:
+      logging.warning("%s\nMoved its files to %s", problem,
+                      _move_aside(workdir))
+  if write:
+    atomic_write(config_path, lambda f: f.write(cfg.to_json(indent=2) + "\n"),
+                 mode="w")
+  return problem is not None
 
 
 def _resume(workdir: str, like: vmc.TrainState):
@@ -543,12 +561,15 @@ def _first_non_finite(stats: dict[str, np.ndarray]) -> int | None:
   return int(np.argmax(bad)) if bad.any() else None
 
 
-def make_evaluate(model, hamiltonian, n_samples: int, chunk_size):
+def make_evaluate(model, hamiltonian, n_samples: int, chunk_size, mesh=None):
   """params, key -> (mean, standard error, variance) of fresh samples."""
+  devices = 1 if mesh is None else mesh.devices.size
+  chunk = sampler.chunk_for(
+      n_samples, None if chunk_size is None else chunk_size * devices, mesh)
 
   @jax.jit
   def evaluate(params, key):
-    x = sampler.sample(model, params, key, n_samples, chunk_size=chunk_size)
+    x, _ = sampler.draw(model, params, key, n_samples, chunk, mesh)
     local_energies = hamiltonian.local_energy(model.log_psi, params, x,
                                               chunk_size=chunk_size)
     stats = estimators.energy_stats(local_energies)
@@ -558,7 +579,8 @@ def make_evaluate(model, hamiltonian, n_samples: int, chunk_size):
 
 
 def train(cfg: config_dict.ConfigDict, workdir: str, *,
-          overwrite: bool = False, stop_after: int | None = None) -> Result:
+          overwrite: bool = False, stop_after: int | None = None,
+          mesh: jax.sharding.Mesh | None = None) -> Result:
   """Runs (or resumes) the VMC experiment `cfg` in `workdir`.
 
   Args:
@@ -569,6 +591,8 @@ def train(cfg: config_dict.ConfigDict, workdir: str, *,
       files into previous-<time>/ and start afresh instead of refusing.
     stop_after: stop (with a checkpoint) once this many steps are done in
       all, before vmc.steps: the run resumes later where it stopped.
+    mesh: a batch mesh (`zoo.sharding.batch_mesh`) to shard the samples over;
+      None runs on the default device. Only process 0 writes files.
 
   Returns:
     The final `Result`.
@@ -580,9 +604,10 @@ def train(cfg: config_dict.ConfigDict, workdir: str, *,
     ValueError: a field of the config is invalid.
   """
   start = time.perf_counter()
-  hamiltonian, model, run, learning_rate = build(cfg)
+  hamiltonian, model, run, learning_rate = build(cfg, mesh)
   steps, chunk_size = cfg.vmc.steps, cfg.vmc.chunk_size or None
-  prepare_workdir(cfg, workdir, overwrite)
+  write = jax.process_index() == 0
+  fresh = prepare_workdir(cfg, workdir, overwrite, write)
   logging.info("Model %r: %d parameters", model,
                registry.parameter_count(model))
 
@@ -591,7 +616,9 @@ def train(cfg: config_dict.ConfigDict, workdir: str, *,
     logging.info("Exact energy (%s): %.10f", exact_method, exact_value)
 
   key = jax.random.key(cfg.vmc.seed)
-  state = _resume(workdir, jax.eval_shape(run.init, key))
+  state = None if fresh else _resume(workdir, jax.eval_shape(run.init, key))
+  if state is not None:
+    state = run.put(state)
   if state is None:
     state = run.init(key)
     logging.info("Starting a new run in %s", workdir)
@@ -601,8 +628,10 @@ def train(cfg: config_dict.ConfigDict, workdir: str, *,
 
   metrics_path = os.path.join(workdir, METRICS_FILE)
   # Cut the metrics back to the checkpoint (and drop a torn last line).
-  rows = [r for r in read_metrics(metrics_path) if r["step"] < done]
-  atomic_write(metrics_path, lambda f: f.write(_metric_lines(rows)), "w")
+  rows = [] if fresh else [
+      r for r in read_metrics(metrics_path) if r["step"] < done]
+  if write:
+    atomic_write(metrics_path, lambda f: f.write(_metric_lines(rows)), "w")
   wall_offset = rows[-1]["wall_s"] if rows else 0.0
   plot_title = f"{type(hamiltonian).__name__} {hamiltonian.lattice}"
 
@@ -631,13 +660,15 @@ def train(cfg: config_dict.ConfigDict, workdir: str, *,
       row["wall_s"] = wall_offset + (last_read - train_start) + (
           (now - last_read) * (i + 1) / k)
       chunk_rows.append(row)
-    with open(metrics_path, "a") as f:
-      f.write(_metric_lines(chunk_rows))
+    if write:
+      with open(metrics_path, "a") as f:
+        f.write(_metric_lines(chunk_rows))
     rows += chunk_rows
     last_read = now
     if bad is not None:
-      plot_energy(os.path.join(workdir, PLOT_FILE), rows, exact_value,
-                  plot_title)
+      if write:
+        plot_energy(os.path.join(workdir, PLOT_FILE), rows, exact_value,
+                    plot_title)
       saved = checkpoints(workdir)
       last = (f"{saved[-1][1]} (step {saved[-1][0]})" if saved
               else "none yet")
@@ -649,7 +680,7 @@ def train(cfg: config_dict.ConfigDict, workdir: str, *,
           "optimizer.learning_rate or raise optimizer.sr.diag_shift, then "
           "rerun to resume from it.")
     state, done = new_state, done + k
-    if done % checkpoint_every == 0 or done == target:
+    if write and (done % checkpoint_every == 0 or done == target):
       save_checkpoint(workdir, state, cfg.log.keep_checkpoints)
       plot_energy(os.path.join(workdir, PLOT_FILE), rows, exact_value,
                   plot_title)
@@ -668,7 +699,7 @@ def train(cfg: config_dict.ConfigDict, workdir: str, *,
                  _format_seconds((target - done) / rate))
 
   evaluate = make_evaluate(model, hamiltonian, cfg.vmc.eval_samples,
-                           chunk_size)
+                           chunk_size, mesh)
   eval_key = jax.random.fold_in(jax.random.key(cfg.vmc.seed), EVAL_STREAM)
   energy, error, variance = map(float, evaluate(state.params, eval_key))
   relative = (None if exact_value is None
@@ -680,8 +711,9 @@ def train(cfg: config_dict.ConfigDict, workdir: str, *,
   record = {k: v for k, v in result._asdict().items() if k != "state"}
   record.update(summary=result.summary(),
                 wall_s=time.perf_counter() - start)
-  atomic_write(os.path.join(workdir, RESULT_FILE),
-               lambda f: f.write(json.dumps(record, indent=1) + "\n"), "w")
+  if write:
+    atomic_write(os.path.join(workdir, RESULT_FILE),
+                 lambda f: f.write(json.dumps(record, indent=1) + "\n"), "w")
   logging.info("Done in %s: %s", _format_seconds(record["wall_s"]),
                result.summary())
   return result
@@ -702,12 +734,15 @@ def config_name(spec: str) -> str:
 def run_command(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  runtime.setup()
   cfg = flags.FLAGS.config
   spec = config_flags.get_config_filename(flags.FLAGS["config"])
   workdir = flags.FLAGS.workdir or os.path.join("workdirs", config_name(spec))
   logging.info("Config %s, workdir %s:\n%s", spec, workdir, cfg)
-  result = train(cfg, workdir, overwrite=flags.FLAGS.overwrite)
-  print(result.summary(), flush=True)
+  result = train(cfg, workdir, overwrite=flags.FLAGS.overwrite,
+                 mesh=sharding.batch_mesh())
+  if runtime.is_main_process():
+    print(result.summary(), flush=True)
 
 
 def main():
