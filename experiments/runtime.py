@@ -5,7 +5,8 @@ Flags (each falls back to an environment variable):
   --num_processes        processes in the job      (JAX_NUM_PROCESSES)
   --process_id           this process, 0-based     (JAX_PROCESS_ID)
   --cpu_devices          split the CPU into this many JAX devices, or `auto`
-                         (one per core); default 1 (JAX_NUM_CPU_DEVICES)
+                         (one per core); default: JAX's own (one, or what
+                         XLA_FLAGS asks for) (JAX_NUM_CPU_DEVICES)
 
 With more than one process, `jax.distributed.initialize` joins them (on SLURM
 or Open MPI the three values can be left out: JAX detects them); on CPU the
@@ -29,7 +30,7 @@ flags.DEFINE_integer("num_processes", int(os.environ.get("JAX_NUM_PROCESSES", "0
 flags.DEFINE_integer("process_id", int(os.environ["JAX_PROCESS_ID"])
                      if "JAX_PROCESS_ID" in os.environ else None,
                      "Index of this process, 0-based.")
-flags.DEFINE_string("cpu_devices", os.environ.get("JAX_NUM_CPU_DEVICES", "1"),
+flags.DEFINE_string("cpu_devices", os.environ.get("JAX_NUM_CPU_DEVICES"),
                     "JAX devices to split the CPU into: a number or `auto` (one per "
                     "core). More than one lets the site loop of the sampler use "
                     "every core; ignored on GPU.")
@@ -51,8 +52,8 @@ def cpu_device_count(value: str) -> int:
 
 def setup() -> None:
   """Configures CPU devices and joins the distributed job, if any."""
-  count = cpu_device_count(FLAGS.cpu_devices)
-  jax.config.update("jax_num_cpu_devices", count)
+  if FLAGS.cpu_devices is not None:
+    jax.config.update("jax_num_cpu_devices", cpu_device_count(FLAGS.cpu_devices))
   distributed = FLAGS.num_processes is not None and FLAGS.num_processes > 1
   if distributed or FLAGS.coordinator_address:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
