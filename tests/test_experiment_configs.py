@@ -40,9 +40,13 @@ class ExperimentConfigTest(parameterized.TestCase):
     cfg = registry.get_config(name)
     experiment = launcher.build(cfg)
     self.assertEqual(experiment.model.hilbert, experiment.hamiltonian.hilbert)
-    # The model spec alone (as `zoo list` builds it) has the same lattice.
-    self.assertEqual(registry.build(cfg).hilbert,
-                     experiment.hamiltonian.hilbert)
+    # The model spec alone (as `zoo list` builds it) has the same lattice,
+    # or, for a dense model on a square lattice, its sites in raster order.
+    alone = registry.build(cfg).hilbert
+    if "conv" in cfg.model or len(cfg.hamiltonian.shape) == 1:
+      self.assertEqual(alone, experiment.hamiltonian.hilbert)
+    else:
+      self.assertEqual(alone.size, experiment.hamiltonian.hilbert.size)
     self.assertIsNotNone(reference.reference_for(experiment.hamiltonian))
     self.assertEqual(experiment.learning_rate(0),
                      cfg.optimizer.learning_rate)
@@ -54,7 +58,8 @@ class ExperimentConfigTest(parameterized.TestCase):
     self.assertLessEqual(cfg.vmc.steps, 10)
     self.assertLessEqual(cfg.vmc.n_samples, 64)
     experiment = launcher.build(cfg)
-    self.assertLessEqual(registry.parameter_count(experiment.model), 400)
+    # (A dense model stores its masked kernels whole: 468 on 6 sites.)
+    self.assertLessEqual(registry.parameter_count(experiment.model), 600)
     full = registry.get_config(name)
     self.assertEqual(cfg.hamiltonian.kind, full.hamiltonian.kind)
     self.assertEqual(cfg.model.partition(":")[0], full.model.partition(":")[0])
@@ -64,7 +69,10 @@ class ExperimentConfigTest(parameterized.TestCase):
     cfg = registry.get_config(
         f"{name}:L=6,steps=7,samples=64,lr=0.2,diag_shift=0.01,seed=3")
     self.assertIn(tuple(cfg.hamiltonian.shape), ((6,), (6, 6)))
-    self.assertIn("L=6", cfg.model)
+    square_dense = (len(cfg.hamiltonian.shape) == 2
+                    and "conv" not in cfg.model)
+    sites = 36 if square_dense else 6
+    self.assertIn(f"L={sites},", cfg.model + ",")
     self.assertEqual((cfg.vmc.steps, cfg.vmc.n_samples, cfg.vmc.seed),
                      (7, 64, 3))
     self.assertEqual(cfg.vmc.eval_samples, 4 * 64)
@@ -105,8 +113,18 @@ class ExperimentConfigTest(parameterized.TestCase):
     self.assertTrue(re.search(
         "complex", registry.build(registry.get_config(
             "j1j2_square_fast_conv2d")).spec.param_dtype.__name__))
+    # Each dense row runs the system of its conv twin.
+    for name in NAMES:
+      if "_fast_dense" in name:
+        twin = name.replace("_fast_dense", "_fast_conv2d" if "square" in name
+                            else "_fast_conv1d")
+        self.assertEqual(
+            registry.get_config(name).hamiltonian.to_dict(),
+            registry.get_config(twin).hamiltonian.to_dict(), name)
+        self.assertEqual(systems[name].lattice.shape,
+                         systems[twin].lattice.shape)
     self.assertEqual(experiment_configs.DEFAULT, launcher.DEFAULT_CONFIG)
-    self.assertEqual(launcher.DEFAULT_CONFIG, "tfim_chain_fast_conv1d")
+    self.assertEqual(launcher.DEFAULT_CONFIG, "tfim_chain_fast_dense")
 
   def test_bad_hamiltonian_fields_are_named(self):
     cfg = registry.get_config("tfim_chain_fast_conv1d")
