@@ -75,7 +75,11 @@ class ExperimentConfigTest(parameterized.TestCase):
     self.assertIn(f"L={sites},", cfg.model + ",")
     self.assertEqual((cfg.vmc.steps, cfg.vmc.n_samples, cfg.vmc.seed),
                      (7, 64, 3))
-    self.assertEqual(cfg.vmc.eval_samples, 4 * 64)
+    self.assertEqual(cfg.vmc.eval_samples,
+                     max(4 * 64, experiment_configs.EVAL_SAMPLES))
+    self.assertEqual(
+        registry.get_config(f"{name}:tiny=True").vmc.eval_samples,
+        4 * experiment_configs.TINY_SAMPLES)
     self.assertEqual(cfg.optimizer.learning_rate, 0.2)
     self.assertEqual(cfg.optimizer.sr.diag_shift, 0.01)
     with self.assertRaisesRegex(ValueError, "unknown argument 'stepz'"):
