@@ -1,6 +1,6 @@
 r"""The VMC launcher: train a model on a Hamiltonian, with files to resume from.
 
-  python -m experiments.vmc                       # tfim_chain_fast_conv1d
+  python -m experiments.vmc                       # tfim_chain_fast_dense
   python -m experiments.vmc --config=heisenberg_square_fast_conv2d \
       --config.vmc.steps=2000 --workdir=workdirs/heis4x4
   python -m experiments.vmc --config=tfim_chain_fast_conv1d:tiny=True
