@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse
 
+from zoo import chunks
 from zoo import hilbert as hilbert_lib
 from zoo.physics import lattice as lattice_lib
 
@@ -209,11 +210,7 @@ class SpinHalfHamiltonian:
     batch = x.shape[0]
     if chunk_size is None or chunk_size >= batch:
       return chunk_local_energy(x)
-    n_chunks = -(-batch // chunk_size)
-    # Pad with copies of a real sample, not zeros, which may be no valid state.
-    padding = jnp.broadcast_to(x[:1],
-                               (n_chunks * chunk_size - batch, x.shape[1]))
-    x_chunks = jnp.concatenate([x, padding]).reshape(n_chunks, chunk_size, -1)
+    x_chunks = chunks.split_chunks(x, chunk_size, "first")  # [n_chunks, C, N]
     e_loc = jax.lax.map(chunk_local_energy, x_chunks)  # [n_chunks, C]
     return e_loc.reshape(-1)[:batch]
 

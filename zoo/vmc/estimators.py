@@ -51,6 +51,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zoo.chunks import split_chunks
+
 LogPsiFn = Callable[[Any, jax.Array], jax.Array]
 
 
@@ -135,23 +137,6 @@ def energy_stats(local_energies: jax.Array,  # [B]
   n_eff = 1.0 / jnp.sum(w**2)
   return EnergyStats(mean=mean.real, error=jnp.sqrt(variance / n_eff),
                      variance=variance)
-
-
-def split_chunks(a: jax.Array, chunk_size: int, fill) -> jax.Array:
-  """[B, ...] -> [B // C rounded up, C, ...], the last chunk padded.
-
-  `fill` is "first" to pad with copies of a[0] (a valid configuration) or a
-  number to pad with.
-  """
-  batch = a.shape[0]
-  n_chunks = -(-batch // chunk_size)
-  pad = n_chunks * chunk_size - batch
-  if fill == "first":
-    padding = jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])
-  else:
-    padding = jnp.full((pad,) + a.shape[1:], fill, a.dtype)
-  return jnp.concatenate([a, padding]).reshape(n_chunks, chunk_size,
-                                               *a.shape[1:])
 
 
 def log_psi_vjp(log_psi_fn: LogPsiFn, params, x: jax.Array,  # [B, N]

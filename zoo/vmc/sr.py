@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from zoo import chunks
 from zoo.vmc import estimators
 
 SOLVERS = ("auto", "cholesky", "cg", "minsr")
@@ -139,7 +140,7 @@ def centred_matvec(log_psi_fn: estimators.LogPsiFn, params,
     if chunk_size is None or chunk_size >= n:
       ov = directional(x, tangent)  # [n]
     else:
-      x_chunks = estimators.split_chunks(x, chunk_size, "first")
+      x_chunks = chunks.split_chunks(x, chunk_size, "first")
       ov = jax.lax.map(lambda xc: directional(xc, tangent), x_chunks)
       ov = ov.reshape(-1)[:n]
     centred = ov - jnp.sum(w * ov)
