@@ -36,7 +36,9 @@ def layer_functions(kind, exclusive):
       outputs = []
       for index in range(x.shape[1]):
         newest = index - 1 if exclusive else index
-        outputs.append(layer.update_site(x[:, max(newest, 0)], jnp.asarray(index)))
+        # The cached pass is feature-major: [Fin, B] -> [Fout, B].
+        y = layer.update_site(x[:, max(newest, 0)].T, jnp.asarray(index))
+        outputs.append(y.T)
       return jnp.stack(outputs, axis=1)
 
     return full, (full, cached)

@@ -113,23 +113,25 @@ def sample_with_uniforms(model: Wavefunction, params, uniforms: jax.Array,
   values = model.hilbert.local_states_array(dtype)  # [K]
 
   def step(carry, inputs):
-    x, cache, log_prob = carry
+    xt, cache, log_prob = carry  # xt: the samples site-major, [N, B]
     index, u = inputs  # scalar, [B]
-    log_psi, cache = model.conditional_log_psi(params, cache, x, index)  # [B, K]
+    # The model reads one site of x.T, a contiguous row of xt (XLA fuses the
+    # transpose into that read; a column of [B, N] would be a strided gather).
+    log_psi, cache = model.conditional_log_psi(params, cache, xt.T, index)  # [B, K]
     log_p = model.machine_pow * log_psi.real
     cdf = jnp.cumsum(jnp.exp(log_p), axis=-1)
     # Scaling u by the total keeps the draw exact under round-off in the sum.
     k = jnp.sum(cdf[:, :-1] < (u * cdf[:, -1])[:, None], axis=-1)  # [B]
-    x = jax.lax.dynamic_update_index_in_dim(x, values[k][:, None], index, axis=1)
+    xt = jax.lax.dynamic_update_index_in_dim(xt, values[k][None], index, axis=0)
     log_prob = log_prob + jnp.take_along_axis(log_p, k[:, None], axis=-1)[:, 0]
-    return (x, cache, log_prob), None
+    return (xt, cache, log_prob), None
 
   # The batch axis of the carry (and of every cache leaf) stays split over
   # the mesh, so each device runs the site loop on its own samples.
-  init = jax.tree.map(
-      lambda a: sharding.constrain(a, mesh),
-      (jnp.zeros((batch, n_sites), dtype), model.init_cache(params, batch),
-       jnp.zeros((batch,), dtype)))
-  (x, _, log_prob), _ = jax.lax.scan(
+  init = (sharding.constrain(jnp.zeros((n_sites, batch), dtype), mesh, axis=1),
+          jax.tree.map(lambda a: sharding.constrain(a, mesh, axis=-1),
+                       model.init_cache(params, batch)),
+          sharding.constrain(jnp.zeros((batch,), dtype), mesh))
+  (xt, _, log_prob), _ = jax.lax.scan(
       step, init, (jnp.arange(n_sites), uniforms.T.astype(dtype)))
-  return x, log_prob
+  return xt.T, log_prob

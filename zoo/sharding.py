@@ -26,9 +26,11 @@ def batch_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
   return Mesh(np.array(devices), (BATCH_AXIS,))
 
 
-def batch_sharding(mesh: Mesh, rank: int = 1) -> NamedSharding:
-  """Shards axis 0 of a rank-`rank` array along the batch axis."""
-  return NamedSharding(mesh, PartitionSpec(BATCH_AXIS, *([None] * (rank - 1))))
+def batch_sharding(mesh: Mesh, rank: int = 1, axis: int = 0) -> NamedSharding:
+  """Shards `axis` of a rank-`rank` array along the batch axis."""
+  spec = [None] * rank
+  spec[axis] = BATCH_AXIS
+  return NamedSharding(mesh, PartitionSpec(*spec))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -43,8 +45,9 @@ def check_divisible(name: str, value: int, mesh: Mesh) -> None:
         f"use a multiple of {n} (e.g. {value + n - value % n}) or fewer devices")
 
 
-def constrain(x: jax.Array, mesh: Mesh | None) -> jax.Array:
-  """Inside jit: keep axis 0 of `x` split along the batch axis."""
+def constrain(x: jax.Array, mesh: Mesh | None, axis: int = 0) -> jax.Array:
+  """Inside jit: keep `axis` of `x` (the samples' axis) split along the mesh."""
   if mesh is None or mesh.devices.size == 1:
     return x
-  return jax.lax.with_sharding_constraint(x, batch_sharding(mesh, x.ndim))
+  return jax.lax.with_sharding_constraint(
+      x, batch_sharding(mesh, x.ndim, axis % x.ndim))

@@ -129,9 +129,10 @@ class ARNN(hk.Module):
           self.conditionals_log_psi(x), index, axis=1, keepdims=False)
     previous = jax.lax.dynamic_index_in_dim(
         x, jnp.maximum(index - 1, 0), axis=1, keepdims=False)  # [B]
-    h = previous.astype(self.spec.param_dtype)[:, None]  # [B, 1]
+    # The cached pass is feature-major (see zoo.nn.masked): [F, B].
+    h = previous.astype(self.spec.param_dtype)[None, :]  # [1, B]
     for i, layer in enumerate(self.layers):
       if i > 0:
         h = self.spec.activation(h)
       h = layer.update_site(h, index)
-    return normalize_log_psi(h, self.spec.machine_pow)
+    return normalize_log_psi(h.T, self.spec.machine_pow)

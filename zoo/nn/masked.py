@@ -8,12 +8,26 @@ order for 2D lattices.
 Every layer has two faces sharing one set of parameters:
   * `__call__(x)`: the full pass over all sites, used to evaluate log psi.
   * `update_site(x_site, index)`: the cached pass used for sampling (fast
-    generation, Ramachandran et al. 2017, arXiv:1704.06001). It stores the
+    generation, Ramachandran et al. 2017, arXiv:1704.06001). It takes the
     newest input the output at `index` may see -- the input at site
     `index - 1` for an exclusive layer (ignored at index 0), at `index`
-    otherwise -- in the Haiku state cache and returns the output at `index`.
-    `init_cache(batch_size, in_features)` creates that cache as zeros. Sites
-    must be visited in order 0, 1, ..., N - 1 after `init_cache`.
+    otherwise -- updates the Haiku state cache and returns the output at
+    `index`. `init_cache(batch_size, in_features)` creates that cache as
+    zeros. Sites must be visited in order 0, 1, ..., N - 1 after
+    `init_cache`.
+
+The cached pass is feature-major: a site's features are [F, B], batch last,
+and so is every cache. With the batch as the long, contiguous axis, XLA on
+CPU runs the small per-site element-wise ops several times faster than on
+[B, F] (measured: a [1024, 16] loop fusion ~7x slower than [16, 1024]), the
+matmuls [F', F] x [F, B] ~30% faster, and a cache slice is one contiguous
+block.
+
+The convolutions' cached passes push rather than pull: the newest input
+multiplies every unmasked tap at once, [T Fout, Fin] x [Fin, B], and adds
+its share to the partial sums of all outputs it feeds; the output at
+`index` is then complete. Nothing is recomputed, no input rows are kept, and
+every site does the same work.
 
 Kernels keep their full shape with masked entries at zero, so a params tree
 from one face runs in the other.
@@ -21,7 +35,7 @@ from one face runs in the other.
 Glossary of shapes:
   B: batch, N: sites, H x W: 2D lattice (N = H * W, raster order),
   Fin / Fout: input / output features, k: 1D kernel size,
-  kh x kw: 2D kernel rows x columns.
+  kh x kw: 2D kernel rows x columns, T: unmasked taps.
 """
 
 from __future__ import annotations
@@ -120,28 +134,28 @@ class MaskedDense1D(_MaskedLayer):
 
   def init_cache(self, batch_size: int, in_features: int) -> None:
     hk.set_state("inputs", jnp.zeros(
-        (batch_size, self.n_sites, in_features), self.param_dtype))
+        (self.n_sites, in_features, batch_size), self.param_dtype))
 
   def update_site(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
-    """x_site [B, Fin], index scalar -> output at site `index` [B, Fout]."""
-    inputs = hk.get_state("inputs")  # [B, N, Fin]
+    """x_site [Fin, B], index scalar -> output at site `index` [Fout, B]."""
+    inputs = hk.get_state("inputs")  # [N, Fin, B]
     if self.exclusive:
       x_site = jnp.where(index > 0, x_site, 0)
       position = jnp.maximum(index - 1, 0)
     else:
       position = index
     inputs = jax.lax.dynamic_update_index_in_dim(
-        inputs, x_site.astype(inputs.dtype), position, axis=1)
+        inputs, x_site.astype(inputs.dtype), position, axis=0)
     hk.set_state("inputs", inputs)
     # Only the kernel column of output site `index` is needed.
-    kernel = self._kernel(x_site.shape[-1])
+    kernel = self._kernel(x_site.shape[0])
     column = jax.lax.dynamic_index_in_dim(kernel, index, axis=2,
                                           keepdims=False)  # [N, Fin, Fout]
-    y = jnp.einsum("bjf,jfg->bg", inputs, column, precision=self.precision)
+    y = jnp.einsum("jfg,jfb->gb", column, inputs, precision=self.precision)
     bias = self._bias((self.n_sites, self.features))
     if bias is None:
       return y
-    return y + jax.lax.dynamic_index_in_dim(bias, index, axis=0, keepdims=False)
+    return y + jax.lax.dynamic_index_in_dim(bias, index, axis=0, keepdims=False)[:, None]
 
 
 class MaskedConv1D(_MaskedLayer):
@@ -182,32 +196,49 @@ class MaskedConv1D(_MaskedLayer):
     return y if bias is None else y + bias
 
   def init_cache(self, batch_size: int, in_features: int) -> None:
-    # A doubled ring of the last `span` inputs: site j lives in slots
-    # j % span and j % span + span, so the window of the newest `span` inputs
-    # is always one contiguous slice (a gather is several times slower on
-    # CPU). Slots of sites < 0 are never written and read as zero padding.
-    hk.set_state("inputs", jnp.zeros(
-        (batch_size, 2 * self.span, in_features), self.param_dtype))
+    # Partial sums of the outputs at offsets 0 .. span - 1 from the current
+    # site, offset-major [span * Fout, B] (see `_push_line`); no inputs kept.
+    del in_features
+    hk.set_state("line", jnp.zeros(
+        (self.span * self.features, batch_size), self.param_dtype))
 
   def update_site(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
-    """x_site [B, Fin], index scalar -> output at site `index` [B, Fout]."""
-    inputs = hk.get_state("inputs")  # [B, 2 span, Fin]
-    newest = index - int(self.exclusive)
+    """x_site [Fin, B], index scalar -> output at site `index` [Fout, B].
+
+    The newest input (site index - 1 if exclusive, else index) feeds the
+    outputs index + m * dilation, m = 0 .. k - 1, through tap k - 1 - m.
+    """
     if self.exclusive:
       x_site = jnp.where(index > 0, x_site, 0)
-    slot = newest % self.span
-    x_site = x_site.astype(inputs.dtype)[:, None]
-    inputs = jax.lax.dynamic_update_slice_in_dim(inputs, x_site, slot, axis=1)
-    inputs = jax.lax.dynamic_update_slice_in_dim(
-        inputs, x_site, slot + self.span, axis=1)
-    hk.set_state("inputs", inputs)
-    # Slots slot + 1 .. slot + span hold sites newest - span + 1 .. newest.
-    window = jax.lax.dynamic_slice_in_dim(inputs, slot + 1, self.span, axis=1)
-    window = window[:, ::self.kernel_dilation]  # [B, k, Fin]
-    kernel = self._kernel(x_site.shape[-1])
-    y = jnp.einsum("btf,tfg->bg", window, kernel, precision=self.precision)
+    kernel = self._kernel(x_site.shape[0])[::-1]  # [k, Fin, Fout], m-th at m
+    kernel = jnp.transpose(kernel, (0, 2, 1)).reshape(-1, kernel.shape[1])
+    pushed = jnp.dot(kernel, x_site.astype(kernel.dtype),
+                     precision=self.precision)  # [k * Fout, B]
+    line = _push_line(hk.get_state("line"), pushed, self.features,
+                      self.kernel_dilation)
+    hk.set_state("line", line)
+    y = line[:self.features]
     bias = self._bias((self.features,))
-    return y if bias is None else y + bias
+    return y if bias is None else y + bias[:, None]
+
+
+def _push_line(line: jax.Array, pushed: jax.Array, features: int,
+               spacing: int) -> jax.Array:
+  """Moves the partial sums of the coming outputs one site on, adds new ones.
+
+  line [Q * G, B]: partial sums of the outputs at offsets 1 .. Q from the
+  current site, offset-major (G features each); returns those at offsets
+  0 .. Q - 1, with pushed [k * G, B] added at offsets 0, spacing, ..,
+  (k - 1) * spacing.
+  """
+  g = features
+  shifted = jnp.pad(line[g:], ((0, g), (0, 0)))
+  if spacing > 1:  # spread the k blocks to every spacing-th offset
+    k, batch = pushed.shape[0] // g, pushed.shape[1]
+    pushed = jnp.pad(pushed.reshape(k, 1, g, batch),
+                     ((0, 0), (0, spacing - 1), (0, 0), (0, 0)))
+    pushed = pushed.reshape(-1, batch)[:line.shape[0]]
+  return shifted + pushed.astype(line.dtype)
 
 
 class MaskedConv2D(_MaskedLayer):
@@ -236,7 +267,7 @@ class MaskedConv2D(_MaskedLayer):
     mask = np.ones((kh, kw), dtype=bool)
     mask[-1, kw // 2 + (0 if self.exclusive else 1):] = False
     self.mask = mask  # [kh, kw]
-    # Ring of input rows kept by the cache, and side padding in columns.
+    # Rows of partial sums the cache keeps, and side padding in columns.
     self.ring_rows = (kh - 1) * dh + 1
     self.pad_cols = (kw // 2) * dw
 
@@ -260,74 +291,79 @@ class MaskedConv2D(_MaskedLayer):
     bias = self._bias((self.features,))
     return y if bias is None else y + bias
 
-  def init_cache(self, batch_size: int, in_features: int) -> None:
-    # A doubled ring of the last `ring_rows` input rows, zero-padded left and
-    # right: row r lives in slots r % ring_rows and r % ring_rows + ring_rows,
-    # so the rows above the current one are one contiguous slice. Stale
-    # entries of the current row's slot (left by row r - ring_rows) sit right
-    # of the current column, where the mask ignores them; slots of rows < 0
-    # are never written and read as zero padding.
-    hk.set_state("rows", jnp.zeros(
-        (batch_size, 2 * self.ring_rows, self.width + 2 * self.pad_cols,
-         in_features), self.param_dtype))
-    # What the rows above contribute to every column of the current row.
-    hk.set_state("above", jnp.zeros(
-        (batch_size, self.width, self.features), self.param_dtype))
+  def _push_taps(self) -> list[tuple[int, int, int]]:
+    """Unmasked taps as (kernel row j, first flipped column, count) per row.
 
-  def _above(self, rows: jax.Array, kernel: jax.Array, row: jax.Array) -> jax.Array:
-    """Contribution of kernel rows 0..kh-2 to every column of `row` [B, W, Fout].
-
-    Everything above the current row is known when the row starts, so it is
-    computed once per row as one large matmul: the "vertical stack" of
-    Ramachandran et al. 2017 (arXiv:1704.06001).
+    Tap (j, t) carries the input at (r, c) to the output at
+    (r + (kh - 1 - j) dh, c + (kw // 2 - t) dw), i.e. to the padded column
+    c + t' dw with the flipped column t' = kw - 1 - t. Rows above the
+    current one use every t'; the current row only t' >= kw - taps, the
+    unmasked columns, which reach the input's own column (inclusive) or the
+    ones right of it.
     """
-    kh = self.kernel_size[0]
-    dh = self.kernel_dilation[0]
-    batch, _, width, fin = rows.shape
-    # Slots row % R + 1 .. row % R + R - 1 hold rows row - R + 1 .. row - 1;
-    # kernel row j reads row - (kh - 1 - j) * dh. A VALID dilated convolution
-    # over them gives exactly one output row (XLA's convolution runs this
-    # several times faster on CPU than an im2col matmul).
-    block = jax.lax.dynamic_slice(
-        rows, (0, row % self.ring_rows + 1, 0, 0),
-        (batch, (kh - 2) * dh + 1, width, fin))
-    above = jax.lax.conv_general_dilated(
-        block, kernel[:kh - 1], window_strides=(1, 1), padding="VALID",
-        rhs_dilation=self.kernel_dilation,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=self.precision)
-    return above[:, 0]  # [B, W, Fout]
+    kh, kw = self.kernel_size
+    taps = kw // 2 + (0 if self.exclusive else 1)
+    return [(j, 0, kw) for j in range(kh - 1)] + [(kh - 1, kw - taps, taps)]
+
+  def init_cache(self, batch_size: int, in_features: int) -> None:
+    # Partial sums of the outputs not read yet: a ring of `ring_rows` output
+    # rows (row r in slot r % ring_rows), each of padded columns p stored at
+    # (p % dw, p // dw) so that the columns one input feeds, c + t' dw, are
+    # one contiguous block; [R, dw, cols, Fout, B].
+    del in_features
+    dw = self.kernel_dilation[1]
+    cols = (self.width - 1) // dw + self.kernel_size[1]
+    hk.set_state("acc", jnp.zeros(
+        (self.ring_rows, dw, cols, self.features, batch_size),
+        self.param_dtype))
+
+  def _here(self, index: jax.Array) -> tuple[jax.Array, ...]:
+    """Where the partial sum of the output at `index` lives in the cache."""
+    dw = self.kernel_dilation[1]
+    r, c = index // self.width, index % self.width
+    return (r % self.ring_rows, c % dw, c // dw + self.kernel_size[1] // 2, 0, 0)
 
   def update_site(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
-    """x_site [B, Fin], index scalar (raster) -> output at `index` [B, Fout]."""
-    kh, kw = self.kernel_size
-    dw = self.kernel_dilation[1]
+    """x_site [Fin, B], index scalar (raster) -> output at `index` [Fout, B].
+
+    The newest input adds its share to every output it feeds (one matmul
+    over all unmasked taps), then the output at `index`, now complete, is
+    read. Padding columns collect stray sums nobody reads.
+    """
+    kh = self.kernel_size[0]
+    dh, dw = self.kernel_dilation
     ring = self.ring_rows
-    rows = hk.get_state("rows")  # [B, 2 R, W + 2 pad, Fin]
+    acc = hk.get_state("acc")  # [R, dw, cols, Fout, B]
+    features, batch = acc.shape[-2:]
     newest = index - int(self.exclusive)
     if self.exclusive:
       x_site = jnp.where(index > 0, x_site, 0)
       newest = jnp.maximum(newest, 0)
-    r_new, c_new = newest // self.width, newest % self.width
-    x_site = x_site.astype(rows.dtype)[:, None, None, :]
-    for copy in (0, ring):
-      rows = jax.lax.dynamic_update_slice(
-          rows, x_site, (0, r_new % ring + copy, c_new + self.pad_cols, 0))
-    hk.set_state("rows", rows)
-    kernel = self._kernel(x_site.shape[-1])
-    r, c = index // self.width, index % self.width
-    above = hk.get_state("above")  # [B, W, Fout]
-    if kh > 1:
-      above = jax.lax.cond(c == 0, lambda: self._above(rows, kernel, r),
-                           lambda: above)
-      hk.set_state("above", above)
-    # Current row: columns c - pad .. c (padded c .. c + pad), left of centre
-    # only for an exclusive layer.
-    taps = kw // 2 + (0 if self.exclusive else 1)
-    current = jax.lax.dynamic_slice(
-        rows, (0, r % ring, c, 0), (rows.shape[0], 1, self.pad_cols + 1, rows.shape[-1]))
-    current = current[:, 0, ::dw][:, :taps]  # [B, taps, Fin]
-    y = jnp.einsum("btf,tfg->bg", current, kernel[kh - 1, :taps],
-                   precision=self.precision)
-    y = y + jax.lax.dynamic_index_in_dim(above, c, axis=1, keepdims=False)
+    r_in, c_in = newest // self.width, newest % self.width
+    # The output read last step is done: zero its slot for the row that
+    # reuses it. (Zeroing it right after reading it would make XLA copy the
+    # whole cache to keep the read intact.)
+    acc = jax.lax.dynamic_update_slice(
+        acc, jnp.zeros((1, 1, 1, features, batch), acc.dtype),
+        self._here(jnp.maximum(index - 1, 0)))
+    kernel = self._kernel(x_site.shape[0])  # [kh, kw, Fin, Fout]
+    taps = self._push_taps()
+    kernel = jnp.concatenate(
+        [kernel[j, ::-1][first:first + count] for j, first, count in taps])
+    kernel = jnp.transpose(kernel, (0, 2, 1)).reshape(-1, kernel.shape[1])
+    pushed = jnp.dot(kernel, x_site.astype(kernel.dtype),
+                     precision=self.precision)  # [T * Fout, B]
+    offset = 0
+    for j, first, count in taps:
+      block = pushed[offset * features:(offset + count) * features]
+      block = block.reshape(1, 1, count, features, batch).astype(acc.dtype)
+      offset += count
+      start = ((r_in + (kh - 1 - j) * dh) % ring, c_in % dw,
+               c_in // dw + first, 0, 0)
+      acc = jax.lax.dynamic_update_slice(
+          acc, jax.lax.dynamic_slice(acc, start, block.shape) + block, start)
+    y = jax.lax.dynamic_slice(acc, self._here(index), (1, 1, 1, features, batch))
+    hk.set_state("acc", acc)
+    y = y.reshape(features, batch)
     bias = self._bias((self.features,))
-    return y if bias is None else y + bias
+    return y if bias is None else y + bias[:, None]
