@@ -112,6 +112,18 @@ class MaskedLayerTest(parameterized.TestCase):
 
 class ActivationTest(absltest.TestCase):
 
+  def test_selu_equals_jax_selu(self):
+    for dtype, atol in ((jnp.float32, 2e-7), (jnp.float64, 5e-16)):
+      x = jnp.concatenate([jnp.linspace(-30, 30, 2001, dtype=dtype),
+                           jnp.array([-1e-12, 0.0, 1e-12, -jnp.inf, jnp.inf], dtype)])
+      y = nn.activations.selu(x)
+      self.assertEqual(y.dtype, dtype)
+      np.testing.assert_allclose(y, jax.nn.selu(x), rtol=atol, atol=atol)
+      grad = jax.vmap(jax.grad(nn.activations.selu))(x[:-2])
+      np.testing.assert_allclose(grad, jax.vmap(jax.grad(jax.nn.selu))(x[:-2]),
+                                 rtol=atol * 10, atol=atol * 10)
+      self.assertTrue(np.all(np.isfinite(grad)))
+
   def test_selu_on_real_and_imaginary_parts(self):
     z = jnp.array([-1.0 + 2.0j, 0.5 - 0.3j])
     np.testing.assert_allclose(nn.reim_selu(z).real, jax.nn.selu(z.real))
