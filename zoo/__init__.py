@@ -3,9 +3,17 @@
 Importing `zoo` enables float64 in JAX (`jax_enable_x64`): the models default
 to float64 parameters, as variational energies need. float32 models keep
 float32 throughout.
+
+It also asks XLA for 512-bit vectors on CPUs with AVX-512 (see
+`zoo.xla_flags`; ARNN_ZOO_XLA_FLAGS=0 opts out), which speeds up the
+element-wise work of sampling by up to ~1.5x.
 """
 
-import jax
+from zoo import xla_flags
+
+xla_flags.apply()
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
