@@ -36,6 +36,12 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse
 
+# Connected configurations per network pass when local_energy is not told a
+# chunk size. Passes of ~1000 stay in cache: measured local energies of 1024
+# samples (one CPU core, float32 conv models / float64 dense) 1.6x (1D TFIM
+# N = 64), 1.35x (8x8) and 3.1x (dense N = 20) faster than in one pass.
+CONFIGS_PER_PASS = 1024
+
 from zoo import chunks
 from zoo import hilbert as hilbert_lib
 from zoo.physics import lattice as lattice_lib
@@ -181,9 +187,9 @@ class SpinHalfHamiltonian:
       log_psi_fn: `log_psi_fn(params, x)` maps [b, N] -> [b], real or complex.
       params: passed through to log_psi_fn.
       x: [B, N] configurations.
-      chunk_size: if given, log_psi_fn sees at most chunk_size * M
-        configurations at a time (the chunks run under `lax.map`); B need not
-        be a multiple of it.
+      chunk_size: log_psi_fn sees at most chunk_size * M configurations at
+        a time (the chunks run under `lax.map`); B need not be a multiple of
+        it. None: about CONFIGS_PER_PASS configurations at a time.
 
     Returns:
       [B] local energies, complex if log_psi_fn is.
@@ -208,7 +214,9 @@ class SpinHalfHamiltonian:
       return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
 
     batch = x.shape[0]
-    if chunk_size is None or chunk_size >= batch:
+    if chunk_size is None:
+      chunk_size = max(1, CONFIGS_PER_PASS // self.n_connected)
+    if chunk_size >= batch:
       return chunk_local_energy(x)
     x_chunks = chunks.split_chunks(x, chunk_size, "first")  # [n_chunks, C, N]
     e_loc = jax.lax.map(chunk_local_energy, x_chunks)  # [n_chunks, C]

@@ -199,7 +199,9 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     n_samples: n, exact samples per step.
     chunk_size: at most this many samples at once through the sampler, the
       local energy, the gradient and the matrix-free SR products; bounds
-      memory.
+      memory. None: all at once, but the local energy, which takes M
+      connected configurations per sample, in passes of about
+      `zoo.physics.hamiltonians.CONFIGS_PER_PASS` (faster on CPU).
     jacobian_batch: samples whose reverse passes run at once when a dense
       SR jacobian is built (see `zoo.vmc.sr.JACOBIAN_BATCH`).
     mesh: a batch mesh (`zoo.sharding.batch_mesh`): samples, local energies
