@@ -226,9 +226,10 @@ def _push_line(line: jax.Array, pushed: jax.Array, features: int,
                spacing: int) -> jax.Array:
   """Moves the partial sums of the coming outputs one site on, adds new ones.
 
-  line [Q * G, B]: partial sums of the outputs at offsets 1 .. Q from the
-  current site, offset-major (G features each); returns those at offsets
-  0 .. Q - 1, with pushed [k * G, B] added at offsets 0, spacing, ..,
+  line [Q * G, B]: partial sums of the outputs at offsets 0 .. Q - 1 from
+  the previous site, offset-major (G features each; offset 0 was that
+  site's output, already read). Returns the sums at offsets 0 .. Q - 1 from
+  the current site, with pushed [k * G, B] added at offsets 0, spacing, ..,
   (k - 1) * spacing.
   """
   g = features
