@@ -1,0 +1,40 @@
+"""Smoke tests of the measuring scripts: they run and print their tables."""
+
+import os
+import subprocess
+import sys
+
+from absl.testing import absltest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args: str) -> str:
+  result = subprocess.run([sys.executable, "-m", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+  if result.returncode:
+    raise AssertionError(f"{args} exited {result.returncode}:\n{result.stderr[-3000:]}")
+  return result.stdout
+
+
+class ToolsTest(absltest.TestCase):
+
+  def test_profile_sampler_lists_ops_of_the_site_loop(self):
+    out = run("experiments.profile_sampler",
+              "--model=fast_arnn_conv2d:L=3,layers=2,features=4,kernel=(3,3),dtype=float32",
+              "--batch=16", "--calls=2", "--top=5")
+    self.assertIn("samples/s", out)
+    rows = [line.split() for line in out.splitlines() if not line.startswith("#")][1:]
+    self.assertLen(rows, 5)
+    # Site-loop ops run once per site: 9 sites.
+    self.assertIn("9", [row[1] for row in rows])
+
+  def test_bench_sampler_times_slow_and_fast(self):
+    out = run("experiments.bench_sampler", "--sizes_1d=4", "--sizes_2d=2",
+              "--batch=8", "--repeats=1", "--layers=2", "--features=4")
+    self.assertIn("fast", out)
+    self.assertIn("slow", out)
+
+
+if __name__ == "__main__":
+  absltest.main()
