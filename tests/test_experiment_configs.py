@@ -85,6 +85,23 @@ class ExperimentConfigTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "unknown argument 'stepz'"):
       registry.get_config(f"{name}:stepz=3")
 
+  def test_schedule_arguments(self):
+    # A row's schedule is an argument default; others stay constant.
+    self.assertEqual(
+        registry.get_config("tfim_chain_fast_dense").optimizer.schedule,
+        "cosine")
+    self.assertEqual(
+        registry.get_config("tfim_square_fast_dense").optimizer.schedule,
+        "constant")
+    cfg = registry.get_config(
+        "tfim_square_fast_dense:schedule=warmup_cosine,final_lr_fraction=0.2")
+    self.assertEqual((cfg.optimizer.schedule, cfg.optimizer.final_lr_fraction),
+                     ("warmup_cosine", 0.2))
+    with self.assertRaisesRegex(ValueError, "schedule='sawtooth' is not one"):
+      registry.get_config("tfim_chain_fast_dense:schedule=sawtooth")
+    with self.assertRaisesRegex(ValueError, "final_lr_fraction=1.5 must be"):
+      registry.get_config("tfim_chain_fast_dense:final_lr_fraction=1.5")
+
   @parameterized.parameters(*NAMES)
   def test_file_is_the_name(self, name):
     path = os.path.join(ROOT, "configs", "experiments.py")
