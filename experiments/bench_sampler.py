@@ -53,7 +53,8 @@ def build(dim, size, fast):
 
 
 def compiled_bytes(model, params, batch, mesh=None):
-  lowered = sampler._draw_jit.lower(model, params, jax.random.key(0), batch, batch, mesh)
+  chunk = sampler.chunk_for(batch, None, mesh, model=model)
+  lowered = sampler._draw_jit.lower(model, params, jax.random.key(0), batch, chunk, mesh)
   m = lowered.compile().memory_analysis()
   if m is None:
     return float("nan")

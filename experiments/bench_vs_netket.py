@@ -435,7 +435,7 @@ def memory_report(nk, mesh) -> dict:
     return dict(total=sum(parts) / 2**20, temp=parts[2] / 2**20)
 
   model = build_ours(case, fast=True)
-  chunk = sampler.chunk_for(n, None, mesh)
+  chunk = sampler.chunk_for(n, None, mesh, model=model)
   with in_mesh(mesh):
     params, _ = model.init(jax.random.key(0))
     compiled = sampler._draw_jit.lower(

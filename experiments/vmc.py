@@ -565,7 +565,8 @@ def make_evaluate(model, hamiltonian, n_samples: int, chunk_size, mesh=None):
   """params, key -> (mean, standard error, variance) of fresh samples."""
   devices = 1 if mesh is None else mesh.devices.size
   chunk = sampler.chunk_for(
-      n_samples, None if chunk_size is None else chunk_size * devices, mesh)
+      n_samples, None if chunk_size is None else chunk_size * devices, mesh,
+      model=model)
 
   @jax.jit
   def evaluate(params, key):

@@ -91,6 +91,30 @@ class SamplerTest(parameterized.TestCase):
     other = sampler.sample(model, params, jax.random.key(6), 1000)
     self.assertFalse(np.array_equal(other, whole))
 
+  def test_default_chunks_fit_the_cache_budget(self):
+    fast = zoo.FastARNNConv2D(zoo.spin_half((6, 6)), layers=2, features=8,
+                              kernel_size=(3, 3))
+    slow = zoo.ARNNConv2D(zoo.spin_half((6, 6)), layers=2, features=8,
+                          kernel_size=(3, 3))
+    per_sample = sampler.cache_bytes_per_sample(fast)
+    params, _ = fast.init(jax.random.key(0))
+    cache = fast.init_cache(params, 3)
+    self.assertEqual(3 * per_sample, sum(a.nbytes for a in jax.tree.leaves(cache)))
+    self.assertEqual(sampler.cache_bytes_per_sample(slow), 0)
+    big = 10 * sampler.CACHE_BYTES_PER_CHUNK // per_sample
+    chunk = sampler.chunk_for(big, None, model=fast)
+    self.assertLessEqual(chunk * per_sample, sampler.CACHE_BYTES_PER_CHUNK)
+    self.assertGreater(2 * chunk * per_sample, sampler.CACHE_BYTES_PER_CHUNK)
+    self.assertEqual(chunk & (chunk - 1), 0)  # a power of two
+    self.assertEqual(sampler.chunk_for(big, None, model=slow), big)
+    self.assertEqual(sampler.chunk_for(big, 7, model=fast), 7)
+    self.assertEqual(sampler.chunk_for(5, None, model=fast), 5)
+    # The default chunks change nothing: same samples as one chunk.
+    key = jax.random.key(2)
+    n = chunk + 3
+    np.testing.assert_array_equal(sampler.sample(fast, params, key, n),
+                                  sampler.sample(fast, params, key, n, chunk_size=n))
+
   def test_float32_samples(self):
     model = zoo.FastARNNConv2D(zoo.spin_half((3, 3)), layers=2, features=4,
                                kernel_size=(2, 3), param_dtype=jnp.float32)

@@ -16,6 +16,7 @@ Glossary of shapes:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import chex
@@ -33,6 +34,30 @@ def _check_count(name: str, value) -> int:
   return int(value)
 
 
+# With chunk_size=None, a fast model's samples go through the site loop in
+# chunks whose cache takes at most this many bytes per device (a power of two
+# samples, at least one): the per-site updates then stay in cache. Measured
+# on one 2-core AVX-512 CPU, 1024 float32 samples, 3 x 16 conv layers (cache
+# per sample: 2D 10x10 5.7 KB, 6x6 4 KB, 16x16 8.2 KB; 1D 0.4 KB): 2D 10x10
+# 94k -> 115k samples/s in chunks of 256, 6x6 158k -> 247k (256-512); dense
+# N = 20 (float64, 2.7 KB) 148k -> 242k in chunks of 512; 1D N = 256 stays
+# whole (chunks of 256 were 11% slower).
+CACHE_BYTES_PER_CHUNK = 2 * 2**20
+
+
+@functools.lru_cache(maxsize=256)
+def cache_bytes_per_sample(model: Wavefunction) -> int:
+  """Bytes of the fast cache per sample (0 for slow models, which ignore it)."""
+  if not model.is_fast:
+    return 0
+
+  def cache():
+    params, _ = model.init(jax.random.key(0))
+    return model.init_cache(params, 1)
+  return sum(leaf.size * leaf.dtype.itemsize
+             for leaf in jax.tree.leaves(jax.eval_shape(cache)))
+
+
 def sample(model: Wavefunction, params, key: jax.Array, n_samples: int, *,
            chunk_size: int | None = None, return_log_prob: bool = False,
            mesh: jax.sharding.Mesh | None = None):
@@ -44,7 +69,8 @@ def sample(model: Wavefunction, params, key: jax.Array, n_samples: int, *,
     key: a JAX random key.
     n_samples: number of samples n.
     chunk_size: samples drawn at once; bounds the memory of the cache and the
-      activations. None draws all at once.
+      activations. None: all at once, except that a fast model's samples go
+      in chunks whose cache fits CACHE_BYTES_PER_CHUNK per device.
     return_log_prob: also return log p(x) = machine_pow * Re log psi(x).
     mesh: a batch mesh (`zoo.sharding.batch_mesh`) whose devices share every
       chunk; None keeps to the default device. The samples do not depend on
@@ -57,15 +83,26 @@ def sample(model: Wavefunction, params, key: jax.Array, n_samples: int, *,
   if not isinstance(model, Wavefunction):
     raise ValueError(f"model must be a zoo Wavefunction, got {type(model).__name__}")
   n_samples = _check_count("n_samples", n_samples)
-  chunk = chunk_for(n_samples, chunk_size, mesh)
+  chunk = chunk_for(n_samples, chunk_size, mesh, model=model)
   samples, log_prob = _draw_jit(model, params, key, n_samples, chunk, mesh)
   chex.assert_shape(samples, (n_samples, model.hilbert.size))
   return (samples, log_prob) if return_log_prob else samples
 
 
-def chunk_for(n_samples: int, chunk_size: int | None, mesh=None) -> int:
-  """The chunk actually used; checks it splits evenly over the mesh."""
+def chunk_for(n_samples: int, chunk_size: int | None, mesh=None,
+              model: Wavefunction | None = None) -> int:
+  """The chunk actually used; checks it splits evenly over the mesh.
+
+  chunk_size=None: all n_samples, or with a `model` chunks whose cache fits
+  CACHE_BYTES_PER_CHUNK per device (the samples do not depend on it).
+  """
   n_samples = _check_count("n_samples", n_samples)
+  if chunk_size is None and model is not None:
+    per_sample = cache_bytes_per_sample(model)
+    if per_sample:
+      per_device = 2 ** int(math.log2(max(1, CACHE_BYTES_PER_CHUNK // per_sample)))
+      devices = 1 if mesh is None else mesh.devices.size
+      chunk_size = per_device * devices
   chunk = n_samples if chunk_size is None else min(
       _check_count("chunk_size", chunk_size), n_samples)
   if mesh is not None:

@@ -236,7 +236,7 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     mesh = None
   sample_chunk = sampler.chunk_for(
       n_samples, None if chunk_size is None else chunk_size * (
-          1 if mesh is None else mesh.devices.size), mesh)
+          1 if mesh is None else mesh.devices.size), mesh, model=model)
 
   def draw(params, key) -> jax.Array:  # [n, N]
     x, _ = sampler.draw(model, params, key, n_samples, sample_chunk, mesh)
