@@ -524,23 +524,25 @@ def plot(rows, info, path):
 
   fig, ax = plt.subplots(figsize=(6.4, 4.4))
   for dim, style in ((1, "-"), (2, "--")):
-    for side, color, label in (("ours", "C0", "ours (zoo)"),
-                               ("netket", "C1", "NetKet")):
-      points = sorted((r["sites"], r[f"{side}_per_s"]) for r in rows
-                      if r["twin"] == "fast" and f"{side}_per_s" in r
-                      and SAMPLING_CASES[r["case"]]["dim"] == dim
-                      and not SAMPLING_CASES[r["case"]].get("dilation"))
-      if points:
-        ax.plot(*zip(*points), style, color=color, marker="o",
-                label=f"{label}, {dim}D")
+    for twin, marker in (("fast", "o"), ("slow", "x")):
+      for side, color, label in (("ours", "C0", "ours (zoo)"),
+                                 ("netket", "C1", "NetKet")):
+        points = sorted((r["sites"], r[f"{side}_per_s"]) for r in rows
+                        if r["twin"] == twin and f"{side}_per_s" in r
+                        and SAMPLING_CASES[r["case"]]["dim"] == dim
+                        and not SAMPLING_CASES[r["case"]].get("dilation"))
+        if points:
+          ax.plot(*zip(*points), style, color=color, marker=marker,
+                  alpha=1.0 if twin == "fast" else 0.6,
+                  label=f"{label}, {dim}D {twin}")
   ax.set_xscale("log")
   ax.set_yscale("log")
   ax.set_xlabel("sites N (2D: L x L)")
   ax.set_ylabel("samples / s")
-  ax.set_title(f"Fast ARNN sampling, batch {FLAGS.batch}, {FLAGS.dtype}, "
+  ax.set_title(f"ARNN sampling (fast and slow twins), batch {FLAGS.batch}, {FLAGS.dtype}, "
                f"{len(info['devices'])} device(s)", fontsize=10)
   ax.grid(True, which="both", alpha=0.3)
-  ax.legend(fontsize=8)
+  ax.legend(fontsize=7, ncol=2)
   fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fig.savefig(path, dpi=120)
