@@ -211,15 +211,20 @@ class MaskedConv1D(_MaskedLayer):
     if self.exclusive:
       x_site = jnp.where(index > 0, x_site, 0)
     kernel = self._kernel(x_site.shape[0])[::-1]  # [k, Fin, Fout], m-th at m
-    kernel = jnp.transpose(kernel, (0, 2, 1)).reshape(-1, kernel.shape[1])
-    pushed = jnp.dot(kernel, x_site.astype(kernel.dtype),
-                     precision=self.precision)  # [k * Fout, B]
+    pushed = _push(kernel, x_site, self.precision)  # [k * Fout, B]
     line = _push_line(hk.get_state("line"), pushed, self.features,
                       self.kernel_dilation)
     hk.set_state("line", line)
     y = line[:self.features]
     bias = self._bias((self.features,))
     return y if bias is None else y + bias[:, None]
+
+
+def _push(taps: jax.Array, x_site: jax.Array, precision) -> jax.Array:
+  """What one input adds through each tap: [T, Fin, Fout] x [Fin, B] ->
+  [T * Fout, B], tap-major, as one matmul."""
+  kernel = jnp.transpose(taps, (0, 2, 1)).reshape(-1, taps.shape[1])
+  return jnp.dot(kernel, x_site.astype(kernel.dtype), precision=precision)
 
 
 def _push_line(line: jax.Array, pushed: jax.Array, features: int,
@@ -351,9 +356,7 @@ class MaskedConv2D(_MaskedLayer):
     taps = self._push_taps()
     kernel = jnp.concatenate(
         [kernel[j, ::-1][first:first + count] for j, first, count in taps])
-    kernel = jnp.transpose(kernel, (0, 2, 1)).reshape(-1, kernel.shape[1])
-    pushed = jnp.dot(kernel, x_site.astype(kernel.dtype),
-                     precision=self.precision)  # [T * Fout, B]
+    pushed = _push(kernel, x_site, self.precision)  # [T * Fout, B]
     offset = 0
     for j, first, count in taps:
       block = pushed[offset * features:(offset + count) * features]

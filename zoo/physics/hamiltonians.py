@@ -36,15 +36,15 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse
 
+from zoo import chunks
+from zoo import hilbert as hilbert_lib
+from zoo.physics import lattice as lattice_lib
+
 # Connected configurations per network pass when local_energy is not told a
 # chunk size. Passes of ~1000 stay in cache: measured local energies of 1024
 # samples (one CPU core, float32 conv models / float64 dense) 1.6x (1D TFIM
 # N = 64), 1.35x (8x8) and 3.1x (dense N = 20) faster than in one pass.
 CONFIGS_PER_PASS = 1024
-
-from zoo import chunks
-from zoo import hilbert as hilbert_lib
-from zoo.physics import lattice as lattice_lib
 
 # Dense matrices are meant for checks on small systems.
 MAX_DENSE_SITES = 14
