@@ -20,14 +20,23 @@ def run(*args: str) -> str:
 class ToolsTest(absltest.TestCase):
 
   def test_profile_sampler_lists_ops_of_the_site_loop(self):
-    out = run("experiments.profile_sampler",
-              "--model=fast_arnn_conv2d:L=3,layers=2,features=4,kernel=(3,3),dtype=float32",
-              "--batch=16", "--calls=2", "--top=5")
-    self.assertIn("samples/s", out)
-    rows = [line.split() for line in out.splitlines() if not line.startswith("#")][1:]
-    self.assertLen(rows, 5)
+    model = "--model=fast_arnn_conv2d:L=3,layers=2,features=4,kernel=(3,3),dtype=float32"
+
+    def table(top):
+      out = run("experiments.profile_sampler", model, "--batch=16", "--calls=2",
+                f"--top={top}")
+      self.assertIn("samples/s", out)
+      return [line.split() for line in out.splitlines() if not line.startswith("#")][1:]
+
+    # Every op, most expensive first. (Which ops lead is timing, so the
+    # site-loop ops are looked for in the whole table, not the first rows.)
+    rows = table(1000)
+    per_call = [float(row[0]) for row in rows]
+    self.assertEqual(per_call, sorted(per_call, reverse=True))
     # Site-loop ops run once per site: 9 sites.
     self.assertIn("9", [row[1] for row in rows])
+    self.assertGreater(len(rows), 5)
+    self.assertLen(table(5), 5)
 
   def test_bench_sampler_times_slow_and_fast(self):
     out = run("experiments.bench_sampler", "--sizes_1d=4", "--sizes_2d=2",
