@@ -63,6 +63,9 @@ def model_config(family: str, args,
   cfg.hilbert.n_max = registry.any_type(
       args.n_max if args.hilbert == "fock" else None)
   cfg.hilbert.local_states = registry.any_type(None)  # custom only: the values
+  # None, or the sum of the local-state values of every configuration:
+  # spin_half 2 S^z (0: the S^z = 0 sector), spin_one S^z, fock particles.
+  cfg.hilbert.total = registry.any_type(None)
 
   cfg.model = config_dict.ConfigDict()
   cfg.model.family = family  # dense | conv1d | conv2d

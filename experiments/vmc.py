@@ -171,9 +171,29 @@ def build_hamiltonian(cfg: config_dict.ConfigDict
 
 def build_model(cfg: config_dict.ConfigDict,
                 hamiltonian: hamiltonians.SpinHalfHamiltonian):
-  """The model `cfg.model` on the Hamiltonian's lattice."""
+  """The model `cfg.model` on the Hamiltonian's lattice, restricted to the
+  sector `cfg.vmc.total_sz` when that is set."""
+  total_sz = cfg.vmc.get("total_sz")
+  total = None
+  if total_sz is not None:
+    if isinstance(total_sz, bool) or not isinstance(total_sz, (int, float)):
+      raise ValueError(
+          f"vmc.total_sz={total_sz!r} must be None or a number (the total "
+          "S^z of the sector)")
+    if not hamiltonian.terms().conserves_sz:
+      raise ValueError(
+          f"vmc.total_sz={total_sz!r} needs a Hamiltonian that conserves "
+          f"S^z; hamiltonian.kind={cfg.hamiltonian.kind!r} does not (use "
+          "None)")
+    total = 2.0 * total_sz  # the sum of the sigma_z values
+    n = hamiltonian.n_sites
+    if abs(total) > n or (total + n) % 2:
+      raise ValueError(
+          f"vmc.total_sz={total_sz!r} is not the total S^z of any "
+          f"configuration of {n} spins 1/2 (-{n / 2:g} to {n / 2:g} in "
+          "steps of 1)")
   hilbert = config_dict.ConfigDict(dict(
-      kind="spin_half", shape=tuple(hamiltonian.lattice.shape)))
+      kind="spin_half", shape=tuple(hamiltonian.lattice.shape), total=total))
   return registry.build(config_dict.ConfigDict(dict(model=cfg.model,
                                                     hilbert=hilbert)))
 
@@ -249,15 +269,23 @@ def build(cfg: config_dict.ConfigDict, mesh=None) -> Experiment:
   return Experiment(hamiltonian, model, run, learning_rate)
 
 
-def exact_energy(hamiltonian: hamiltonians.SpinHalfHamiltonian
+def exact_energy(hamiltonian: hamiltonians.SpinHalfHamiltonian,
+                 total_sz: float | None = None
                  ) -> tuple[float | None, str | None]:
-  """(E0, method): ED for N <= 20 (cached on disk), else the reference table."""
+  """(E0, method): ED for N <= 20 (cached on disk), else the reference table.
+
+  total_sz: the sector the model is restricted to, or None.
+  """
   if hamiltonian.n_sites <= exact.MAX_ED_SITES:
     # The ground state of an S^z-conserving antiferromagnet on an even
     # number of sites lies in the S^z = 0 sector, which is much smaller.
     sector = (0 if hamiltonian.terms().conserves_sz
               and hamiltonian.n_sites % 2 == 0 else None)
+    if total_sz is not None:
+      sector = total_sz
     return exact.ground_state_energy(hamiltonian, sector=sector), "ed"
+  if total_sz not in (None, 0):
+    return None, None  # the reference table holds ground states only
   ref = reference.reference_for(hamiltonian)
   if ref is None:
     return None, None
@@ -612,7 +640,8 @@ def train(cfg: config_dict.ConfigDict, workdir: str, *,
   logging.info("Model %r: %d parameters", model,
                registry.parameter_count(model))
 
-  exact_value, exact_method = exact_energy(hamiltonian)
+  exact_value, exact_method = exact_energy(hamiltonian,
+                                           cfg.vmc.get("total_sz"))
   if exact_value is not None:
     logging.info("Exact energy (%s): %.10f", exact_method, exact_value)
 

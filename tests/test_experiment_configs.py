@@ -3,6 +3,7 @@
 Nothing here trains; tests/test_launcher.py runs the tiny experiments.
 """
 
+import dataclasses
 import os
 import re
 
@@ -39,10 +40,16 @@ class ExperimentConfigTest(parameterized.TestCase):
   def test_builds_on_the_hamiltonian_lattice_with_a_reference(self, name):
     cfg = registry.get_config(name)
     experiment = launcher.build(cfg)
-    self.assertEqual(experiment.model.hilbert, experiment.hamiltonian.hilbert)
+    # The model's space is the Hamiltonian's, or one S^z sector of it.
+    total_sz = cfg.vmc.total_sz
+    self.assertEqual(experiment.model.hilbert,
+                     dataclasses.replace(experiment.hamiltonian.hilbert,
+                                         total=None if total_sz is None
+                                         else 2 * total_sz))
     # The model spec alone (as `zoo list` builds it) has the same lattice,
     # or, for a dense model on a square lattice, its sites in raster order.
-    alone = registry.build(cfg).hilbert
+    alone = dataclasses.replace(registry.build(cfg).hilbert,
+                                total=experiment.model.hilbert.total)
     if "conv" in cfg.model or len(cfg.hamiltonian.shape) == 1:
       self.assertEqual(alone, experiment.hamiltonian.hilbert)
     else:
@@ -146,6 +153,37 @@ class ExperimentConfigTest(parameterized.TestCase):
                          systems[twin].lattice.shape)
     self.assertEqual(experiment_configs.DEFAULT, launcher.DEFAULT_CONFIG)
     self.assertEqual(launcher.DEFAULT_CONFIG, "tfim_chain_fast_dense")
+
+  def test_sector(self):
+    self.assertIsNone(registry.get_config("tfim_chain_fast_dense").vmc.total_sz)
+    cfg = registry.get_config("heisenberg_square_fast_dense:tiny=True")
+    self.assertEqual(cfg.vmc.total_sz, 0)
+    model = launcher.build(cfg).model
+    self.assertEqual(model.hilbert.total, 0.0)
+    cfg.vmc.total_sz = 1
+    self.assertEqual(launcher.build(cfg).model.hilbert.total, 2.0)
+    cfg.vmc.total_sz = None
+    self.assertIsNone(launcher.build(cfg).model.hilbert.total)
+    # The exact energy is that of the sector.
+    ham = launcher.build(cfg).hamiltonian
+    e0, method = launcher.exact_energy(ham)
+    e1, _ = launcher.exact_energy(ham, total_sz=1)
+    self.assertEqual(method, "ed")
+    self.assertGreater(e1, e0 + 1e-6)
+    for value, message in (
+        (0.5, r"vmc.total_sz=0.5 is not the total S\^z of any configuration "
+              r"of 4 spins 1/2 \(-2 to 2 in steps of 1\)"),
+        (3, r"vmc.total_sz=3 is not the total S\^z"),
+        ("up", r"vmc.total_sz='up' must be None or a number")):
+      cfg.vmc.total_sz = value
+      with self.assertRaisesRegex(ValueError, message):
+        launcher.build(cfg)
+    tfim = registry.get_config("tfim_chain_fast_dense:tiny=True")
+    tfim.vmc.total_sz = 0
+    with self.assertRaisesRegex(
+        ValueError, r"vmc.total_sz=0 needs a Hamiltonian that conserves "
+        r"S\^z; hamiltonian.kind='tfim' does not"):
+      launcher.build(tfim)
 
   def test_bad_hamiltonian_fields_are_named(self):
     cfg = registry.get_config("tfim_chain_fast_conv1d")

@@ -1,5 +1,7 @@
 """Hilbert spaces: sizes, index conversions, enumeration, errors."""
 
+import math
+
 from absl.testing import absltest, parameterized
 import jax.numpy as jnp
 import numpy as np
@@ -50,6 +52,55 @@ class HilbertTest(parameterized.TestCase):
       zoo.fock(0, 3)
     with self.assertRaisesRegex(ValueError, "would enumerate 2\\*\\*40"):
       zoo.spin_half(40).all_states()
+
+
+class ConstrainedHilbertTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      # (space, the total of its values, the count of its configurations)
+      ("sz0_chain", zoo.spin_half(8, total_sz=0), 0.0, math.comb(8, 4)),
+      ("sz1_square", zoo.spin_half((2, 3), total_sz=1), 2.0, math.comb(6, 4)),
+      ("spin_one", zoo.spin_one(4, total_sz=-1), -1.0, 16),
+      ("fock", zoo.fock(2, 4, n_particles=3), 3.0, 16),
+      ("custom", zoo.Hilbert((-1.5, -0.5, 0.5, 1.5), 3, total=0.5), 0.5, 12),
+  )
+  def test_holds_exactly_the_configurations_with_the_total(
+      self, hilbert, total, count):
+    self.assertEqual(hilbert.total, total)
+    self.assertEqual(hilbert.n_states, count)
+    states = np.asarray(hilbert.all_states())
+    self.assertEqual(states.shape, (count, hilbert.size))
+    np.testing.assert_allclose(states.sum(-1), total)
+    # The same configurations as filtering the whole space by their sum.
+    whole = np.asarray(zoo.Hilbert(hilbert.local_states, hilbert.shape)
+                       .all_states())
+    np.testing.assert_array_equal(
+        states, whole[np.abs(whole.sum(-1) - total) < 1e-9])
+    self.assertTrue(hilbert.contains(states).all())
+    self.assertFalse(hilbert.contains(whole[np.abs(whole.sum(-1) - total) > 1e-9]).any())
+
+  def test_is_another_space(self):
+    self.assertNotEqual(zoo.spin_half(4, total_sz=0), zoo.spin_half(4))
+    self.assertEqual(zoo.spin_half(4, total_sz=0), zoo.spin_half(4, total_sz=0))
+    self.assertLen({zoo.spin_half(4, total_sz=0), zoo.spin_half(4)}, 2)
+    self.assertIn("total=0.0", repr(zoo.spin_half(4, total_sz=0)))
+    self.assertIsNone(zoo.spin_half(4).total)
+
+  def test_bad_totals(self):
+    with self.assertRaisesRegex(
+        ValueError, r"total=0.0 is not a sum of 5 local states from "
+        r"\(-1.0, 1.0\) \(reachable: -5 to 5 in steps of 2\)"):
+      zoo.spin_half(5, total_sz=0)
+    with self.assertRaisesRegex(ValueError, "total=7 is not a sum of 3"):
+      zoo.fock(2, 3, n_particles=7)
+    with self.assertRaisesRegex(ValueError, "needs equally spaced local_states"):
+      zoo.Hilbert((0, 1, 3), 4, total=2)
+    with self.assertRaisesRegex(ValueError, "total must be a number or None, got 'a'"):
+      zoo.Hilbert((0, 1), 4, total="a")
+    with self.assertRaisesRegex(ValueError, "total_sz must be a number or None, got True"):
+      zoo.spin_half(4, total_sz=True)
+    with self.assertRaisesRegex(ValueError, "n_particles must be None or an integer >= 0, got -1"):
+      zoo.fock(2, 3, n_particles=-1)
 
 
 if __name__ == "__main__":

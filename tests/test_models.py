@@ -136,6 +136,63 @@ class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
       np.testing.assert_allclose(cached, jax.jit(model.conditionals)(params, x), atol=1e-5)
 
 
+# Constrained spaces (Hilbert.total), one per family and local size.
+SECTORS = {
+    "dense": zoo.spin_half(6, total_sz=0),
+    "conv1d": zoo.spin_one(5, total_sz=1),
+    "conv2d": zoo.fock(3, (2, 3), n_particles=5),
+}
+SECTOR_CASES = [
+    dict(testcase_name=f"{family}_{jnp.dtype(dtype).name}_p{pow_}",
+         family=family, dtype=dtype, machine_pow=pow_)
+    for family in SECTORS
+    for dtype, pow_ in ((jnp.float64, 2), (jnp.complex128, 1))
+]
+
+
+class SectorTest(parameterized.TestCase):
+  """Models on a space of fixed total: the sector holds all the weight."""
+
+  @parameterized.named_parameters(SECTOR_CASES)
+  def test_normalized_over_the_sector(self, family, dtype, machine_pow):
+    hilbert = SECTORS[family]
+    slow = helpers.build(family, False, hilbert, dtype, machine_pow)
+    fast = helpers.build(family, True, hilbert, dtype, machine_pow)
+    params, _ = slow.init(jax.random.key(8))
+    x = hilbert.all_states()
+    log_psi = jax.jit(slow.log_psi)(params, x)
+    np.testing.assert_allclose(
+        jnp.sum(jnp.exp(machine_pow * log_psi.real)), 1.0, rtol=1e-12)
+    self.assertGreater(float(jnp.std(log_psi.real)), 1e-3)
+    # Outside the sector psi = 0.
+    whole = zoo.Hilbert(hilbert.local_states, hilbert.shape).all_states()
+    outside = whole[~hilbert.contains(whole)][:64]
+    self.assertTrue(np.all(np.isneginf(jax.jit(slow.log_psi)(params, outside).real)))
+    # Fast == slow over the sector, conditionals and log psi.
+    full = jax.jit(slow.conditionals)(params, x)
+    np.testing.assert_allclose(cached_conditionals(fast, params, x), full,
+                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(jax.jit(fast.log_psi)(params, x), log_psi,
+                               rtol=0, atol=1e-10)
+    # Forbidden states have probability exactly zero, and the gradient of
+    # log psi stays finite.
+    self.assertTrue(np.any(np.asarray(full) == 0))
+    grad = jax.jit(jax.grad(lambda p: jnp.sum(slow.log_psi(p, x).real)))(params)
+    for leaf in jax.tree.leaves(grad):
+      self.assertTrue(np.all(np.isfinite(leaf)))
+
+  def test_allowed_states_are_the_reachable_ones(self):
+    from zoo.models import arnn
+    hilbert = zoo.spin_half(4, total_sz=0)  # two up, two down
+    # (sum before, site) -> allowed (down, up)
+    cases = {(0.0, 0): (True, True), (2.0, 2): (True, False),
+             (-2.0, 2): (False, True), (1.0, 3): (True, False),
+             (-1.0, 3): (False, True), (0.0, 2): (True, True)}
+    for (before, site), expected in cases.items():
+      got = arnn.allowed_states(hilbert, jnp.asarray(before), jnp.asarray(site))
+      np.testing.assert_array_equal(got, expected, err_msg=f"{before}, {site}")
+
+
 class KernelInitTest(absltest.TestCase):
 
   def test_masked_entries_zero_and_variance_restored(self):

@@ -25,6 +25,7 @@ import configs
 from configs import base
 import experiments
 from experiments import zoo as zoo_command
+import zoo
 from zoo import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -498,6 +499,25 @@ class BuildTest(parameterized.TestCase):
     with self.assertRaisesRegex(
         ValueError, "hilbert.n_max must be a positive integer"):
       registry.build(cfg)
+
+  def test_hilbert_total(self):
+    cfg = registry.get_config("fast_arnn_conv2d:L=4")
+    self.assertIsNone(cfg.hilbert.total)
+    cfg.hilbert.total = 0
+    self.assertEqual(registry.build(cfg).hilbert, zoo.spin_half((4, 4), total_sz=0))
+    self.assertEqual(registry.config_from_json(cfg.to_json()).hilbert.total, 0)
+    cfg.hilbert.total = 1
+    with self.assertRaisesRegex(
+        ValueError, r"hilbert.total: total=1 is not a sum of 16 local states"):
+      registry.build(cfg)
+    # Shrinking to 3 x 3 (odd) moves the total to the nearest reachable one.
+    cfg.hilbert.total = 0
+    tiny = registry.shrink(cfg)
+    self.assertEqual((tiny.hilbert.shape, tiny.hilbert.total), ((3, 3), -1.0))
+    fock = registry.get_config("fast_arnn_conv1d_fock:L=10")
+    fock.hilbert.total = 25
+    tiny = registry.shrink(fock)  # 6 sites of n_max 2
+    self.assertEqual(registry.build(tiny).hilbert.total, 12.0)
 
   def test_model_by_name_with_own_hilbert(self):
     cfg = config_dict.ConfigDict(dict(model="fast_arnn_conv1d_dilated:layers=3"))

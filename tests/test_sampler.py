@@ -22,6 +22,14 @@ SAMPLER_CASES = [
          hilbert=zoo.spin_one(5), dtype=jnp.complex128, machine_pow=2),
     dict(testcase_name="conv2d_spin_half_2x3", family="conv2d",
          hilbert=zoo.spin_half((2, 3)), dtype=jnp.float64, machine_pow=2),
+    # Spaces of fixed total: the draws never leave the sector.
+    dict(testcase_name="dense_spin_half_N8_sz0", family="dense",
+         hilbert=zoo.spin_half(8, total_sz=0), dtype=jnp.float64, machine_pow=2),
+    dict(testcase_name="conv2d_spin_half_2x4_sz1_complex", family="conv2d",
+         hilbert=zoo.spin_half((2, 4), total_sz=1), dtype=jnp.complex128,
+         machine_pow=2),
+    dict(testcase_name="conv1d_fock2_N5_n4_p1", family="conv1d",
+         hilbert=zoo.fock(2, 5, n_particles=4), dtype=jnp.float64, machine_pow=1),
     dict(testcase_name="conv2d_spin_one_3x2_complex_p1", family="conv2d",
          hilbert=zoo.spin_one((3, 2)), dtype=jnp.complex128, machine_pow=1),
 ]
@@ -39,9 +47,12 @@ def chi_squared_p_value(counts, probs, min_expected=5.0):
 
 
 def state_index(hilbert, x):
-  """Lexicographic index of each configuration, as in Hilbert.all_states."""
-  idx = np.asarray(hilbert.states_to_indices(x))
-  return idx @ (hilbert.local_size ** np.arange(hilbert.size - 1, -1, -1))
+  """The row of each configuration in Hilbert.all_states (which lists the
+  configurations of the space in lexicographic order)."""
+  powers = hilbert.local_size ** np.arange(hilbert.size - 1, -1, -1)
+  lexicographic = np.asarray(hilbert.states_to_indices(x)) @ powers
+  listed = np.asarray(hilbert.states_to_indices(hilbert.all_states())) @ powers
+  return np.searchsorted(listed, lexicographic)
 
 
 class SamplerTest(parameterized.TestCase):
@@ -114,6 +125,24 @@ class SamplerTest(parameterized.TestCase):
     n = chunk + 3
     np.testing.assert_array_equal(sampler.sample(fast, params, key, n),
                                   sampler.sample(fast, params, key, n, chunk_size=n))
+
+  def test_forbidden_states_are_never_drawn(self):
+    # u = 0 and u just below 1 put u * total on the bounds of the cdf, where
+    # round-off could pick a state of probability zero.
+    for dtype in (jnp.float32, jnp.float64):
+      hilbert = zoo.spin_half(6, total_sz=0)
+      model = zoo.FastARNNDense(hilbert, layers=2, features=3, param_dtype=dtype)
+      params, _ = model.init(jax.random.key(0))
+      below_one = 1 - jnp.finfo(dtype).eps / 2
+      uniforms = jnp.stack([jnp.zeros(6, dtype), jnp.full(6, below_one, dtype)])
+      x, log_prob = jax.jit(lambda p, u: sampler.sample_with_uniforms(
+          model, p, u))(params, uniforms)
+      self.assertTrue(hilbert.contains(x).all(), msg=f"{dtype}: {x}")
+      self.assertTrue(np.all(np.isfinite(log_prob)))
+      # u = 0 takes the first allowed state at each site: -1 until the
+      # downs run out.
+      np.testing.assert_array_equal(x[0], [-1, -1, -1, 1, 1, 1])
+      np.testing.assert_array_equal(x[1], [1, 1, 1, -1, -1, -1])
 
   def test_float32_samples(self):
     model = zoo.FastARNNConv2D(zoo.spin_half((3, 3)), layers=2, features=4,

@@ -9,6 +9,7 @@ import numpy as np
 import optax
 
 import zoo
+from zoo import sampler
 from zoo import vmc
 from zoo.physics import exact
 from zoo.physics import hamiltonians
@@ -78,6 +79,31 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
       chex.assert_trees_all_close(estimate.gradient, expected, atol=1e-10,
                                   rtol=1e-10)
       chex.assert_trees_all_equal_dtypes(estimate.gradient, params)
+
+  @parameterized.named_parameters(*DTYPES)
+  def test_gradient_is_exact_in_a_sector(self, dtype):
+    # A model of the S^z = 0 sector: the estimator over the sector's states
+    # equals <psi|H|psi> and its gradient from the matrix restricted to them.
+    ham = hamiltonians.Heisenberg(lattice_lib.chain(6, True))
+    model = _model(zoo.spin_half(6, total_sz=0), dtype)
+    params, _ = model.init(jax.random.key(3))
+    states = model.hilbert.all_states()
+    rows = np.flatnonzero(np.asarray(ham.hilbert.all_states()).sum(-1) == 0)
+    matrix = jnp.asarray(ham.to_dense()[np.ix_(rows, rows)])
+
+    def energy_fn(p):
+      psi = jnp.exp(model.log_psi(p, states))
+      return (jnp.vdot(psi, matrix @ psi) / jnp.vdot(psi, psi)).real
+
+    probs = jnp.exp(2 * model.log_psi(params, states).real)
+    np.testing.assert_allclose(probs.sum(), 1, rtol=1e-12)
+    estimate = jax.jit(lambda p, x, w: vmc.expect_and_grad(
+        model.log_psi, ham, p, x, weights=w))(params, states, probs)
+    np.testing.assert_allclose(estimate.stats.mean, energy_fn(params),
+                               rtol=1e-12)
+    expected = jax.tree.map(jnp.conj, jax.jit(jax.grad(energy_fn))(params))
+    chex.assert_trees_all_close(estimate.gradient, expected, atol=1e-10,
+                                rtol=1e-10)
 
   @parameterized.named_parameters(*DTYPES)
   def test_gradient_descent_step_lowers_the_energy(self, dtype):
@@ -315,8 +341,27 @@ class TrainTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "sr has unknown fields"):
       vmc.make_optimizer("sgd", 1e-2, sr=dict(shift=1e-3))
 
+  def test_sector_run_stays_in_the_sector(self):
+    ham = hamiltonians.Heisenberg(lattice_lib.chain(6, True),
+                                  marshall_sign=True)
+    model = _model(zoo.spin_half(6, total_sz=0), jnp.float64, features=4,
+                   kernel_size=6)
+    optimizer = vmc.make_optimizer("sgd", 0.05, sr=dict(diag_shift=1e-2))
+    run = vmc.make_vmc(model, ham, optimizer, n_samples=256)
+    state, history = run.run(run.init(jax.random.key(0)), 60)
+    chex.assert_tree_all_finite(history)
+    e0 = exact.ground_state_energy(ham, sector=0, cache=False)
+    final = float(jnp.mean(history.energy[-10:]))
+    self.assertLess(abs(final - e0) / abs(e0), 0.02)
+    x = sampler.sample(model, state.params, jax.random.key(1), 512)
+    self.assertTrue(model.hilbert.contains(x).all())
+
   def test_mismatched_model_raises(self):
     ham = _tfim(6)
+    with self.assertRaisesRegex(
+        ValueError, "one S\\^z sector, but the Hamiltonian does not conserve"):
+      vmc.make_vmc(_model(zoo.spin_half(6, total_sz=0), jnp.float64), ham,
+                   vmc.make_optimizer(), n_samples=8)
     model = _model(zoo.spin_half(8), jnp.float64)
     with self.assertRaisesRegex(ValueError, "sites"):
       vmc.make_vmc(model, ham, vmc.make_optimizer(), n_samples=8)

@@ -4,6 +4,12 @@ A configuration is an array of local-state *values* (not indices), one per
 site, in raster order for 2D lattices: site = row * Ly + col for a lattice of
 shape (Lx, Ly), i.e. Lx rows of Ly sites.
 
+A space may be constrained to the configurations whose local-state values
+sum to a given `total`, e.g. total = 0 for spin-1/2 sites with sigma_z values
+(-1, +1) is the S^z = 0 sector, or total = n the n-particle sector of Fock
+sites. Autoregressive models on such a space put zero weight on every local
+state that would make the total unreachable (see `zoo.models.arnn`).
+
 Glossary of shapes:
   B: batch, N: sites (= prod(shape)), K: local states per site.
 """
@@ -30,13 +36,17 @@ class Hilbert:
     local_states: the values a site can take, strictly increasing.
     shape: the lattice shape, `(N,)` for a chain or `(Lx, Ly)` for a
       rectangular lattice of Lx rows and Ly columns.
+    total: None, or the sum of the local-state values that every
+      configuration has; the local states must then be equally spaced, and
+      the total one that N sites can reach.
   """
 
   local_states: tuple[float, ...]
   shape: tuple[int, ...]
+  total: float | None = None
 
   def __init__(self, local_states: Sequence[float], shape: int | Sequence[int],
-               *, n_sites: int | None = None):
+               *, n_sites: int | None = None, total: float | None = None):
     local_states = tuple(float(v) for v in local_states)
     if len(local_states) < 2:
       raise ValueError(
@@ -56,6 +66,8 @@ class Hilbert:
           f"({math.prod(shape)} sites)")
     object.__setattr__(self, "local_states", local_states)
     object.__setattr__(self, "shape", shape)
+    object.__setattr__(self, "total", None if total is None else
+                       _check_total(total, local_states, math.prod(shape)))
 
   @property
   def size(self) -> int:
@@ -68,9 +80,23 @@ class Hilbert:
     return len(self.local_states)
 
   @property
+  def step(self) -> float:
+    """The spacing of equally spaced local states (constrained spaces)."""
+    return self.local_states[1] - self.local_states[0]
+
+  @property
   def n_states(self) -> int:
-    """Dimension of the space, K**N."""
-    return self.local_size**self.size
+    """Dimension of the space: K**N, or the configurations with the total."""
+    if self.total is None:
+      return self.local_size**self.size
+    # Ways to write the total's steps above N * min as N parts in [0, K).
+    steps = round((self.total - self.size * self.local_states[0]) / self.step)
+    ways = np.zeros(steps + 1, dtype=object)
+    ways[0] = 1
+    for _ in range(self.size):
+      ways = sum(np.concatenate([np.zeros(k, dtype=object), ways[:len(ways) - k]])
+                 for k in range(self.local_size))
+    return int(ways[steps])
 
   def local_states_array(self, dtype=jnp.float64) -> jnp.ndarray:  # [K]
     return jnp.asarray(self.local_states, dtype=dtype)
@@ -89,34 +115,80 @@ class Hilbert:
     """Whether each configuration [..., N] lies in this space (host-side)."""
     x = np.asarray(x)
     ok = np.isin(x, np.asarray(self.local_states, dtype=x.dtype))
-    return ok.all(axis=-1) & (x.shape[-1] == self.size)
+    ok = ok.all(axis=-1) & (x.shape[-1] == self.size)
+    if self.total is not None:
+      ok &= np.abs(x.sum(axis=-1) - self.total) < self.step / 2
+    return ok
 
-  def all_states(self, dtype=jnp.float64) -> jnp.ndarray:  # [K**N, N]
+  def all_states(self, dtype=jnp.float64) -> jnp.ndarray:  # [n_states, N]
     """Every configuration, in lexicographic order of local indices."""
-    if self.n_states > MAX_ENUMERATED_STATES:
+    unconstrained = self.local_size**self.size
+    if unconstrained > MAX_ENUMERATED_STATES:
       raise ValueError(
           f"all_states() would enumerate {self.local_size}**{self.size} = "
-          f"{self.n_states} states; the limit is {MAX_ENUMERATED_STATES}")
+          f"{unconstrained} states; the limit is {MAX_ENUMERATED_STATES}")
     idx = np.array(list(itertools.product(range(self.local_size),
                                           repeat=self.size)), dtype=np.int32)
+    if self.total is not None:
+      idx = idx[self.contains(np.asarray(self.local_states)[idx])]
     return self.indices_to_states(jnp.asarray(idx), dtype)
 
   def __repr__(self) -> str:
-    return f"Hilbert(local_states={self.local_states}, shape={self.shape})"
+    total = "" if self.total is None else f", total={self.total}"
+    return (f"Hilbert(local_states={self.local_states}, shape={self.shape}"
+            f"{total})")
 
 
-def spin_half(shape: int | Sequence[int]) -> Hilbert:
-  """Spin-1/2 sites with sigma_z values (-1, +1)."""
-  return Hilbert((-1.0, 1.0), shape)
+def _check_total(total, local_states: tuple[float, ...], n_sites: int) -> float:
+  """The total as a float, if N sites of equally spaced states can reach it."""
+  if isinstance(total, bool) or not isinstance(total, (int, float, np.integer,
+                                                         np.floating)):
+    raise ValueError(f"total must be a number or None, got {total!r}")
+  steps = np.diff(local_states)
+  if not np.allclose(steps, steps[0], rtol=1e-12, atol=0):
+    raise ValueError(
+        f"total={total!r} needs equally spaced local_states, got {local_states}")
+  k = (total - n_sites * local_states[0]) / steps[0]
+  if not (abs(k - round(k)) < 1e-9 and 0 <= round(k) <= n_sites * (len(local_states) - 1)):
+    raise ValueError(
+        f"total={total!r} is not a sum of {n_sites} local states from "
+        f"{local_states} (reachable: {n_sites * local_states[0]:g} to "
+        f"{n_sites * local_states[-1]:g} in steps of {steps[0]:g})")
+  return float(total)
 
 
-def spin_one(shape: int | Sequence[int]) -> Hilbert:
-  """Spin-1 sites with S_z values (-1, 0, +1)."""
-  return Hilbert((-1.0, 0.0, 1.0), shape)
+def spin_half(shape: int | Sequence[int], total_sz: float | None = None
+              ) -> Hilbert:
+  """Spin-1/2 sites with sigma_z values (-1, +1); total_sz: None, or the
+  sector of total S^z = sum sigma_z / 2 (0: as many up as down)."""
+  return Hilbert((-1.0, 1.0), shape,
+                 total=None if total_sz is None else _sz_total(total_sz, 2))
 
 
-def fock(n_max: int, shape: int | Sequence[int]) -> Hilbert:
-  """Bosonic sites with occupations 0..n_max."""
+def spin_one(shape: int | Sequence[int], total_sz: float | None = None
+             ) -> Hilbert:
+  """Spin-1 sites with S_z values (-1, 0, +1); total_sz: None or a sector."""
+  return Hilbert((-1.0, 0.0, 1.0), shape,
+                 total=None if total_sz is None else _sz_total(total_sz, 1))
+
+
+def _sz_total(total_sz, values_per_sz: int) -> float:
+  """The sum of local-state values of the sector total S^z = total_sz."""
+  if isinstance(total_sz, bool) or not isinstance(
+      total_sz, (int, float, np.integer, np.floating)):
+    raise ValueError(f"total_sz must be a number or None, got {total_sz!r}")
+  return float(total_sz) * values_per_sz
+
+
+def fock(n_max: int, shape: int | Sequence[int],
+         n_particles: int | None = None) -> Hilbert:
+  """Bosonic sites with occupations 0..n_max; n_particles: None or the
+  total occupation."""
   if not isinstance(n_max, (int, np.integer)) or n_max < 1:
     raise ValueError(f"n_max must be a positive integer, got {n_max!r}")
-  return Hilbert(tuple(range(n_max + 1)), shape)
+  if n_particles is not None and (
+      isinstance(n_particles, bool)
+      or not isinstance(n_particles, (int, np.integer)) or n_particles < 0):
+    raise ValueError(
+        f"n_particles must be None or an integer >= 0, got {n_particles!r}")
+  return Hilbert(tuple(range(n_max + 1)), shape, total=n_particles)

@@ -7,6 +7,9 @@ A config is an `ml_collections.ConfigDict`. A model config has two sections:
     shape: (N,) for a chain or (Lx, Ly) for a rectangular lattice.
     n_max: fock only, the highest occupation; None otherwise.
     local_states: custom only, the local-state values; None otherwise.
+    total: None, or the sum of the local-state values of every
+      configuration (`zoo.Hilbert.total`): spin_half 2 S^z (0: the S^z = 0
+      sector), spin_one S^z, fock the number of particles.
   model:
     family: "dense" | "conv1d" | "conv2d".
     fast: whether to build the fast (cached) twin.
@@ -68,7 +71,7 @@ HILBERT_KINDS = ("spin_half", "spin_one", "fock", "custom")
 FAMILIES = {"dense": "ARNNDense", "conv1d": "ARNNConv1D",
             "conv2d": "ARNNConv2D"}
 FEATURE_SCHEDULES = ("pyramid", "log")
-HILBERT_FIELDS = ("kind", "shape", "n_max", "local_states")
+HILBERT_FIELDS = ("kind", "shape", "n_max", "local_states", "total")
 MODEL_FIELDS = ("family", "fast", "layers", "features", "kernel_size",
                 "kernel_dilation", "activation", "use_bias", "param_dtype",
                 "precision", "machine_pow")
@@ -77,8 +80,9 @@ MODEL_FIELDS = ("family", "fast", "layers", "features", "kernel_size",
 # `--config.model.features=32` and `--config.model.features='(32, 16)'` both
 # parse, and Python code may assign either.
 ANY_TYPE_FIELDS = {
-    "hilbert": ("n_max", "local_states"),
+    "hilbert": ("n_max", "local_states", "total"),
     "model": ("features", "kernel_size", "kernel_dilation", "precision"),
+    "vmc": ("total_sz",),  # experiment configs (configs/experiments.py)
 }
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
@@ -486,18 +490,26 @@ def build_hilbert(cfg: ConfigDict) -> hilbert_lib.Hilbert:
         f"hilbert.local_states={local_states!r} applies only to kind='custom' "
         f"(kind={kind!r})")
   if kind == "spin_half":
-    return hilbert_lib.spin_half(shape)
-  if kind == "spin_one":
-    return hilbert_lib.spin_one(shape)
-  if kind == "fock":
+    space = hilbert_lib.spin_half(shape)
+  elif kind == "spin_one":
+    space = hilbert_lib.spin_one(shape)
+  elif kind == "fock":
     if not _is_int(n_max):
       raise ValueError(
           f"hilbert.n_max must be a positive integer for kind='fock', got "
           f"{n_max!r}")
-    return hilbert_lib.fock(n_max, shape)
-  if local_states is None:
+    space = hilbert_lib.fock(n_max, shape)
+  elif local_states is None:
     raise ValueError("hilbert.local_states is required for kind='custom'")
-  return hilbert_lib.Hilbert(local_states, shape)
+  else:
+    space = hilbert_lib.Hilbert(local_states, shape)
+  total = cfg.get("total")
+  if total is None:
+    return space
+  try:
+    return hilbert_lib.Hilbert(space.local_states, space.shape, total=total)
+  except ValueError as e:
+    raise ValueError(f"hilbert.total: {e}") from None
 
 
 def resolve_features(features, layers: int, local_size: int) -> tuple[int, ...]:
@@ -613,6 +625,9 @@ def shrink(cfg: ConfigDict) -> ConfigDict:
   h.shape = tuple(min(n, cap) for n in shape)
   if _is_int(h.get("n_max")):
     h.n_max = min(h.n_max, 2)
+  if h.get("total") is not None:
+    h.total = _nearest_total(build_hilbert(
+        ConfigDict(dict(h.items(), total=None))), h.total)
   layers = m.layers
   new_layers = min(layers, TINY_LAYERS)
   m.layers = new_layers
@@ -631,6 +646,14 @@ def shrink(cfg: ConfigDict) -> ConfigDict:
   if isinstance(dilation, tuple) and len(dilation) == layers and not is_pair:
     m.kernel_dilation = dilation[:new_layers]
   return cfg
+
+
+def _nearest_total(space: hilbert_lib.Hilbert, total: float) -> float:
+  """The total that `space` can reach nearest to `total` (the lower on a tie)."""
+  low, high = (space.size * v for v in (space.local_states[0],
+                                          space.local_states[-1]))
+  steps = math.floor((min(max(total, low), high) - low) / space.step + 0.5 - 1e-9)
+  return low + steps * space.step
 
 
 def parameter_shapes(model: Wavefunction):

@@ -8,6 +8,12 @@ outputs z_i per site and
 so that sum_k |psi_i(k)|^machine_pow = 1 for every site and every prefix.
 With complex parameters Im z_i is the phase.
 
+On a constrained space (`Hilbert.total`, e.g. the S^z = 0 sector) the
+local states that would leave the total unreachable by the remaining sites
+get z = -inf before the normalization, so the conditionals are normalized
+over the allowed states and sum_s |psi(s)|^machine_pow = 1 over the sector.
+The fast pass keeps the sum of the sites seen so far in its cache.
+
 The network input is the local-state value of each site, one feature.
 
 Glossary of shapes:
@@ -70,6 +76,39 @@ def normalize_log_psi(z: jax.Array, machine_pow: int) -> jax.Array:
   return z - log_norm / machine_pow
 
 
+def allowed_states(hilbert: Hilbert, sum_before: jax.Array,
+                   index: jax.Array) -> jax.Array:
+  """Which local states site `index` may take on a constrained space.
+
+  Args:
+    hilbert: a space with a `total`.
+    sum_before: the sum of the values of the sites before `index`, [...].
+    index: the site, broadcastable against `sum_before`.
+
+  Returns:
+    [..., K] bool: state k is allowed when the sites after `index` can still
+    make up the rest of the total, N_after * min <= rest <= N_after * max
+    (every sum in that range is reachable: the states are equally spaced).
+  """
+  values = hilbert.local_states_array(sum_before.dtype)  # [K]
+  after = (hilbert.size - 1 - index)[..., None]
+  rest = hilbert.total - sum_before[..., None] - values  # [..., K]
+  margin = hilbert.step / 2  # the sums lie on a grid of this step
+  return ((rest >= after * values[0] - margin)
+          & (rest <= after * values[-1] + margin))
+
+
+def _restrict(z: jax.Array, allowed: jax.Array) -> jax.Array:
+  """z with the states that are not allowed set to -inf (zero weight).
+
+  After a prefix that already left the sector no state is allowed; those
+  sites keep z as it is, so that log psi of a configuration outside the
+  sector is -inf (from its first forbidden site) rather than NaN.
+  """
+  allowed = allowed | ~jnp.any(allowed, axis=-1, keepdims=True)
+  return jnp.where(allowed, z, jnp.asarray(-jnp.inf, z.dtype))
+
+
 def _make_layer(spec: ARNNSpec, i: int) -> hk.Module:
   """Layer i of the stack; the first is exclusive so site i never sees itself.
 
@@ -111,11 +150,20 @@ class ARNN(hk.Module):
       if i > 0:
         h = self.spec.activation(h)
       h = layer(h)
-    return normalize_log_psi(h.reshape(batch, n, -1), self.spec.machine_pow)
+    z = h.reshape(batch, n, -1)
+    hilbert = self.spec.hilbert
+    if hilbert.total is not None:
+      values = x.astype(jnp.finfo(self.spec.param_dtype).dtype)
+      sum_before = jnp.cumsum(values, axis=1) - values  # [B, N]
+      z = _restrict(z, allowed_states(hilbert, sum_before, jnp.arange(n)))
+    return normalize_log_psi(z, self.spec.machine_pow)
 
   def init_cache(self, batch_size: int) -> None:
     for i, layer in enumerate(self.layers):
       layer.init_cache(batch_size, self._in_features(i))
+    if self.spec.fast and self.spec.hilbert.total is not None:
+      hk.set_state("sum_before", jnp.zeros(
+          (batch_size,), jnp.finfo(self.spec.param_dtype).dtype))
 
   def conditional_log_psi(self, x: jax.Array, index: jax.Array) -> jax.Array:
     """log psi_index(k | x_<index) [B, K] for x [B, N]; sites < index set.
@@ -135,4 +183,12 @@ class ARNN(hk.Module):
       if i > 0:
         h = self.spec.activation(h)
       h = layer.update_site(h, index)
-    return normalize_log_psi(h.T, self.spec.machine_pow)
+    z = h.T  # [B, K]
+    hilbert = self.spec.hilbert
+    if hilbert.total is not None:
+      # The sum of the sites before `index`: the cached sum and site index-1.
+      sum_before = hk.get_state("sum_before") + jnp.where(
+          index > 0, previous, 0).astype(jnp.finfo(self.spec.param_dtype).dtype)
+      hk.set_state("sum_before", sum_before)
+      z = _restrict(z, allowed_states(hilbert, sum_before, index))
+    return normalize_log_psi(z, self.spec.machine_pow)

@@ -15,6 +15,8 @@ Glossary of shapes:
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import math
 from typing import Any, Callable, Mapping, NamedTuple
@@ -219,10 +221,17 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     raise ValueError(
         f"model has {model.hilbert.size} sites but hamiltonian has "
         f"{hamiltonian.n_sites}")
-  if model.hilbert != hamiltonian.hilbert:
+  # A model may hold one sector of the Hamiltonian's space (Hilbert.total)
+  # when the Hamiltonian keeps its configurations there.
+  if dataclasses.replace(model.hilbert, total=None) != hamiltonian.hilbert:
     raise ValueError(
         f"model.hilbert={model.hilbert} differs from hamiltonian.hilbert="
         f"{hamiltonian.hilbert}")
+  if model.hilbert.total is not None and not hamiltonian.terms().conserves_sz:
+    raise ValueError(
+        f"model.hilbert={model.hilbert} is one S^z sector, but the "
+        "Hamiltonian does not conserve S^z: its local energies would leave "
+        "the sector")
   if isinstance(n_samples, bool) or not isinstance(
       n_samples, (int, np.integer)) or n_samples < 1:
     raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
