@@ -159,12 +159,13 @@ def sample_with_uniforms(model: Wavefunction, params, uniforms: jax.Array,
     cdf = jnp.cumsum(jnp.exp(log_p), axis=-1)
     # Scaling u by the total keeps the draw exact under round-off in the sum.
     k = jnp.sum(cdf[:, :-1] < (u * cdf[:, -1])[:, None], axis=-1)  # [B]
-    # A state of probability zero (a constrained space's forbidden states)
-    # can still be picked when u * total rounds onto a bound of the cdf
-    # (u = 0, or u * total rounding up to the total); the most probable
-    # state stands in for it then.
-    picked = jnp.take_along_axis(log_p, k[:, None], axis=-1)[:, 0]
-    k = jnp.where(picked > -jnp.inf, k, jnp.argmax(log_p, axis=-1))
+    if model.hilbert.total is not None:
+      # A forbidden state (probability zero on a space of fixed total) can
+      # still be picked when u * total rounds onto a bound of the cdf (u = 0,
+      # or u * total rounding up to the total); the most probable state
+      # stands in for it then.
+      picked = jnp.take_along_axis(log_p, k[:, None], axis=-1)[:, 0]
+      k = jnp.where(picked > -jnp.inf, k, jnp.argmax(log_p, axis=-1))
     xt = jax.lax.dynamic_update_index_in_dim(xt, values[k][None], index, axis=0)
     log_prob = log_prob + jnp.take_along_axis(log_p, k[:, None], axis=-1)[:, 0]
     return (xt, cache, log_prob), None
