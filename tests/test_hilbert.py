@@ -88,7 +88,7 @@ class ConstrainedHilbertTest(parameterized.TestCase):
 
   def test_bad_totals(self):
     with self.assertRaisesRegex(
-        ValueError, r"total=0.0 is not a sum of 5 local states from "
+        ValueError, r"total_sz=0: total=0.0 is not a sum of 5 local states from "
         r"\(-1.0, 1.0\) \(reachable: -5 to 5 in steps of 2\)"):
       zoo.spin_half(5, total_sz=0)
     with self.assertRaisesRegex(ValueError, "total=7 is not a sum of 3"):

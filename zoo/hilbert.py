@@ -89,14 +89,14 @@ class Hilbert:
     """Dimension of the space: K**N, or the configurations with the total."""
     if self.total is None:
       return self.local_size**self.size
-    # Ways to write the total's steps above N * min as N parts in [0, K).
+    # The total is N * min + `steps` steps: count the ways to share the steps
+    # among the sites, 0 to K - 1 each, adding one site at a time.
     steps = round((self.total - self.size * self.local_states[0]) / self.step)
-    ways = np.zeros(steps + 1, dtype=object)
-    ways[0] = 1
+    ways = [1] + [0] * steps  # ways[j]: j steps over the sites so far
     for _ in range(self.size):
-      ways = sum(np.concatenate([np.zeros(k, dtype=object), ways[:len(ways) - k]])
-                 for k in range(self.local_size))
-    return int(ways[steps])
+      ways = [sum(ways[max(0, j - self.local_size + 1):j + 1])
+              for j in range(steps + 1)]
+    return ways[steps]
 
   def local_states_array(self, dtype=jnp.float64) -> jnp.ndarray:  # [K]
     return jnp.asarray(self.local_states, dtype=dtype)
@@ -161,23 +161,26 @@ def spin_half(shape: int | Sequence[int], total_sz: float | None = None
               ) -> Hilbert:
   """Spin-1/2 sites with sigma_z values (-1, +1); total_sz: None, or the
   sector of total S^z = sum sigma_z / 2 (0: as many up as down)."""
-  return Hilbert((-1.0, 1.0), shape,
-                 total=None if total_sz is None else _sz_total(total_sz, 2))
+  return _spin((-1.0, 1.0), shape, total_sz, values_per_sz=2)
 
 
 def spin_one(shape: int | Sequence[int], total_sz: float | None = None
              ) -> Hilbert:
   """Spin-1 sites with S_z values (-1, 0, +1); total_sz: None or a sector."""
-  return Hilbert((-1.0, 0.0, 1.0), shape,
-                 total=None if total_sz is None else _sz_total(total_sz, 1))
+  return _spin((-1.0, 0.0, 1.0), shape, total_sz, values_per_sz=1)
 
 
-def _sz_total(total_sz, values_per_sz: int) -> float:
-  """The sum of local-state values of the sector total S^z = total_sz."""
+def _spin(local_states, shape, total_sz, values_per_sz: int) -> Hilbert:
+  """Spin sites, in the sector total_sz (the sum of values / values_per_sz)."""
+  if total_sz is None:
+    return Hilbert(local_states, shape)
   if isinstance(total_sz, bool) or not isinstance(
       total_sz, (int, float, np.integer, np.floating)):
     raise ValueError(f"total_sz must be a number or None, got {total_sz!r}")
-  return float(total_sz) * values_per_sz
+  try:
+    return Hilbert(local_states, shape, total=float(total_sz) * values_per_sz)
+  except ValueError as e:
+    raise ValueError(f"total_sz={total_sz!r}: {e}") from None
 
 
 def fock(n_max: int, shape: int | Sequence[int],
