@@ -168,6 +168,12 @@ class SectorTest(parameterized.TestCase):
     whole = zoo.Hilbert(hilbert.local_states, hilbert.shape).all_states()
     outside = whole[~hilbert.contains(whole)][:64]
     self.assertTrue(np.all(np.isneginf(jax.jit(slow.log_psi)(params, outside).real)))
+    # There every conditional is still a probability row, the same in the
+    # cached pass.
+    outside_probs = jax.jit(slow.conditionals)(params, outside)
+    np.testing.assert_allclose(outside_probs.sum(-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(cached_conditionals(fast, params, outside),
+                               outside_probs, rtol=0, atol=1e-10)
     # Fast == slow over the sector, conditionals and log psi.
     full = jax.jit(slow.conditionals)(params, x)
     np.testing.assert_allclose(cached_conditionals(fast, params, x), full,

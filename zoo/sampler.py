@@ -143,7 +143,8 @@ def sample_with_uniforms(model: Wavefunction, params, uniforms: jax.Array,
   """Samples [B, N] and log_prob [B] from given uniforms [B, N] in [0, 1).
 
   Sample b takes at site i the first local state whose cumulative
-  conditional probability exceeds uniforms[b, i].
+  conditional probability exceeds uniforms[b, i] (times the sum of the
+  probabilities, 1 up to round-off).
   """
   batch, n_sites = uniforms.shape
   dtype = model.real_dtype
@@ -158,14 +159,13 @@ def sample_with_uniforms(model: Wavefunction, params, uniforms: jax.Array,
     log_p = model.machine_pow * log_psi.real
     cdf = jnp.cumsum(jnp.exp(log_p), axis=-1)
     # Scaling u by the total keeps the draw exact under round-off in the sum.
-    k = jnp.sum(cdf[:, :-1] < (u * cdf[:, -1])[:, None], axis=-1)  # [B]
-    if model.hilbert.total is not None:
-      # A forbidden state (probability zero on a space of fixed total) can
-      # still be picked when u * total rounds onto a bound of the cdf (u = 0,
-      # or u * total rounding up to the total); the most probable state
-      # stands in for it then.
-      picked = jnp.take_along_axis(log_p, k[:, None], axis=-1)[:, 0]
-      k = jnp.where(picked > -jnp.inf, k, jnp.argmax(log_p, axis=-1))
+    # k is the first state whose cdf exceeds t = u * total (<=, not <), so a
+    # state of probability zero is never drawn (a forbidden state of a space
+    # of fixed total): cdf_{k-1} <= t < cdf_k means p_k > 0. The last state
+    # would need t >= total, and u < 1 keeps u * total below the total
+    # (round to nearest, total within round-off of 1).
+    t = u * cdf[:, -1]
+    k = jnp.sum(cdf[:, :-1] <= t[:, None], axis=-1)  # [B]
     xt = jax.lax.dynamic_update_index_in_dim(xt, values[k][None], index, axis=0)
     log_prob = log_prob + jnp.take_along_axis(log_p, k[:, None], axis=-1)[:, 0]
     return (xt, cache, log_prob), None

@@ -77,35 +77,42 @@ def normalize_log_psi(z: jax.Array, machine_pow: int) -> jax.Array:
 
 
 def allowed_states(hilbert: Hilbert, sum_before: jax.Array,
-                   index: jax.Array) -> jax.Array:
+                   index: jax.Array, axis: int = -1) -> jax.Array:
   """Which local states site `index` may take on a constrained space.
 
   Args:
     hilbert: a space with a `total`.
     sum_before: the sum of the values of the sites before `index`, [...].
     index: the site, broadcastable against `sum_before`.
+    axis: where the local states go in the result.
 
   Returns:
-    [..., K] bool: state k is allowed when the sites after `index` can still
-    make up the rest of the total, N_after * min <= rest <= N_after * max
-    (every sum in that range is reachable: the states are equally spaced).
+    bool, [..., K] (axis -1): state k is allowed when the sites after
+    `index` can still make up the rest of the total, N_after * min <= rest
+    <= N_after * max (every sum in that range is reachable: the states are
+    equally spaced). After a prefix that already left the sector's reach,
+    the states of the nearest prefix sum in reach are allowed (at least
+    one), so that log psi outside the sector is -inf from the first
+    forbidden site on, not NaN.
   """
-  values = hilbert.local_states_array(sum_before.dtype)  # [K]
-  after = (hilbert.size - 1 - index)[..., None]
-  rest = hilbert.total - sum_before[..., None] - values  # [..., K]
+  low, high = hilbert.local_states[0], hilbert.local_states[-1]
+  # The sites from `index` on can add between N_from * low and N_from * high.
+  sites_from = hilbert.size - index
+  rest = hilbert.total - jnp.clip(sum_before,
+                                  hilbert.total - sites_from * high,
+                                  hilbert.total - sites_from * low)
+  rest = jnp.expand_dims(rest, axis)  # what site `index` and those after add
+  after = jnp.expand_dims(sites_from - 1, axis) if jnp.ndim(index) else (
+      sites_from - 1)
+  shape = [1] * rest.ndim
+  shape[axis] = hilbert.local_size
+  rest = rest - hilbert.local_states_array(rest.dtype).reshape(shape)
   margin = hilbert.step / 2  # the sums lie on a grid of this step
-  return ((rest >= after * values[0] - margin)
-          & (rest <= after * values[-1] + margin))
+  return (rest >= after * low - margin) & (rest <= after * high + margin)
 
 
 def _restrict(z: jax.Array, allowed: jax.Array) -> jax.Array:
-  """z with the states that are not allowed set to -inf (zero weight).
-
-  After a prefix that already left the sector no state is allowed; those
-  sites keep z as it is, so that log psi of a configuration outside the
-  sector is -inf (from its first forbidden site) rather than NaN.
-  """
-  allowed = allowed | ~jnp.any(allowed, axis=-1, keepdims=True)
+  """z with the states that are not allowed set to -inf (zero weight)."""
   return jnp.where(allowed, z, jnp.asarray(-jnp.inf, z.dtype))
 
 
@@ -183,12 +190,12 @@ class ARNN(hk.Module):
       if i > 0:
         h = self.spec.activation(h)
       h = layer.update_site(h, index)
-    z = h.T  # [B, K]
     hilbert = self.spec.hilbert
     if hilbert.total is not None:
       # The sum of the sites before `index`: the cached sum and site index-1.
       sum_before = hk.get_state("sum_before") + jnp.where(
           index > 0, previous, 0).astype(jnp.finfo(self.spec.param_dtype).dtype)
       hk.set_state("sum_before", sum_before)
-      z = _restrict(z, allowed_states(hilbert, sum_before, index))
-    return normalize_log_psi(z, self.spec.machine_pow)
+      # Feature-major like the layers: states on axis 0, h is [K, B].
+      h = _restrict(h, allowed_states(hilbert, sum_before, index, axis=0))
+    return normalize_log_psi(h.T, self.spec.machine_pow)
