@@ -9,6 +9,7 @@ own account of the compiled sampler (arguments + outputs + temporaries).
   python -m experiments.bench_sampler --sizes_1d=64,256,1024 --sizes_2d=10 \
       --models=fast --repeats=7
   python -m experiments.bench_sampler --cpu_devices=auto   # batch split over cores
+  python -m experiments.bench_sampler --models=fast --total_sz=0  # + the sector
 """
 
 import statistics
@@ -35,21 +36,29 @@ flags.DEFINE_list("dilation_1d", ["1"], "1D dilation: one value or one per layer
 flags.DEFINE_enum("dtype", "float32", ["float32", "float64", "complex64", "complex128"],
                   "Parameter dtype.")
 flags.DEFINE_integer("repeats", 5, "Timed calls per case (median reported).")
+flags.DEFINE_float("total_sz", None,
+                   "Also time the fast model restricted to this S^z sector "
+                   "(columns sector/s and sector/fast); lattices whose sites "
+                   "cannot reach it are skipped.")
 flags.DEFINE_integer("slow_max_sites", 256,
                      "Skip slow models above this many sites (their cost is O(N^2)).")
 
 
-def build(dim, size, fast):
+def build(dim, size, fast, total_sz=None):
   fields = dict(layers=FLAGS.layers, features=FLAGS.features, param_dtype=FLAGS.dtype)
   if dim == "1d":
     dilation = [int(d) for d in FLAGS.dilation_1d]
     fields.update(kernel_size=FLAGS.kernel_1d,
                   kernel_dilation=dilation[0] if len(dilation) == 1 else tuple(dilation))
     family = zoo.FastARNNConv1D if fast else zoo.ARNNConv1D
-    return family(zoo.spin_half(size), **fields)
+    return family(zoo.spin_half(size, total_sz), **fields)
   family = zoo.FastARNNConv2D if fast else zoo.ARNNConv2D
-  return family(zoo.spin_half((size, size)),
+  return family(zoo.spin_half((size, size), total_sz),
                 kernel_size=tuple(int(k) for k in FLAGS.kernel_2d), **fields)
+
+
+def reachable(n_sites, total_sz):
+  return abs(total_sz) <= n_sites / 2 and (2 * total_sz + n_sites) % 2 == 0
 
 
 def compiled_bytes(model, params, batch, mesh=None):
@@ -80,8 +89,10 @@ def main(argv):
   print(f"# jax {jax.__version__} on {jax.devices()[0].platform} "
         f"(batch split over {len(jax.devices())} device(s)); batch {FLAGS.batch}, {FLAGS.layers} layers, "
         f"{FLAGS.features} features, {FLAGS.dtype}, median of {FLAGS.repeats}")
+  sector = FLAGS.total_sz is not None and "fast" in FLAGS.models
   print(f"{'case':<14}{'sites':>6}{'slow/s':>11}{'fast/s':>11}{'fast/slow':>10}"
-        f"{'fast MiB':>10}{'us/sample/site':>16}")
+        f"{'fast MiB':>10}{'us/sample/site':>16}"
+        + (f"{'sector/s':>11}{'sector/fast':>12}" if sector else ""))
   cases = [("1d", int(n)) for n in FLAGS.sizes_1d] + [("2d", int(n)) for n in FLAGS.sizes_2d]
   fast_per_sample = {}
   for dim, size in cases:
@@ -101,8 +112,16 @@ def main(argv):
     slow, fast = rates.get("slow"), rates.get("fast")
     ratio = f"{fast / slow:.1f}x" if slow and fast else "-"
     per_site = f"{1e6 / fast / n_sites:.3f}" if fast else "-"
-    print(f"{name:<14}{n_sites:>6}{slow or 0:>11.0f}{fast or 0:>11.0f}{ratio:>10}"
-          f"{mem:>10.1f}{per_site:>16}", flush=True)
+    line = (f"{name:<14}{n_sites:>6}{slow or 0:>11.0f}{fast or 0:>11.0f}{ratio:>10}"
+            f"{mem:>10.1f}{per_site:>16}")
+    if sector and reachable(n_sites, FLAGS.total_sz):
+      model = build(dim, size, True, FLAGS.total_sz)
+      params, _ = model.init(jax.random.key(0))
+      in_sector = FLAGS.batch / time_case(model, params, mesh)
+      line += f"{in_sector:>11.0f}{in_sector / fast:>11.2f}x"
+    elif sector:
+      line += f"{'-':>11}{'-':>12}"
+    print(line, flush=True)
   sizes = sorted(n for n in fast_per_sample if n >= 64)
   if len(sizes) >= 2:
     slope = np.polyfit(np.log(sizes), np.log([fast_per_sample[n] for n in sizes]), 1)[0]

@@ -44,6 +44,16 @@ class ToolsTest(absltest.TestCase):
     self.assertIn("fast", out)
     self.assertIn("slow", out)
 
+  def test_bench_sampler_times_a_sector(self):
+    out = run("experiments.bench_sampler", "--sizes_1d=4,5", "--sizes_2d=",
+              "--batch=8", "--repeats=1", "--layers=2", "--features=4",
+              "--models=fast", "--total_sz=0")
+    rows = {line.split()[1]: line for line in out.splitlines()
+            if line.startswith("1d")}
+    self.assertIn("sector/fast", out)
+    self.assertRegex(rows["N=4"], r"\d\.\d\dx$")  # timed: 4 sites reach 0
+    self.assertRegex(rows["N=5"], r"-\s+-$")  # 5 sites cannot
+
 
 if __name__ == "__main__":
   absltest.main()
