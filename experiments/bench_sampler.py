@@ -1,8 +1,9 @@
 r"""Sampler benchmark: samples/s of slow vs fast ARNNs, and their memory.
 
 Reference architecture: 3 layers, 16 features, kernel 3 (1D) or (3, 5) (2D),
-batch 1024, float32. Each case is compiled once (warm-up), then timed
-`--repeats` times with fresh keys; the median is reported. Memory is XLA's
+batch 1024, float32. Each case's models are compiled once (warm-up), then
+timed in `--repeats` alternating rounds with fresh keys; the median is
+reported. Memory is XLA's
 own account of the compiled sampler (arguments + outputs + temporaries).
 
   python -m experiments.bench_sampler
@@ -70,16 +71,21 @@ def compiled_bytes(model, params, batch, mesh=None):
   return (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
 
 
-def time_case(model, params, mesh):
-  run = lambda seed: jax.block_until_ready(
-      sampler.sample(model, params, jax.random.key(seed), FLAGS.batch, mesh=mesh))
-  run(0)  # compile
-  times = []
+def time_cases(cases, mesh):
+  """Median seconds per call of each (model, params), timed in alternating
+  rounds so that every case sees the same machine load."""
+  runs = [lambda seed, m=model, p=params: jax.block_until_ready(
+      sampler.sample(m, p, jax.random.key(seed), FLAGS.batch, mesh=mesh))
+          for model, params in cases]
+  for run in runs:
+    run(0)  # compile
+  times = [[] for _ in runs]
   for seed in range(1, FLAGS.repeats + 1):
-    start = time.perf_counter()
-    run(seed)
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+    for run, kept in zip(runs, times):
+      start = time.perf_counter()
+      run(seed)
+      kept.append(time.perf_counter() - start)
+  return [statistics.median(kept) for kept in times]
 
 
 def main(argv):
@@ -97,28 +103,28 @@ def main(argv):
   fast_per_sample = {}
   for dim, size in cases:
     n_sites = size if dim == "1d" else size * size
-    rates, mem = {}, float("nan")
-    for kind in FLAGS.models:
-      if kind == "slow" and n_sites > FLAGS.slow_max_sites:
-        continue
-      model = build(dim, size, kind == "fast")
-      params, _ = model.init(jax.random.key(0))
-      rates[kind] = FLAGS.batch / time_case(model, params, mesh)
-      if kind == "fast":
-        mem = compiled_bytes(model, params, FLAGS.batch, mesh) / 2**20
-        if dim == "1d":
-          fast_per_sample[n_sites] = 1 / rates[kind]
+    mem = float("nan")
+    models = {kind: build(dim, size, kind == "fast") for kind in FLAGS.models
+              if not (kind == "slow" and n_sites > FLAGS.slow_max_sites)}
+    if sector and reachable(n_sites, FLAGS.total_sz):
+      models["sector"] = build(dim, size, True, FLAGS.total_sz)
+    params = {kind: model.init(jax.random.key(0))[0]
+              for kind, model in models.items()}
+    seconds = time_cases([(models[k], params[k]) for k in models], mesh)
+    rates = {kind: FLAGS.batch / s for kind, s in zip(models, seconds)}
+    if "fast" in models:
+      mem = compiled_bytes(models["fast"], params["fast"], FLAGS.batch,
+                           mesh) / 2**20
+      if dim == "1d":
+        fast_per_sample[n_sites] = 1 / rates["fast"]
     name = f"{dim} N={size}" if dim == "1d" else f"2d {size}x{size}"
     slow, fast = rates.get("slow"), rates.get("fast")
     ratio = f"{fast / slow:.1f}x" if slow and fast else "-"
     per_site = f"{1e6 / fast / n_sites:.3f}" if fast else "-"
     line = (f"{name:<14}{n_sites:>6}{slow or 0:>11.0f}{fast or 0:>11.0f}{ratio:>10}"
             f"{mem:>10.1f}{per_site:>16}")
-    if sector and reachable(n_sites, FLAGS.total_sz):
-      model = build(dim, size, True, FLAGS.total_sz)
-      params, _ = model.init(jax.random.key(0))
-      in_sector = FLAGS.batch / time_case(model, params, mesh)
-      line += f"{in_sector:>11.0f}{in_sector / fast:>11.2f}x"
+    if "sector" in rates:
+      line += f"{rates['sector']:>11.0f}{rates['sector'] / fast:>11.2f}x"
     elif sector:
       line += f"{'-':>11}{'-':>12}"
     print(line, flush=True)
