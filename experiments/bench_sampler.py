@@ -59,7 +59,12 @@ def build(dim, size, fast, total_sz=None):
 
 
 def reachable(n_sites, total_sz):
-  return abs(total_sz) <= n_sites / 2 and (2 * total_sz + n_sites) % 2 == 0
+  """Whether n_sites spins 1/2 have configurations of total S^z total_sz."""
+  try:
+    zoo.spin_half(n_sites, total_sz)
+  except ValueError:
+    return False
+  return True
 
 
 def compiled_bytes(model, params, batch, mesh=None):

@@ -68,6 +68,7 @@ import numpy as np
 from configs import experiments as experiment_configs
 import experiments
 from experiments import runtime
+from zoo import hilbert as hilbert_lib
 from zoo import registry, sampler, sharding, vmc
 from zoo.physics import exact
 from zoo.physics import hamiltonians
@@ -185,13 +186,14 @@ def build_model(cfg: config_dict.ConfigDict,
           f"vmc.total_sz={total_sz!r} needs a Hamiltonian that conserves "
           f"S^z; hamiltonian.kind={cfg.hamiltonian.kind!r} does not (use "
           "None)")
-    total = 2.0 * total_sz  # the sum of the sigma_z values
     n = hamiltonian.n_sites
-    if abs(total) > n or (total + n) % 2:
+    try:  # zoo.hilbert decides which totals N spins can reach
+      total = hilbert_lib.spin_half(n, total_sz).total
+    except ValueError:
       raise ValueError(
           f"vmc.total_sz={total_sz!r} is not the total S^z of any "
           f"configuration of {n} spins 1/2 (-{n / 2:g} to {n / 2:g} in "
-          "steps of 1)")
+          "steps of 1)") from None
   hilbert = config_dict.ConfigDict(dict(
       kind="spin_half", shape=tuple(hamiltonian.lattice.shape), total=total))
   return registry.build(config_dict.ConfigDict(dict(model=cfg.model,
