@@ -69,6 +69,11 @@ class ARNNSpec:
   def layers(self) -> int:
     return len(self.features)
 
+  @property
+  def real_dtype(self) -> Any:
+    """The real dtype of samples, probabilities and the cached sums."""
+    return jnp.finfo(self.param_dtype).dtype
+
 
 def normalize_log_psi(z: jax.Array, machine_pow: int) -> jax.Array:
   """Per-site normalization over the last axis [..., K]."""
@@ -102,8 +107,7 @@ def allowed_states(hilbert: Hilbert, sum_before: jax.Array,
                                   hilbert.total - sites_from * high,
                                   hilbert.total - sites_from * low)
   rest = jnp.expand_dims(rest, axis)  # what site `index` and those after add
-  after = jnp.expand_dims(sites_from - 1, axis) if jnp.ndim(index) else (
-      sites_from - 1)
+  after = jnp.expand_dims(sites_from - 1, axis)
   shape = [1] * rest.ndim
   shape[axis] = hilbert.local_size
   rest = rest - hilbert.local_states_array(rest.dtype).reshape(shape)
@@ -160,7 +164,7 @@ class ARNN(hk.Module):
     z = h.reshape(batch, n, -1)
     hilbert = self.spec.hilbert
     if hilbert.total is not None:
-      values = x.astype(jnp.finfo(self.spec.param_dtype).dtype)
+      values = x.astype(self.spec.real_dtype)
       sum_before = jnp.cumsum(values, axis=1) - values  # [B, N]
       z = _restrict(z, allowed_states(hilbert, sum_before, jnp.arange(n)))
     return normalize_log_psi(z, self.spec.machine_pow)
@@ -170,7 +174,7 @@ class ARNN(hk.Module):
       layer.init_cache(batch_size, self._in_features(i))
     if self.spec.fast and self.spec.hilbert.total is not None:
       hk.set_state("sum_before", jnp.zeros(
-          (batch_size,), jnp.finfo(self.spec.param_dtype).dtype))
+          (batch_size,), self.spec.real_dtype))
 
   def conditional_log_psi(self, x: jax.Array, index: jax.Array) -> jax.Array:
     """log psi_index(k | x_<index) [B, K] for x [B, N]; sites < index set.
@@ -194,7 +198,7 @@ class ARNN(hk.Module):
     if hilbert.total is not None:
       # The sum of the sites before `index`: the cached sum and site index-1.
       sum_before = hk.get_state("sum_before") + jnp.where(
-          index > 0, previous, 0).astype(jnp.finfo(self.spec.param_dtype).dtype)
+          index > 0, previous, 0).astype(self.spec.real_dtype)
       hk.set_state("sum_before", sum_before)
       # Feature-major like the layers: states on axis 0, h is [K, B].
       h = _restrict(h, allowed_states(hilbert, sum_before, index, axis=0))

@@ -73,7 +73,7 @@ class Wavefunction:
   @property
   def real_dtype(self) -> Any:
     """The real dtype of samples and probabilities."""
-    return jnp.finfo(self.spec.param_dtype).dtype
+    return self.spec.real_dtype
 
   def _batched(self, x) -> tuple[jax.Array, bool]:
     x = jnp.asarray(x)

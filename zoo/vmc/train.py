@@ -16,7 +16,6 @@ Glossary of shapes:
 from __future__ import annotations
 
 import dataclasses
-
 import functools
 import math
 from typing import Any, Callable, Mapping, NamedTuple
