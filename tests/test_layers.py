@@ -104,9 +104,9 @@ class MaskedLayerTest(parameterized.TestCase):
   def test_bad_layer_fields(self):
     with self.assertRaisesRegex(ValueError, "kernel_size must have an odd width, got \\(3, 2\\)"):
       hk.transform(lambda: nn.MaskedConv2D((3, 3), 2, (3, 2), exclusive=True)).init(None)
-    with self.assertRaisesRegex(ValueError, "kernel_dilation must be a positive integer, got 0"):
+    with self.assertRaisesRegex(ValueError, "kernel_dilation=0: must be a positive integer"):
       hk.transform(lambda: nn.MaskedConv1D(2, 3, kernel_dilation=0, exclusive=True)).init(None)
-    with self.assertRaisesRegex(ValueError, "features must be a positive integer, got -1"):
+    with self.assertRaisesRegex(ValueError, "features=-1: must be a positive integer"):
       hk.transform(lambda: nn.MaskedDense1D(4, -1, exclusive=True)).init(None)
 
 

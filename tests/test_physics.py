@@ -125,17 +125,17 @@ class LatticeTest(parameterized.TestCase):
                                   [0, 1, 0, 1, 0, 1])
 
   def test_bad_sizes_raise(self):
-    with self.assertRaisesRegex(ValueError, "n must be an integer >= 2"):
+    with self.assertRaisesRegex(ValueError, "n=1: must be an integer >= 2"):
       lattice_lib.chain(1)
-    with self.assertRaisesRegex(ValueError, "n must be"):
+    with self.assertRaisesRegex(ValueError, "n=4.0: must be"):
       lattice_lib.chain(4.0)
-    with self.assertRaisesRegex(ValueError, "ly must be an integer >= 2"):
+    with self.assertRaisesRegex(ValueError, "ly=0: must be an integer >= 2"):
       lattice_lib.square(4, 0)
     with self.assertRaisesRegex(ValueError, "at least 2 rows"):
       lattice_lib.Lattice((1, 4))
-    with self.assertRaisesRegex(ValueError, "shape must be"):
+    with self.assertRaisesRegex(ValueError, "shape=\\(2, 2, 2\\): must be"):
       lattice_lib.Lattice((2, 2, 2))
-    with self.assertRaisesRegex(ValueError, "order must be one of"):
+    with self.assertRaisesRegex(ValueError, "order=3: must be one of 1, 2"):
       lattice_lib.chain(4).bonds(3)
 
   def test_hashable(self):
@@ -297,14 +297,14 @@ class HamiltonianTest(chex.TestCase):
     # Open boundaries make any chain bipartite.
     hamiltonians.Heisenberg(lattice_lib.chain(5, pbc=False),
                             marshall_sign=True)
-    with self.assertRaisesRegex(ValueError, "lattice must be"):
+    with self.assertRaisesRegex(ValueError, "lattice=\\(4,\\): must be"):
       hamiltonians.Heisenberg((4,))
-    with self.assertRaisesRegex(ValueError, "h must be a finite real"):
+    with self.assertRaisesRegex(ValueError, "h=nan: must be a finite real"):
       hamiltonians.TransverseFieldIsing(lattice_lib.chain(4), h=float("nan"))
     ham = hamiltonians.TransverseFieldIsing(lattice_lib.chain(4), h=1.0)
     with self.assertRaisesRegex(ValueError, r"x must have shape \[B, 4\]"):
       ham.connected(jnp.ones((3, 5)))
-    with self.assertRaisesRegex(ValueError, "chunk_size must be a positive"):
+    with self.assertRaisesRegex(ValueError, "chunk_size=0: must be a positive"):
       ham.local_energy(table_log_psi, None, jnp.ones((3, 4)), chunk_size=0)
     with self.assertRaisesRegex(ValueError, "conserves S\\^z"):
       ham.to_sparse(sector=0)

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 
+from zoo import checks
+
 # Enumerating all states is meant for exact checks on small systems.
 MAX_ENUMERATED_STATES = 2**24
 
@@ -47,22 +49,23 @@ class Hilbert:
 
   def __init__(self, local_states: Sequence[float], shape: int | Sequence[int],
                *, n_sites: int | None = None, total: float | None = None):
+    if not isinstance(local_states, (Sequence, np.ndarray)) or not all(
+        map(checks.is_number, local_states)) or len(local_states) < 2:
+      raise checks.FieldError("local_states", local_states,
+                              "must be at least 2 numbers")
     local_states = tuple(float(v) for v in local_states)
-    if len(local_states) < 2:
-      raise ValueError(
-          f"local_states must hold at least 2 values, got {local_states}")
     if any(b <= a for a, b in zip(local_states, local_states[1:])):
-      raise ValueError(
-          f"local_states must be strictly increasing, got {local_states}")
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if len(shape) not in (1, 2) or not all(
-        isinstance(n, (int, np.integer)) and n > 0 for n in shape):
-      raise ValueError(
-          f"shape must be (N,) or (Lx, Ly) with positive integers, got {shape}")
+      raise checks.FieldError("local_states", local_states,
+                              "must be strictly increasing")
+    shape = (shape,) if checks.is_int(shape) else shape
+    if not isinstance(shape, (Sequence, np.ndarray)) or len(shape) not in (1, 2) or not all(
+        checks.is_int(n) and n > 0 for n in shape):
+      raise checks.FieldError("shape", shape,
+                              "must be (N,) or (Lx, Ly) with positive integers")
     shape = tuple(int(n) for n in shape)
     if n_sites is not None and n_sites != math.prod(shape):
-      raise ValueError(
-          f"n_sites={n_sites} does not match the lattice shape {shape} "
+      raise checks.FieldError(
+          "n_sites", n_sites, f"does not match the lattice shape {shape} "
           f"({math.prod(shape)} sites)")
     object.__setattr__(self, "local_states", local_states)
     object.__setattr__(self, "shape", shape)
@@ -97,6 +100,15 @@ class Hilbert:
       ways = [sum(ways[max(0, j - self.local_size + 1):j + 1])
               for j in range(steps + 1)]
     return ways[steps]
+
+  def nearest_total(self, total: float) -> float:
+    """The total these sites can reach nearest to `total` (the lower on a
+    tie); the local states must be equally spaced."""
+    low, high = (self.size * v for v in (self.local_states[0],
+                                         self.local_states[-1]))
+    steps = math.floor((min(max(total, low), high) - low) / self.step
+                       + 0.5 - 1e-9)
+    return low + steps * self.step
 
   def local_states_array(self, dtype=jnp.float64) -> jnp.ndarray:  # [K]
     return jnp.asarray(self.local_states, dtype=dtype)
@@ -141,18 +153,19 @@ class Hilbert:
 
 def _check_total(total, local_states: tuple[float, ...], n_sites: int) -> float:
   """The total as a float, if N sites of equally spaced states can reach it."""
-  if isinstance(total, bool) or not isinstance(total, (int, float, np.integer,
-                                                         np.floating)):
-    raise ValueError(f"total must be a number or None, got {total!r}")
+  if not checks.is_number(total):
+    raise checks.FieldError("total", total, "must be a number or None")
   steps = np.diff(local_states)
   if not np.allclose(steps, steps[0], rtol=1e-12, atol=0):
-    raise ValueError(
-        f"total={total!r} needs equally spaced local_states, got {local_states}")
+    raise checks.FieldError(
+        "total", total,
+        f"needs equally spaced local states, got {local_states}")
   k = (total - n_sites * local_states[0]) / steps[0]
   if not (abs(k - round(k)) < 1e-9 and 0 <= round(k) <= n_sites * (len(local_states) - 1)):
-    raise ValueError(
-        f"total={total!r} is not a sum of {n_sites} local states from "
-        f"{local_states} (reachable: {n_sites * local_states[0]:g} to "
+    raise checks.FieldError(
+        "total", total,
+        f"is not a sum of {n_sites} local states from {local_states} "
+        f"(reachable: {n_sites * local_states[0]:g} to "
         f"{n_sites * local_states[-1]:g} in steps of {steps[0]:g})")
   return float(total)
 
@@ -174,24 +187,64 @@ def _spin(local_states, shape, total_sz, values_per_sz: int) -> Hilbert:
   """Spin sites, in the sector total_sz (the sum of values / values_per_sz)."""
   if total_sz is None:
     return Hilbert(local_states, shape)
-  if isinstance(total_sz, bool) or not isinstance(
-      total_sz, (int, float, np.integer, np.floating)):
-    raise ValueError(f"total_sz must be a number or None, got {total_sz!r}")
+  if not checks.is_number(total_sz):
+    raise checks.FieldError("total_sz", total_sz, "must be a number or None")
+  space = Hilbert(local_states, shape)
   try:
     return Hilbert(local_states, shape, total=float(total_sz) * values_per_sz)
-  except ValueError as e:
-    raise ValueError(f"total_sz={total_sz!r}: {e}") from None
+  except checks.FieldError:
+    n, top = space.size, local_states[-1] / values_per_sz
+    raise checks.FieldError(
+        "total_sz", total_sz,
+        f"is not the total S^z of any configuration of {n} sites "
+        f"(-{n * top:g} to {n * top:g} in steps of "
+        f"{space.step / values_per_sz:g})") from None
 
 
 def fock(n_max: int, shape: int | Sequence[int],
          n_particles: int | None = None) -> Hilbert:
   """Bosonic sites with occupations 0..n_max; n_particles: None or the
   total occupation."""
-  if not isinstance(n_max, (int, np.integer)) or n_max < 1:
-    raise ValueError(f"n_max must be a positive integer, got {n_max!r}")
-  if n_particles is not None and (
-      isinstance(n_particles, bool)
-      or not isinstance(n_particles, (int, np.integer)) or n_particles < 0):
-    raise ValueError(
-        f"n_particles must be None or an integer >= 0, got {n_particles!r}")
+  n_max = checks.positive_int("n_max", n_max)
+  if n_particles is not None:
+    checks.non_negative_int("n_particles", n_particles)
   return Hilbert(tuple(range(n_max + 1)), shape, total=n_particles)
+
+
+# The kinds of local states a config may name (`hilbert.kind`).
+KINDS = ("spin_half", "spin_one", "fock", "custom")
+
+
+def of_kind(kind: str, shape: int | Sequence[int], *, n_max: int | None = None,
+            local_states: Sequence[float] | None = None,
+            total: float | None = None) -> Hilbert:
+  """The space of a kind of KINDS, as a config names it.
+
+  Args:
+    kind: spin_half (sigma_z values -1, +1), spin_one (-1, 0, +1), fock
+      (occupations 0 .. n_max) or custom (`local_states`).
+    shape: (N,) or (Lx, Ly).
+    n_max: fock only, the highest occupation.
+    local_states: custom only, the values.
+    total: None, or the sum of the local-state values of every
+      configuration: spin_half 2 S^z, spin_one S^z, fock the particles.
+  """
+  checks.one_of("kind", kind, KINDS)
+  if kind != "fock" and n_max is not None:
+    raise checks.FieldError("n_max", n_max,
+                            f"applies only to kind='fock' (kind={kind!r})")
+  if kind != "custom" and local_states is not None:
+    raise checks.FieldError("local_states", local_states,
+                            f"applies only to kind='custom' (kind={kind!r})")
+  if kind == "spin_half":
+    values = (-1.0, 1.0)
+  elif kind == "spin_one":
+    values = (-1.0, 0.0, 1.0)
+  elif kind == "fock":
+    values = tuple(range(checks.positive_int("n_max", n_max) + 1))
+  elif local_states is None:
+    raise checks.FieldError("local_states", None,
+                            "is required for kind='custom'")
+  else:
+    values = local_states
+  return Hilbert(values, shape, total=total)

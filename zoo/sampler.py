@@ -22,26 +22,16 @@ import math
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from zoo import checks
 from zoo import sharding
 from zoo.models import Wavefunction
 
 
-def _check_count(name: str, value) -> int:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-    raise ValueError(f"{name} must be a positive integer, got {value!r}")
-  return int(value)
-
-
 # With chunk_size=None, a fast model's samples go through the site loop in
 # chunks whose cache takes at most this many bytes per device (a power of two
-# samples, at least one): the per-site updates then stay in cache. Measured
-# on one 2-core AVX-512 CPU, 1024 float32 samples, 3 x 16 conv layers (cache
-# per sample: 2D 10x10 5.7 KB, 6x6 4 KB, 16x16 8.2 KB; 1D 0.4 KB): 2D 10x10
-# 94k -> 115k samples/s in chunks of 256, 6x6 158k -> 247k (256-512); dense
-# N = 20 (float64, 2.7 KB) 148k -> 242k in chunks of 512; 1D N = 256 stays
-# whole (chunks of 256 were 11% slower).
+# samples, at least one), so that the per-site updates stay in the CPU's
+# cache (the measurements: BENCHMARKS.md, "Tuned constants").
 CACHE_BYTES_PER_CHUNK = 2 * 2**20
 
 
@@ -81,8 +71,8 @@ def sample(model: Wavefunction, params, key: jax.Array, n_samples: int, *,
     log_prob [n] if asked for.
   """
   if not isinstance(model, Wavefunction):
-    raise ValueError(f"model must be a zoo Wavefunction, got {type(model).__name__}")
-  n_samples = _check_count("n_samples", n_samples)
+    raise checks.FieldError("model", model, "must be a zoo Wavefunction")
+  n_samples = checks.positive_int("n_samples", n_samples)
   chunk = chunk_for(n_samples, chunk_size, mesh, model=model)
   samples, log_prob = _draw_jit(model, params, key, n_samples, chunk, mesh)
   chex.assert_shape(samples, (n_samples, model.hilbert.size))
@@ -96,7 +86,7 @@ def chunk_for(n_samples: int, chunk_size: int | None, mesh=None,
   chunk_size=None: all n_samples, or with a `model` chunks whose cache fits
   CACHE_BYTES_PER_CHUNK per device (the samples do not depend on it).
   """
-  n_samples = _check_count("n_samples", n_samples)
+  n_samples = checks.positive_int("n_samples", n_samples)
   if chunk_size is None and model is not None:
     per_sample = cache_bytes_per_sample(model)
     if per_sample:
@@ -104,7 +94,7 @@ def chunk_for(n_samples: int, chunk_size: int | None, mesh=None,
       devices = 1 if mesh is None else mesh.devices.size
       chunk_size = per_device * devices
   chunk = n_samples if chunk_size is None else min(
-      _check_count("chunk_size", chunk_size), n_samples)
+      checks.positive_int("chunk_size", chunk_size), n_samples)
   if mesh is not None:
     sharding.check_divisible("n_samples" if chunk == n_samples else "chunk_size",
                              chunk, mesh)

@@ -17,8 +17,8 @@ import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from zoo import checks
 from zoo.hilbert import Hilbert
 from zoo.models.arnn import ARNN, ARNNSpec
 
@@ -115,9 +115,8 @@ class Wavefunction:
 
   def init_cache(self, params: Params, batch_size: int) -> State:
     """A zeroed cache for `batch_size` configurations, as Haiku state."""
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-      raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    _, state = self._transformed.apply[1](params, {}, None, int(batch_size))
+    batch_size = checks.positive_int("batch_size", batch_size)
+    _, state = self._transformed.apply[1](params, {}, None, batch_size)
     return state
 
   def conditional_log_psi(self, params: Params, state: State, x, index
@@ -128,9 +127,9 @@ class Wavefunction:
     `init_cache`; slow models do a full pass and return `state` unchanged.
     """
     x, single = self._batched(x)
-    if isinstance(index, (int, np.integer)) and not 0 <= index < self.hilbert.size:
-      raise ValueError(
-          f"index must be in [0, {self.hilbert.size}), got {index}")
+    if checks.is_int(index) and not 0 <= index < self.hilbert.size:
+      raise checks.FieldError("index", index,
+                              f"must be in [0, {self.hilbert.size})")
     out, state = self._transformed.apply[2](params, state, None, x, index)
     chex.assert_shape(out, (x.shape[0], self.hilbert.local_size))
     return (out[0] if single else out), state
@@ -141,8 +140,14 @@ class Wavefunction:
     log_psi, state = self.conditional_log_psi(params, state, x, index)
     return jnp.exp(self.machine_pow * log_psi.real), state
 
-  def parameter_count(self, params: Params) -> int:
-    return sum(math.prod(p.shape) for p in jax.tree.leaves(params))
+  def parameter_shapes(self) -> Params:
+    """The params tree as jax.ShapeDtypeStructs, without initializing."""
+    return jax.eval_shape(self.init, jax.random.key(0))[0]
+
+  def parameter_count(self) -> int:
+    """Stored parameters (masked kernel entries included)."""
+    return sum(math.prod(p.shape)
+               for p in jax.tree.leaves(self.parameter_shapes()))
 
   def __repr__(self) -> str:
     s = self.spec

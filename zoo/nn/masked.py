@@ -19,9 +19,9 @@ Every layer has two faces sharing one set of parameters:
 The cached pass is feature-major: a site's features are [F, B], batch last,
 and so is every cache. With the batch as the long, contiguous axis, XLA on
 CPU runs the small per-site element-wise ops several times faster than on
-[B, F] (measured: a [1024, 16] loop fusion ~7x slower than [16, 1024]), the
-matmuls [F', F] x [F, B] ~30% faster, and a cache slice is one contiguous
-block.
+[B, F], the matmuls [F', F] x [F, B] are faster, and a cache slice is one
+contiguous block (the measurements: BENCHMARKS.md, "What made the fast
+sampler faster").
 
 The convolutions' cached passes push rather than pull: the newest input
 multiplies every unmasked tap at once, [T Fout, Fin] x [Fin, B], and adds
@@ -47,23 +47,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zoo import checks
 from zoo.nn import initializers
 
 
-def _positive_int(name: str, value: Any) -> int:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-    raise ValueError(f"{name} must be a positive integer, got {value!r}")
-  return int(value)
-
-
 def _positive_pair(name: str, value: Any) -> tuple[int, int]:
-  if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+  if checks.is_int(value):
     value = (value, value)
   if not isinstance(value, Sequence) or len(value) != 2:
-    raise ValueError(f"{name} must be a positive integer or a pair of them, "
-                     f"got {value!r}")
-  return (_positive_int(f"{name}[0]", value[0]),
-          _positive_int(f"{name}[1]", value[1]))
+    raise checks.FieldError(name, value,
+                            "must be a positive integer or a pair of them")
+  return (checks.positive_int(f"{name}[0]", value[0]),
+          checks.positive_int(f"{name}[1]", value[1]))
 
 
 class _MaskedLayer(hk.Module):
@@ -84,7 +79,7 @@ class _MaskedLayer(hk.Module):
       name: str | None = None,
   ):
     super().__init__(name=name or self.default_name)
-    self.features = _positive_int("features", features)
+    self.features = checks.positive_int("features", features)
     self.exclusive = bool(exclusive)
     self.use_bias = use_bias
     self.param_dtype = param_dtype
@@ -110,7 +105,7 @@ class MaskedDense1D(_MaskedLayer):
 
   def __init__(self, n_sites: int, features: int, *, exclusive: bool, **kwargs):
     super().__init__(features, exclusive=exclusive, **kwargs)
-    self.n_sites = _positive_int("n_sites", n_sites)
+    self.n_sites = checks.positive_int("n_sites", n_sites)
     j, i = np.meshgrid(np.arange(n_sites), np.arange(n_sites), indexing="ij")
     # mask[j, i] = 1 where input site j may feed output site i.
     self.site_mask = (j < i) if self.exclusive else (j <= i)
@@ -171,8 +166,8 @@ class MaskedConv1D(_MaskedLayer):
   def __init__(self, features: int, kernel_size: int, *, exclusive: bool,
                kernel_dilation: int = 1, **kwargs):
     super().__init__(features, exclusive=exclusive, **kwargs)
-    self.kernel_size = _positive_int("kernel_size", kernel_size)
-    self.kernel_dilation = _positive_int("kernel_dilation", kernel_dilation)
+    self.kernel_size = checks.positive_int("kernel_size", kernel_size)
+    self.kernel_dilation = checks.positive_int("kernel_dilation", kernel_dilation)
     # Receptive span of one output, in sites, and left zero padding.
     self.span = (self.kernel_size - 1) * self.kernel_dilation + 1
     self.pad = self.span - 1 + int(self.exclusive)

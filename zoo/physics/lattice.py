@@ -14,6 +14,8 @@ import itertools
 import math
 import numpy as np
 
+from zoo import checks
+
 # Displacements (in lattice units) that define the bonds of each order.
 # Order 2 is the next-nearest neighbour: two sites along a chain, the
 # diagonals of a plaquette on a rectangle.
@@ -37,25 +39,22 @@ class Lattice:
 
   def __post_init__(self):
     shape = self.shape
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if len(shape) not in (1, 2) or not all(
-        isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0
-        for n in shape):
-      raise ValueError(
-          f"shape must be (N,) or (Lx, Ly) with positive integers, "
-          f"got {self.shape!r}")
+    shape = (shape,) if checks.is_int(shape) else shape
+    if not isinstance(shape, (tuple, list, np.ndarray)) or len(shape) not in (
+        1, 2) or not all(checks.is_int(n) and n > 0 for n in shape):
+      raise checks.FieldError(
+          "shape", self.shape, "must be (N,) or (Lx, Ly) with positive integers")
     shape = tuple(int(n) for n in shape)
     if len(shape) == 1 and shape[0] < 2:
-      raise ValueError(f"a chain needs at least 2 sites, got shape {shape}")
+      raise checks.FieldError("shape", shape,
+                              "must have at least 2 sites (a chain)")
     if len(shape) == 2 and min(shape) < 2:
       # A single row would make the diagonals wrap onto its own chain bonds.
-      raise ValueError(
-          f"a rectangle needs at least 2 rows and 2 columns, got shape "
-          f"{shape}; use a chain for a single row")
-    if not isinstance(self.pbc, (bool, np.bool_)):
-      raise ValueError(f"pbc must be a bool, got {self.pbc!r}")
+      raise checks.FieldError(
+          "shape", shape, "must have at least 2 rows and 2 columns (a "
+          "rectangle); use a chain for a single row")
     object.__setattr__(self, "shape", shape)
-    object.__setattr__(self, "pbc", bool(self.pbc))
+    object.__setattr__(self, "pbc", checks.boolean("pbc", self.pbc))
 
   @property
   def n_sites(self) -> int:
@@ -89,9 +88,7 @@ class Lattice:
     Returns:
       int64 array of shape [E, 2].
     """
-    if order not in _DISPLACEMENTS:
-      raise ValueError(
-          f"order must be one of {sorted(_DISPLACEMENTS)}, got {order!r}")
+    checks.one_of("order", order, sorted(_DISPLACEMENTS))
     extent = np.array(self.shape)
     coords = self.coordinates()
     seen = set()
@@ -133,8 +130,8 @@ class Lattice:
 
 def chain(n: int, pbc: bool = True) -> Lattice:
   """A chain of n sites."""
-  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-    raise ValueError(f"n must be an integer >= 2, got {n!r}")
+  if not checks.is_int(n) or n < 2:
+    raise checks.FieldError("n", n, "must be an integer >= 2")
   return Lattice((int(n),), pbc)
 
 
@@ -142,8 +139,7 @@ def square(lx: int, ly: int | None = None, pbc: bool = True) -> Lattice:
   """A rectangle of lx rows and ly columns (ly = lx when omitted)."""
   ly = lx if ly is None else ly
   for name, value in (("lx", lx), ("ly", ly)):
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-        or value < 2):
-      raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
+    if not checks.is_int(value) or value < 2:
+      raise checks.FieldError(name, value, "must be an integer >= 2")
   return Lattice((int(lx), int(ly)), pbc)
 

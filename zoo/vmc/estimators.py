@@ -49,8 +49,8 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from zoo import checks
 from zoo.chunks import split_chunks
 
 LogPsiFn = Callable[[Any, jax.Array], jax.Array]
@@ -83,16 +83,6 @@ class Estimate(NamedTuple):
   stats: EnergyStats
   gradient: Any
   local_energies: jax.Array
-
-
-def check_chunk_size(chunk_size, name: str = "chunk_size") -> int | None:
-  if chunk_size is None:
-    return None
-  if isinstance(chunk_size, bool) or not isinstance(
-      chunk_size, (int, np.integer)) or chunk_size < 1:
-    raise ValueError(
-        f"{name} must be a positive integer or None, got {chunk_size!r}")
-  return int(chunk_size)
 
 
 def _check_samples(x) -> jax.Array:
@@ -154,7 +144,7 @@ def log_psi_vjp(log_psi_fn: LogPsiFn, params, x: jax.Array,  # [B, N]
     (g,) = vjp(c_chunk)
     return jax.tree.map(jnp.conj, g)
 
-  chunk_size = check_chunk_size(chunk_size)
+  chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
   if chunk_size is None or chunk_size >= x.shape[0]:
     return one_chunk(x, cotangent)
   # Padded rows carry a zero cotangent and so add nothing.
@@ -210,7 +200,7 @@ def expect_and_grad(log_psi_fn: LogPsiFn, hamiltonian, params,
     An `Estimate`.
   """
   x = _check_samples(x)
-  chunk_size = check_chunk_size(chunk_size)
+  chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
   local_energies = hamiltonian.local_energy(log_psi_fn, params, x,
                                             chunk_size=chunk_size)  # [B]
   stats = energy_stats(local_energies, weights)

@@ -45,14 +45,13 @@ Glossary of shapes:
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from zoo import checks
 from zoo import chunks
 from zoo.vmc import estimators
 
@@ -80,10 +79,9 @@ def _stack_parts(z: jax.Array, is_complex: bool) -> jax.Array:
 
 # Reverse passes of this many samples at a time under vmap. Vmapped reverse
 # passes through convolutions become grouped convolutions, whose cost on XLA
-# CPU grows about quadratically with the group count: at N = 10, P = 458,
-# n = 1024 the whole jacobian takes 0.01 s with 1 or 2 samples at a time,
-# 0.56 s with 64, 2.1 s with 128 (forward mode, P jvps: 1.1 s). Accelerators
-# may prefer more.
+# CPU grows about quadratically with the group count, so few at a time is
+# fastest there (BENCHMARKS.md, "Tuned constants"); accelerators may prefer
+# more.
 JACOBIAN_BATCH = 2
 
 
@@ -97,8 +95,7 @@ def centred_jacobian(log_psi_fn: estimators.LogPsiFn, params,
   `batch_size` samples go through their reverse passes at once (see
   JACOBIAN_BATCH); it also bounds the activations held in memory.
   """
-  if estimators.check_chunk_size(batch_size, "batch_size") is None:
-    raise ValueError("batch_size must be a positive integer, got None")
+  checks.positive_int("batch_size", batch_size)
   coords = estimators.RealCoordinates(params)
   theta = coords.flatten(params)  # [P]
   is_complex = jnp.iscomplexobj(jax.eval_shape(log_psi_fn, params, x[:1]))
@@ -130,7 +127,7 @@ def centred_matvec(log_psi_fn: estimators.LogPsiFn, params,
   coords = estimators.RealCoordinates(params)
   n = x.shape[0]
   w = estimators.normalized_weights(weights, n, coords.real_dtype)
-  chunk_size = estimators.check_chunk_size(chunk_size)
+  chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
 
   def directional(x_chunk, tangent):  # [C]
     return jax.jvp(lambda p: log_psi_fn(p, x_chunk), (params,), (tangent,))[1]
@@ -220,8 +217,7 @@ def natural_gradient(problem: SRProblem,
 
 
 def _check_solver(solver) -> None:
-  if solver not in SOLVERS:
-    raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+  checks.one_of("solver", solver, SOLVERS)
 
 
 def stochastic_reconfiguration(
@@ -246,19 +242,10 @@ def stochastic_reconfiguration(
     cg_tol: relative residual tolerance of cg.
     cg_maxiter: iteration cap of cg; None lets jax choose (10 P).
   """
-  if isinstance(diag_shift, bool) or not isinstance(
-      diag_shift, (int, float, np.integer, np.floating)) or not (
-          math.isfinite(diag_shift) and diag_shift > 0):
-    raise ValueError(
-        f"diag_shift must be a positive finite number, got {diag_shift!r}")
+  diag_shift = checks.positive_number("diag_shift", diag_shift)
   _check_solver(solver)
-  if not (isinstance(cg_tol, (int, float)) and cg_tol > 0):
-    raise ValueError(f"cg_tol must be a positive number, got {cg_tol!r}")
-  if cg_maxiter is not None and (isinstance(cg_maxiter, bool) or not isinstance(
-      cg_maxiter, (int, np.integer)) or cg_maxiter < 1):
-    raise ValueError(
-        f"cg_maxiter must be a positive integer or None, got {cg_maxiter!r}")
-  diag_shift = float(diag_shift)
+  checks.positive_number("cg_tol", cg_tol)
+  checks.optional_positive_int("cg_maxiter", cg_maxiter)
 
   def init(params):
     del params
