@@ -4,12 +4,11 @@ Launch: `--config=configs/arnn_conv1d.py:fast=True,L=64,dilation=wavenet`.
 Arguments: those of `configs.base` and
   kernel: kernel size k (sites i - k + 1 .. i of the layer below).
   dilation: one value, one per layer (`1:2:1`), or `wavenet` (1, 2, 4, ...
-    doubling per layer, as in WaveNet; van den Oord et al. 2016,
-    arXiv:1609.03499).
+    doubling per layer).
 """
 
 from configs import base
-from zoo import registry
+from zoo import config_tools
 
 ARGS = dict(base.ARGS, L=32, layers=4, kernel=(3,), dilation=(1,))
 
@@ -30,12 +29,13 @@ VARIANTS = {
 
 
 def config_from_args(args):
-  cfg = base.model_config("conv1d", args, shape=(args.L,))
-  cfg.model.kernel_size = base.any_type_field(args.kernel)  # k
-  # One value, one per layer, or "wavenet".
-  cfg.model.kernel_dilation = base.any_type_field(args.dilation)
+  cfg = base.model_config(
+      "conv1d", args, shape=(args.L,),
+      kernel_size=base.one_or_tuple(args.kernel),  # k
+      # One value, one per layer, or "wavenet".
+      kernel_dilation=base.one_or_tuple(args.dilation))
   return base.finish(cfg, args)
 
 
 def get_config(arg=None):
-  return config_from_args(registry.parse_arg(arg, **ARGS))
+  return config_from_args(config_tools.parse_arg(arg, **ARGS))

@@ -1,7 +1,7 @@
 """Masked conv2d ARNNs on L x L lattices, and their fast twins.
 
 Launch: `--config=configs/arnn_conv2d.py:fast=True,L=8`; a rectangle with
-`--config.hilbert.shape='(4, 6)'`. Arguments: those of `configs.base` and
+`--config.lattice.shape='(4, 6)'`. Arguments: those of `configs.base` and
   kernel: (kh, kw) with kw odd (kh rows up to the current one, kw columns
     centred on it), or one int for both.
   dilation: one value (an int or a (dh, dw) pair), one per layer, or
@@ -9,7 +9,7 @@ Launch: `--config=configs/arnn_conv2d.py:fast=True,L=8`; a rectangle with
 """
 
 from configs import base
-from zoo import registry
+from zoo import config_tools
 
 ARGS = dict(base.ARGS, L=8, layers=4, kernel=(3, 3), dilation=(1,))
 
@@ -28,12 +28,13 @@ VARIANTS = {
 
 
 def config_from_args(args):
-  cfg = base.model_config("conv2d", args, shape=(args.L, args.L))
-  cfg.model.kernel_size = base.any_type_field(args.kernel)  # (kh, kw) or k
-  # One value, one per layer, or "wavenet".
-  cfg.model.kernel_dilation = base.any_type_field(args.dilation)
+  cfg = base.model_config(
+      "conv2d", args, shape=(args.L, args.L),
+      kernel_size=base.one_or_tuple(args.kernel),  # (kh, kw) or k
+      # One value, one per layer, or "wavenet".
+      kernel_dilation=base.one_or_tuple(args.dilation))
   return base.finish(cfg, args)
 
 
 def get_config(arg=None):
-  return config_from_args(registry.parse_arg(arg, **ARGS))
+  return config_from_args(config_tools.parse_arg(arg, **ARGS))

@@ -6,7 +6,7 @@ activation, machine_pow, tiny).
 """
 
 from configs import base
-from zoo import registry
+from zoo import config_tools
 
 ARGS = dict(base.ARGS)
 
@@ -28,4 +28,4 @@ def config_from_args(args):
 
 
 def get_config(arg=None):
-  return config_from_args(registry.parse_arg(arg, **ARGS))
+  return config_from_args(config_tools.parse_arg(arg, **ARGS))

@@ -1,4 +1,4 @@
-"""The base model config that every family module starts from.
+"""The model config every family module starts from.
 
 A family module (`arnn_dense.py`, `arnn_conv1d.py`, `arnn_conv2d.py`) holds
 its argument defaults `ARGS` (the base `ARGS` plus its own), a function
@@ -6,7 +6,10 @@ its argument defaults `ARGS` (the base `ARGS` plus its own), a function
 small diff of `ARGS`. `get_config("name:arg")` parses `arg` against the
 variant's defaults, so every argument of the family works for every variant.
 
-Arguments (`key=value,...`; see `zoo.registry.parse_arg` for the syntax):
+A model config has three sections, read by `zoo.build.model`: `lattice`,
+`hilbert` and `model` (every field is commented in `model_config`).
+
+Arguments (`key=value,...`; see `zoo.config_tools.parse_arg` for the syntax):
   fast: build the fast twin (cached one-site conditionals).
   hilbert: spin_half | spin_one | fock.
   L: a chain of L sites (dense, conv1d) or an L x L lattice (conv2d).
@@ -17,7 +20,7 @@ Arguments (`key=value,...`; see `zoo.registry.parse_arg` for the syntax):
   dtype: parameter dtype, float32 | float64 | complex64 | complex128.
   activation: selu | relu | tanh (on real and imaginary parts).
   machine_pow: p in sum_s |psi(s)|^p = 1; 2 for a wavefunction.
-  tiny: shrink to a few sites and features (`zoo.registry.shrink`).
+  tiny: shrink to a few sites and features (`zoo.config_tools.shrink`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Callable
 
 from ml_collections import config_dict
 
-from zoo import registry
+from zoo import config_tools
 
 ARGS = dict(
     fast=False,
@@ -42,50 +45,49 @@ ARGS = dict(
 )
 
 
-def any_type_field(value: tuple) -> config_dict.FieldReference:
-  """A tuple argument as a config field of any type; `(16,)` becomes 16."""
-  return registry.any_type(value[0] if len(value) == 1 else value)
+def one_or_tuple(value: tuple):
+  """A tuple argument as a field value; `(16,)` becomes 16."""
+  return value[0] if len(value) == 1 else value
 
 
-def model_config(family: str, args,
-                 shape: tuple[int, ...]) -> config_dict.ConfigDict:
-  """The hilbert and model sections shared by every family."""
-  if args.hilbert not in ("spin_half", "spin_one", "fock"):
-    raise ValueError(
-        f"argument hilbert={args.hilbert!r} is not one of spin_half, "
-        "spin_one, fock")
+def model_config(family: str, args, shape: tuple[int, ...],
+                 **family_fields) -> config_dict.ConfigDict:
+  """The lattice, hilbert and model sections; `family_fields` (commented
+  where the family module sets them) join the fields every family has."""
   cfg = config_dict.ConfigDict()
-
-  cfg.hilbert = config_dict.ConfigDict()
-  cfg.hilbert.kind = args.hilbert  # spin_half | spin_one | fock | custom
-  cfg.hilbert.shape = shape  # (N,) chain or (Lx, Ly) lattice, raster order
-  # Highest occupation, fock only (None for spins).
-  cfg.hilbert.n_max = registry.any_type(
-      args.n_max if args.hilbert == "fock" else None)
-  cfg.hilbert.local_states = registry.any_type(None)  # custom only: the values
-  # None, or the sum of the local-state values of every configuration:
-  # spin_half 2 S^z (0: the S^z = 0 sector), spin_one S^z, fock particles.
-  cfg.hilbert.total = registry.any_type(None)
-
-  cfg.model = config_dict.ConfigDict()
-  cfg.model.family = family  # dense | conv1d | conv2d
-  cfg.model.fast = args.fast  # the cached one-site pass (the Fast* twin)
-  cfg.model.layers = args.layers  # masked layers; the last outputs local_size
-  # Hidden width F, hidden widths (F1, ..., F_{layers-1}), all widths ending in
-  # local_size, or ("pyramid" | "log", F) down to local_size.
-  cfg.model.features = any_type_field(args.features)
-  cfg.model.activation = args.activation  # selu | relu | tanh, by name
-  cfg.model.use_bias = True  # a bias in every layer
-  # float32 | float64 | complex64 | complex128
-  cfg.model.param_dtype = args.dtype
-  cfg.model.precision = registry.any_type(None)  # a jax.lax.Precision name
-  cfg.model.machine_pow = args.machine_pow  # p in sum |psi|^p = 1
+  cfg.lattice = config_tools.section(
+      shape=shape,  # (N,) chain or (Lx, Ly) lattice, raster order
+      pbc=True,  # periodic (True) or open boundaries
+  )
+  cfg.hilbert = config_tools.section(
+      kind=args.hilbert,  # spin_half | spin_one | fock | custom
+      # Highest occupation, fock only (None otherwise).
+      n_max=args.n_max if args.hilbert == "fock" else None,
+      local_states=None,  # custom only: the local-state values
+      # None, or the sum of the local-state values of every configuration:
+      # spin_half 2 S^z (0: the S^z = 0 sector), spin_one S^z, fock particles.
+      total=None,
+  )
+  cfg.model = config_tools.section(
+      family=family,  # a key of zoo.models.FAMILIES: dense | conv1d | conv2d
+      fast=args.fast,  # the cached one-site pass (the Fast* twin)
+      layers=args.layers,  # masked layers; the last outputs local_size
+      # Hidden width F, hidden widths (F1, ..., F_{layers-1}), all widths
+      # ending in local_size, or ("pyramid" | "log", F) down to local_size.
+      features=one_or_tuple(args.features),
+      activation=args.activation,  # selu | relu | tanh, by name
+      use_bias=True,  # a bias in every layer
+      param_dtype=args.dtype,  # float32 | float64 | complex64 | complex128
+      precision=None,  # a jax.lax.Precision name, or None
+      machine_pow=args.machine_pow,  # p in sum |psi|^p = 1
+      **family_fields,
+  )
   return cfg
 
 
 def finish(cfg: config_dict.ConfigDict, args) -> config_dict.ConfigDict:
   """Applies the arguments every family shares after the family fields."""
-  return registry.shrink(cfg) if args.tiny else cfg
+  return config_tools.shrink(cfg) if args.tiny else cfg
 
 
 def variants(args: dict, table: dict[str, dict],
@@ -111,7 +113,7 @@ def variants(args: dict, table: dict[str, dict],
     get_config.__qualname__ = get_config.__name__ = f"get_config[{name}]"
     get_config.__module__ = config_from_args.__module__
     get_config.__doc__ = (
-        f"{name}: {registry.format_arg(diff) or 'the defaults'}.")
+        f"{name}: {config_tools.format_arg(diff) or 'the defaults'}.")
     functions[name] = get_config
   return functions
 
@@ -120,6 +122,6 @@ def _get_config_with_defaults(defaults: dict,
                               config_from_args: Callable) -> Callable:
 
   def get_config(arg=None):
-    return config_from_args(registry.parse_arg(arg, **defaults))
+    return config_from_args(config_tools.parse_arg(arg, **defaults))
 
   return get_config

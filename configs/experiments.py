@@ -1,29 +1,31 @@
-"""VMC experiments: a Hamiltonian, a model by name, an optimizer and a run.
+"""VMC experiments: a lattice, a model, a Hamiltonian, an optimizer and a run.
 
 Launch: `python -m experiments.vmc --config=heisenberg_chain_fast_conv1d`,
 `--config=j1j2_square_fast_conv2d:steps=2000,lr=0.02` or
 `--config=configs/experiments.py:experiment=tfim_square_fast_conv2d,tiny=True`,
 then any `--config.section.field=value` override.
 
-Sections (every field is commented where it is set, in `base_config`):
-  model: a registered model spec (`python -m experiments.zoo list`); its
-    lattice is replaced by the Hamiltonian's.
-  hamiltonian: kind (tfim | heisenberg | j1j2), lattice shape, boundary,
-    couplings and the Marshall sign rotation; only the fields of its kind.
+Sections (every field is commented where it is set, in `base_config`; the
+library reads all but `log`, see `zoo.build`):
+  lattice: shape and boundary, read by both the model and the Hamiltonian.
+  hilbert: spin-1/2 sites, and the sector (`total`) the model is restricted
+    to.
+  model: the model section of a built-in variant (`configs.families`).
+  hamiltonian: kind (tfim | heisenberg | j1j2) and its couplings.
   optimizer: optax optimizer, learning rate and schedule, SR settings.
   vmc: steps, samples per step, chunking, seed, final evaluation samples.
   log: progress every K steps, checkpoint cadence, checkpoints kept.
 
-Arguments (`key=value,...`; see `zoo.registry.parse_arg`), the same for
+Arguments (`key=value,...`; see `zoo.config_tools.parse_arg`), the same for
 every experiment, with defaults from its row of `EXPERIMENTS`:
   L: sites of the chain, or the side of the L x L lattice.
   steps: VMC steps.
   samples: exact samples per step.
   lr: learning rate (the peak value of a schedule).
-  schedule: the learning rate schedule, constant | cosine | warmup_cosine
-    (see `base_config`); a decaying one spans `steps`, so a longer run is a
-    new trajectory, not a continuation.
-  final_lr_fraction: cosine, warmup_cosine: the final rate as a fraction of
+  schedule: the learning rate schedule, a name of `zoo.vmc.SCHEDULES`
+    (constant, cosine, warmup_cosine, ...); a decaying one spans `steps`,
+    so a longer run is a new trajectory, not a continuation.
+  final_lr_fraction: the final rate of a decaying schedule, as a fraction of
     lr.
   diag_shift: SR diagonal shift.
   seed: the seed of parameters and samples.
@@ -35,7 +37,8 @@ from __future__ import annotations
 
 from ml_collections import config_dict
 
-from zoo import registry
+from configs import families
+from zoo import config_tools
 
 # Sizes of a tiny run (`tiny=True`): quick to compile and run on a CPU.
 TINY_L = 6  # chain sites
@@ -43,21 +46,20 @@ TINY_L_2D = 2  # 2 x 2; bipartite with periodic boundaries (3 x 3 is not)
 TINY_STEPS = 6
 TINY_SAMPLES = 32
 
-# The least samples of the final evaluation (but tiny runs): about 10 s for
-# the 20-site dense model on 2 cores, no gradients.
+# The least samples of the final evaluation (but tiny runs), so that its
+# error bar resolves a relative error of 1e-4 on the default system.
 EVAL_SAMPLES = 65536
 
-# Registered names -> what each sets. `model` is a registered model spec
-# (without its lattice size: the Hamiltonian's lattice replaces it);
-# `hamiltonian` its kind and couplings; `lattice` (optional, see LATTICES)
-# "chain" or "square", by default square for a conv2d model, else chain (a
-# dense model on a square lattice takes L * L sites in raster order);
-# `total_sz` (optional) the S^z sector of the model and its samples (see
-# `cfg.vmc.total_sz`; `--config.vmc.total_sz=None` lifts it); the other keys
-# are argument defaults.
+# Registered names -> what each sets: `model`, a built-in model variant spec
+# (`configs.families`; its lattice is the experiment's); `hamiltonian`, its
+# kind and couplings (`zoo.physics.hamiltonians`); `lattice` (optional,
+# LATTICES) "chain" (L sites, the default) or "square" (L x L); `total`
+# (optional) the sector of the model and its samples, the sum of sigma_z
+# (0: S^z = 0; `--config.hilbert.total=None` lifts it); the other keys are
+# argument defaults. The README's results table holds what each row
+# measured.
 EXPERIMENTS = {
-    # The critical transverse-field Ising chain; the launcher's default
-    # until the dense row below, which gets closer at the same budget.
+    # The critical transverse-field Ising chain with a weight-shared model.
     "tfim_chain_fast_conv1d": dict(
         model="fast_arnn_conv1d_dilated:features=8",
         hamiltonian=dict(kind="tfim", J=1.0, h=1.0),
@@ -67,34 +69,31 @@ EXPERIMENTS = {
         hamiltonian=dict(kind="heisenberg", J=1.0, marshall_sign=True),
         L=20, steps=1000, samples=1024, lr=0.05, diag_shift=1e-3),
     "heisenberg_square_fast_conv2d": dict(
-        model="fast_arnn_conv2d",
+        model="fast_arnn_conv2d", lattice="square",
         hamiltonian=dict(kind="heisenberg", J=1.0, marshall_sign=True),
         L=4, steps=1000, samples=1024, lr=0.05, diag_shift=1e-3),
     # h = 3.04: close to the critical field of the square lattice TFIM.
     "tfim_square_fast_conv2d": dict(
-        model="fast_arnn_conv2d",
+        model="fast_arnn_conv2d", lattice="square",
         hamiltonian=dict(kind="tfim", J=1.0, h=3.04),
         L=4, steps=1000, samples=1024, lr=0.05, diag_shift=1e-3),
     # Frustrated: the Marshall rotation does not fix the signs, so the
     # parameters are complex and learn the phases.
     "j1j2_square_fast_conv2d": dict(
-        model="fast_arnn_conv2d_complex",
+        model="fast_arnn_conv2d_complex", lattice="square",
         hamiltonian=dict(kind="j1j2", J1=1.0, J2=0.5, marshall_sign=True),
         L=4, steps=1000, samples=1024, lr=0.05, diag_shift=1e-3),
     # Dense rows (no weight sharing): every conditional has weights of its
     # own, so the periodic boundary and the distance from the first site
-    # need not be inferred from the zero padding as in the conv rows, which
-    # stall earlier (the TFIM chain at a variance of ~0.1, rel. err. ~1e-3).
-    # Measured figures: the README's results table. lr 0.1 with SR (minSR:
-    # parameters outnumber samples); the rows without a schedule keep it
-    # constant, so `:steps=N` in the same workdir continues the trajectory.
+    # need not be inferred from the zero padding, as the conv rows must.
+    # SR with lr 0.1 (minSR: parameters outnumber samples); the rows without
+    # a schedule keep it constant, so `:steps=N` in the same workdir
+    # continues the trajectory.
     #
     # The default of `python -m experiments.vmc`: about two minutes on two
-    # CPU cores (300 steps, rel. err. ~2.5e-4). The cosine decay (0.1 to
-    # 0.01 over the run) quiets the last steps: `:steps=1500` reaches the
-    # issue's 1e-4 (1500 steps at a constant 0.1: 1.1e-4). The decay spans
-    # `steps`, so a longer run starts afresh (`--overwrite` in an old
-    # workdir) rather than continuing a shorter one.
+    # CPU cores. The cosine decay (0.1 to 0.01 over the run) quiets the last
+    # steps; it spans `steps`, so a longer run starts afresh (`--overwrite`
+    # in an old workdir) rather than continuing a shorter one.
     "tfim_chain_fast_dense": dict(
         model="fast_arnn_dense:layers=2,features=16",
         hamiltonian=dict(kind="tfim", J=1.0, h=1.0),
@@ -104,13 +103,11 @@ EXPERIMENTS = {
         model="fast_arnn_dense:layers=2,features=16",
         hamiltonian=dict(kind="heisenberg", J=1.0, marshall_sign=True),
         L=20, steps=600, samples=1024, lr=0.1, diag_shift=1e-3),
-    # 32 features, 3000 cosine-decayed steps, SR shift 1e-4 and the model
-    # restricted to S^z = 0: rel. err. 4.4e-4. Over the whole space
-    # (`--config.vmc.total_sz=None`): 1.27e-3 (1500 steps with shift 1e-3:
-    # 1.8e-3; 16 features, 600 constant steps: 4.1e-3).
+    # Restricted to S^z = 0, where the ground state lies: the variance falls
+    # faster than over the whole space.
     "heisenberg_square_fast_dense": dict(
         model="fast_arnn_dense:layers=2,features=32", lattice="square",
-        total_sz=0,
+        total=0,
         hamiltonian=dict(kind="heisenberg", J=1.0, marshall_sign=True),
         L=4, steps=3000, samples=1024, lr=0.1, schedule="cosine",
         diag_shift=1e-4),
@@ -133,88 +130,60 @@ DEFAULT = "tfim_chain_fast_dense"  # the launcher's default experiment
 ARGS = dict(L=20, steps=300, samples=1024, lr=0.05, schedule="constant",
             final_lr_fraction=0.1, diag_shift=1e-3, seed=0, tiny=False)
 
-# The learning rate schedules of the `schedule` argument (`experiments.vmc`
-# builds them over `steps`).
-SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
-# Hamiltonian kinds and the coupling fields each takes (besides kind, shape
-# and pbc); `experiments.vmc.build_hamiltonian` checks them.
-HAMILTONIAN_FIELDS = {
-    "tfim": ("J", "h"),
-    "heisenberg": ("J", "marshall_sign"),
-    "j1j2": ("J1", "J2", "marshall_sign"),
-}
-# What each coupling field means (the comments of the hamiltonian section).
-COUPLINGS = {
-    "J": "nearest-neighbour coupling (tfim: -J sz sz; heisenberg: J S.S)",
-    "h": "transverse field, -h sx on every site (tfim)",
-    "J1": "nearest-neighbour coupling J1 S.S (j1j2)",
-    "J2": "next-nearest-neighbour (diagonal) coupling J2 S.S (j1j2)",
-    # Rotates H by prod_{i in sublattice B} sz_i: the spectrum is unchanged,
-    # and the unfrustrated ground state gets positive amplitudes.
-    "marshall_sign": "apply the Marshall sign rotation",
-}
-
-
-def base_config(model: str, hamiltonian: dict, args,
-                lattice: str | None = None,
-                total_sz: float | None = None) -> config_dict.ConfigDict:
+def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
+                total: float | None = None) -> config_dict.ConfigDict:
   """An experiment config from a model spec, Hamiltonian fields and arguments.
 
   Args:
-    model: a registered model spec, e.g. "fast_arnn_conv1d_dilated".
-    hamiltonian: `kind` and its couplings (see HAMILTONIAN_FIELDS).
+    model: a built-in model variant spec, e.g. "fast_arnn_conv1d_dilated".
+    hamiltonian: `kind` and its couplings (`zoo.physics.hamiltonians`).
     args: parsed arguments (see the module docstring).
-    lattice: "chain" (L sites) or "square" (L x L); None: square for a
-      conv2d model, else chain.
-    total_sz: None, or the S^z sector of the model and its samples.
+    lattice: "chain" (L sites) or "square" (L x L).
+    total: None, or the sector of the model and its samples (`hilbert.total`).
   """
-  kind = hamiltonian["kind"]
-  if kind not in HAMILTONIAN_FIELDS:
-    raise ValueError(f"hamiltonian kind={kind!r} is not one of "
-                     f"{tuple(HAMILTONIAN_FIELDS)}")
-  conv2d = "conv2d" in model.partition(":")[0]
-  if lattice is None:
-    lattice = "square" if conv2d else "chain"
   if lattice not in LATTICES:
     raise ValueError(f"lattice={lattice!r} is not one of {LATTICES}")
-  if args.schedule not in SCHEDULES:
-    raise ValueError(f"schedule={args.schedule!r} is not one of {SCHEDULES}")
-  if not 0.0 <= args.final_lr_fraction <= 1.0:
-    raise ValueError(f"final_lr_fraction={args.final_lr_fraction!r} must be "
-                     "in [0, 1]")
-  lattice_2d = lattice == "square"
-  size = (TINY_L_2D if lattice_2d else TINY_L) if args.tiny else args.L
-  # A model without a 2D lattice (dense) takes the sites, in raster order.
-  model_size = size * size if lattice_2d and not conv2d else size
-  model_args = ",".join(filter(None, (
-      model.partition(":")[2], f"L={model_size}",
-      "tiny=True" if args.tiny else "")))
+  size = (TINY_L_2D if lattice == "square" else TINY_L) if args.tiny else args.L
+  model_cfg = families.get_config(model + (
+      (":" if ":" not in model else ",") + "tiny=True" if args.tiny else ""))
   cfg = config_dict.ConfigDict()
 
-  # A registered model spec, `name:arg`; the launcher builds it on the
-  # lattice of hamiltonian.shape (its L only sizes `zoo list` and `describe`).
-  cfg.model = f"{model.partition(':')[0]}:{model_args}"
+  cfg.lattice = config_tools.section(
+      # (N,) chain or (Lx, Ly) lattice, raster order; the model and the
+      # Hamiltonian both live on it.
+      shape=(size, size) if lattice == "square" else (size,),
+      pbc=True,  # periodic (True) or open boundaries
+  )
+  cfg.hilbert = config_tools.section(
+      kind="spin_half",  # the Hamiltonians act on spins 1/2
+      n_max=None,  # fock only
+      local_states=None,  # custom only
+      # None, or the sum of sigma_z of the only configurations the model
+      # holds and the sampler draws (2 S^z; 0 for the ground state of an
+      # antiferromagnet on an even number of sites). Needs an S^z-conserving
+      # Hamiltonian (heisenberg, j1j2); the exact energy is that of the
+      # sector.
+      total=total,
+  )
+  # The model section of the variant (its fields: configs/base.py).
+  cfg.model = model_cfg.model
 
   cfg.hamiltonian = config_dict.ConfigDict()
-  cfg.hamiltonian.kind = kind  # tfim | heisenberg | j1j2
-  # (N,) chain or (Lx, Ly) lattice, raster order.
-  cfg.hamiltonian.shape = (size, size) if lattice_2d else (size,)
-  cfg.hamiltonian.pbc = True  # periodic (True) or open boundaries
-  for field in HAMILTONIAN_FIELDS[kind]:  # Commented in COUPLINGS.
-    if field not in hamiltonian:
-      raise ValueError(f"hamiltonian of kind {kind!r} needs field {field!r}; "
-                       f"got {sorted(hamiltonian)}")
-    cfg.hamiltonian[field] = hamiltonian[field]
+  cfg.hamiltonian.kind = hamiltonian["kind"]  # tfim | heisenberg | j1j2
+  for field, value in hamiltonian.items():  # Documented in zoo.physics.
+    if field != "kind":
+      cfg.hamiltonian[field] = value
 
   cfg.optimizer = config_dict.ConfigDict()
   cfg.optimizer.name = "sgd"  # sgd | adam | adamw | rmsprop | adabelief
   # The step size (with SR: the imaginary-time step), or a schedule's peak.
   cfg.optimizer.learning_rate = args.lr
-  # constant | cosine | warmup_cosine, over vmc.steps.
+  # A name of zoo.vmc.SCHEDULES (constant | cosine | warmup_cosine | ...),
+  # over vmc.steps.
   cfg.optimizer.schedule = args.schedule
   cfg.optimizer.warmup_steps = 0  # warmup_cosine: linear warmup from 0
-  # cosine, warmup_cosine: the final rate as a fraction of learning_rate.
+  # A decaying schedule's final rate as a fraction of learning_rate.
   cfg.optimizer.final_lr_fraction = args.final_lr_fraction
   cfg.optimizer.sr = config_dict.ConfigDict()
   cfg.optimizer.sr.enabled = True  # precondition the gradient with SR
@@ -229,15 +198,9 @@ def base_config(model: str, hamiltonian: dict, args,
   cfg.vmc.n_samples = TINY_SAMPLES if args.tiny else args.samples
   cfg.vmc.chunk_size = 0  # samples at once through the network; 0: all
   cfg.vmc.seed = args.seed  # parameters and samples
-  # None, or the total S^z (sum of sigma_z / 2) of the only configurations
-  # the model holds and the sampler draws: 0 for the ground state of an
-  # antiferromagnet on an even number of sites. Needs an S^z-conserving
-  # Hamiltonian (heisenberg, j1j2); the exact energy is that of the sector.
-  cfg.vmc.total_sz = registry.any_type(total_sz)
   # The final energy: one evaluation with this many fresh samples. Its error
   # bar, sqrt(variance / eval_samples), must be well below the relative
-  # error sought: at a variance of 0.02, 4096 samples give +-2e-3 on the
-  # TFIM chain's -25.49 (8e-5 relative), too coarse to tell 1e-4.
+  # error sought.
   cfg.vmc.eval_samples = 4 * cfg.vmc.n_samples
   if not args.tiny:
     cfg.vmc.eval_samples = max(cfg.vmc.eval_samples, EVAL_SAMPLES)
@@ -259,11 +222,10 @@ def get_config_of(name: str, arg: str | None = None) -> config_dict.ConfigDict:
     raise ValueError(f"experiment={name!r} is not one of "
                      f"{', '.join(EXPERIMENTS)}")
   row = dict(EXPERIMENTS[name])
-  model, hamiltonian = row.pop("model"), row.pop("hamiltonian")
-  lattice = row.pop("lattice", None)
-  total_sz = row.pop("total_sz", None)
-  args = registry.parse_arg(arg, **{**ARGS, **row})
-  return base_config(model, hamiltonian, args, lattice, total_sz)
+  layout = {key: row.pop(key) for key in ("model", "hamiltonian", "lattice",
+                                          "total") if key in row}
+  args = config_tools.parse_arg(arg, **{**ARGS, **row})
+  return base_config(args=args, **layout)
 
 
 def get_config(arg: str | None = None) -> config_dict.ConfigDict:
@@ -272,15 +234,10 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   items = [item for item in (arg or "").split(",") if item.strip()]
   chosen = [item for item in items
             if item.partition("=")[0].strip() == "experiment"]
-  name = registry.parse_arg(",".join(chosen), experiment=DEFAULT).experiment
+  name = config_tools.parse_arg(",".join(chosen),
+                                experiment=DEFAULT).experiment
   rest = ",".join(item for item in items if item not in chosen)
   return get_config_of(name, rest or None)
-
-
-def register_configs(registry_) -> None:
-  """Registers every row of EXPERIMENTS with `registry_`."""
-  for name in EXPERIMENTS:
-    registry_.register(name, _named_get_config(name))
 
 
 def _named_get_config(name: str):
@@ -292,3 +249,7 @@ def _named_get_config(name: str):
       f"get_config[{name}]")
   named_get_config.__doc__ = f"The experiment {name}; see configs.experiments."
   return named_get_config
+
+
+# Registered names -> get_config(arg=None), one per row of EXPERIMENTS.
+EXPERIMENT_CONFIGS = {name: _named_get_config(name) for name in EXPERIMENTS}

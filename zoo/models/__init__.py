@@ -2,6 +2,6 @@
 
 from zoo.models.arnn import ARNN, ARNNSpec, normalize_log_psi
 from zoo.models.bundle import Wavefunction
-from zoo.models.families import (MODELS, ARNNConv1D, ARNNConv2D, ARNNDense,
+from zoo.models.families import (FAMILIES, FIELDS, MODELS, ARNNConv1D, ARNNConv2D, ARNNDense,
                                  FastARNNConv1D, FastARNNConv2D, FastARNNDense,
                                  make_spec)

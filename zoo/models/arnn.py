@@ -32,15 +32,12 @@ import jax.numpy as jnp
 from zoo import nn
 from zoo.hilbert import Hilbert
 
-FAMILIES = ("dense", "conv1d", "conv2d")
-
-
 @dataclasses.dataclass(frozen=True)
 class ARNNSpec:
   """A fully resolved, validated architecture (see `zoo.models.families`).
 
   Attributes:
-    family: one of FAMILIES.
+    family: a key of `zoo.models.families.FAMILIES`.
     hilbert: the Hilbert space; conv2d needs a 2D lattice shape.
     features: output width of each layer; the last is `hilbert.local_size`.
     kernel_size: per layer; () for dense, (k,) for conv1d, (kh, kw) for conv2d.

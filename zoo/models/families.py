@@ -2,91 +2,132 @@
 
 Each constructor returns a `Wavefunction` bundle. The fast twin of a family
 has the same fields and the same params tree; only `conditional` differs
-(cached one-site pass instead of a full pass).
+(cached one-site pass instead of a full pass). `FAMILIES` is the one table
+of families; configs name them by its keys (`model.family`).
 
-Fields:
+Fields (the same values from Python and from a config):
   hilbert: the Hilbert space (conv2d needs a 2D lattice shape (Lx, Ly)).
   layers: number of masked layers.
-  features: an int F means F for every layer but the last, which has
-    `hilbert.local_size`; a tuple must have `layers` entries ending in it.
+  features: the width of every layer, the last being `hilbert.local_size`:
+    an int F (F for every layer but the last), the hidden widths
+    (`layers - 1` of them), all `layers` widths ending in local_size, or a
+    schedule down to local_size, ("pyramid", F) (linear from F) or
+    ("log", F) (geometric from F).
   kernel_size: conv1d: k; conv2d: (kh, kw) with kw odd (or one int for both).
-  kernel_dilation: one value for all layers, or one per layer (e.g. 1, 2, 4,
-    8); conv2d values are ints or (dh, dw) pairs. A 2-tuple of ints for
-    conv2d means (dh, dw); write ((1, 1), (2, 2)) for a 2-layer schedule.
+  kernel_dilation: one value for all layers, one per layer (e.g. 1, 2, 4,
+    8), or "wavenet" (1, 2, 4, ... doubling per layer, as in WaveNet; van den
+    Oord et al. 2016, arXiv:1609.03499). conv2d values are ints or (dh, dw)
+    pairs; a 2-tuple of ints for conv2d means (dh, dw); write ((1, 1), (2, 2))
+    for a 2-layer schedule.
   activation: a callable or a name in `zoo.nn.ACTIVATIONS`; default selu on
     real and imaginary parts separately.
-  use_bias, param_dtype (float32/64, complex64/128), precision, machine_pow,
-  kernel_init (JAX-style; masked and rescaled), bias_init.
+  use_bias, param_dtype (float32/64, complex64/128, or their names),
+  precision, machine_pow, kernel_init (JAX-style; masked and rescaled),
+  bias_init.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zoo import checks
 from zoo import nn
 from zoo.hilbert import Hilbert
 from zoo.models.arnn import ARNNSpec
 from zoo.models.bundle import Wavefunction
 
 PARAM_DTYPES = ("float32", "float64", "complex64", "complex128")
-
-
-def _is_int(v) -> bool:
-  return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _check_positive(name: str, v) -> int:
-  if not _is_int(v) or v < 1:
-    raise ValueError(f"{name} must be a positive integer, got {v!r}")
-  return int(v)
+# Width schedules of `features`: (name, F) -> widths from F down to K.
+FEATURE_SCHEDULES = ("pyramid", "log")
+# Dilation schedules of `kernel_dilation`.
+DILATION_SCHEDULES = ("wavenet",)
 
 
 def _features(features, layers: int, local_size: int) -> tuple[int, ...]:
-  if _is_int(features):
-    _check_positive("features", features)
-    return (int(features),) * (layers - 1) + (local_size,)
-  if not isinstance(features, Sequence):
-    raise ValueError(f"features must be an int or a tuple of ints, got {features!r}")
-  features = tuple(features)
-  if len(features) != layers:
-    raise ValueError(
-        f"features={features} has {len(features)} entries; expected one per "
-        f"layer (layers={layers})")
-  for i, f in enumerate(features):
-    _check_positive(f"features[{i}]", f)
-  if features[-1] != local_size:
-    raise ValueError(
-        f"features={features} must end with local_size={local_size} (the "
-        "last layer outputs one value per local state)")
-  return tuple(int(f) for f in features)
+  """The width of every layer (see the module docstring).
+
+  >>> _features(("pyramid", 32), 4, 2)
+  (32, 22, 12, 2)
+  """
+  if checks.is_int(features):
+    f = checks.positive_int("features", features)
+    return (f,) * (layers - 1) + (local_size,)
+  if isinstance(features, Sequence) and not isinstance(features, str):
+    features = tuple(features)
+    if len(features) == 2 and isinstance(features[0], str):
+      return _feature_schedule(features, layers, local_size)
+    for i, f in enumerate(features):
+      checks.positive_int(f"features[{i}]", f)
+    if len(features) == layers - 1:
+      features += (local_size,)
+    if len(features) != layers:
+      raise checks.FieldError(
+          "features", features,
+          f"has {len(features)} entries; expected layers - 1 = {layers - 1} "
+          f"hidden widths, or layers = {layers} widths ending in local_size = "
+          f"{local_size}")
+    if features[-1] != local_size:
+      raise checks.FieldError(
+          "features", features,
+          f"must end with local_size={local_size} (the last layer outputs one "
+          "value per local state)")
+    return tuple(int(f) for f in features)
+  raise checks.FieldError(
+      "features", features,
+      "must be an int, a tuple of ints, or a schedule ('pyramid', F) or "
+      "('log', F)")
+
+
+def _feature_schedule(features, layers: int, local_size: int):
+  name, start = features
+  checks.one_of("features[0]", name, FEATURE_SCHEDULES)
+  start = checks.positive_int("features[1]", start)
+  if layers == 1:
+    return (local_size,)
+  t = np.arange(layers) / (layers - 1)
+  if name == "pyramid":
+    widths = start + (local_size - start) * t
+  else:
+    widths = start * (local_size / start)**t
+  return tuple(max(1, int(round(w))) for w in widths[:-1]) + (local_size,)
 
 
 def _per_layer(name: str, value, layers: int, rank: int) -> tuple[tuple[int, ...], ...]:
   """One value for all layers or one per layer; each a rank-tuple of ints."""
 
   def one(v, where):
-    if _is_int(v):
-      return (_check_positive(where, v),) * rank
-    if rank == 2 and isinstance(v, Sequence) and len(v) == 2 and all(map(_is_int, v)):
-      return (_check_positive(f"{where}[0]", v[0]), _check_positive(f"{where}[1]", v[1]))
+    if checks.is_int(v):
+      return (checks.positive_int(where, v),) * rank
+    if rank == 2 and isinstance(v, Sequence) and len(v) == 2 and all(map(checks.is_int, v)):
+      return (checks.positive_int(f"{where}[0]", v[0]),
+              checks.positive_int(f"{where}[1]", v[1]))
     expected = "a positive integer" + (" or a pair of them" if rank == 2 else "")
-    raise ValueError(f"{where} must be {expected}, got {v!r}")
+    raise checks.FieldError(where, v, f"must be {expected}")
 
   is_pair = rank == 2 and isinstance(value, Sequence) and len(value) == 2 and all(
-      map(_is_int, value))
-  if _is_int(value) or is_pair:
+      map(checks.is_int, value))
+  if checks.is_int(value) or is_pair:
     return (one(value, name),) * layers
   if isinstance(value, Sequence) and not isinstance(value, str):
     if len(value) != layers:
-      raise ValueError(
-          f"{name}={tuple(value)} has {len(value)} entries; expected one value "
-          f"or one per layer (layers={layers})")
+      raise checks.FieldError(
+          name, tuple(value),
+          f"has {len(value)} entries; expected one value or one per layer "
+          f"(layers={layers})")
     return tuple(one(v, f"{name}[{i}]") for i, v in enumerate(value))
-  raise ValueError(f"{name} must be a value or one per layer, got {value!r}")
+  raise checks.FieldError(name, value, "must be a value or one per layer")
+
+
+def _dilation(value, layers: int, rank: int) -> tuple[tuple[int, ...], ...]:
+  if isinstance(value, str):
+    checks.one_of("kernel_dilation", value, DILATION_SCHEDULES)
+    return tuple((2**i,) * rank for i in range(layers))  # "wavenet"
+  return _per_layer("kernel_dilation", value, layers, rank)
 
 
 def _param_dtype(param_dtype) -> Any:
@@ -95,22 +136,23 @@ def _param_dtype(param_dtype) -> Any:
   except TypeError:
     dtype = None
   if dtype is None or dtype.name not in PARAM_DTYPES:
-    raise ValueError(f"param_dtype must be one of {PARAM_DTYPES}, got {param_dtype!r}")
+    raise checks.FieldError("param_dtype", param_dtype,
+                            f"must be one of {', '.join(PARAM_DTYPES)}")
   if dtype.itemsize * (1 if dtype.kind == "f" else 0.5) == 8 and not jax.config.jax_enable_x64:
-    raise ValueError(
-        f"param_dtype={dtype.name} needs jax_enable_x64; `import zoo` enables it "
-        "unless it was switched off afterwards")
+    raise checks.FieldError(
+        "param_dtype", dtype.name,
+        "needs jax_enable_x64; `import zoo` enables it unless it was switched "
+        "off afterwards")
   return dtype.type
 
 
 def _activation(activation):
   if isinstance(activation, str):
-    if activation not in nn.ACTIVATIONS:
-      raise ValueError(
-          f"activation={activation!r} is not one of {sorted(nn.ACTIVATIONS)}")
-    return nn.ACTIVATIONS[activation]
+    return nn.ACTIVATIONS[checks.one_of("activation", activation,
+                                        sorted(nn.ACTIVATIONS))]
   if not callable(activation):
-    raise ValueError(f"activation must be a callable or a name, got {activation!r}")
+    raise checks.FieldError("activation", activation,
+                            "must be a callable or a name")
   return activation
 
 
@@ -133,49 +175,54 @@ def make_spec(
 ) -> ARNNSpec:
   """Validates the fields of a family and resolves them into an ARNNSpec."""
   if not isinstance(hilbert, Hilbert):
-    raise ValueError(f"hilbert must be a zoo.Hilbert, got {hilbert!r}")
-  layers = _check_positive("layers", layers)
+    raise checks.FieldError("hilbert", hilbert, "must be a zoo.Hilbert")
+  checks.one_of("family", family, FAMILIES)
+  layers = checks.positive_int("layers", layers)
   features = _features(features, layers, hilbert.local_size)
   if family == "dense":
     if kernel_size is not None:
-      raise ValueError(f"kernel_size does not apply to dense models, got {kernel_size!r}")
+      raise checks.FieldError("kernel_size", kernel_size,
+                              "does not apply to dense models")
     kernel_size = kernel_dilation = ((),) * layers
   elif family == "conv1d":
     if kernel_size is None:
-      raise ValueError("kernel_size is required for conv1d models")
-    kernel_size = (( _check_positive("kernel_size", kernel_size),),) * layers
-    kernel_dilation = _per_layer("kernel_dilation", kernel_dilation, layers, 1)
-  elif family == "conv2d":
+      raise checks.FieldError("kernel_size", None,
+                              "is required for conv1d models")
+    kernel_size = ((checks.positive_int("kernel_size", kernel_size),),) * layers
+    kernel_dilation = _dilation(kernel_dilation, layers, 1)
+  else:  # conv2d
     if len(hilbert.shape) != 2:
-      raise ValueError(
-          f"conv2d models need a 2D lattice shape (Lx, Ly); hilbert has shape "
-          f"{hilbert.shape}")
+      raise checks.FieldError(
+          "hilbert", hilbert,
+          "must have a 2D lattice shape (Lx, Ly) for conv2d models")
     if kernel_size is None:
-      raise ValueError("kernel_size is required for conv2d models")
+      raise checks.FieldError("kernel_size", None,
+                              "is required for conv2d models")
     kernel_size = _per_layer("kernel_size", kernel_size, 1, 2)[0]
     if kernel_size[1] % 2 == 0:
-      raise ValueError(
-          f"kernel_size={kernel_size} must have an odd width (columns centred "
-          "on the current site)")
+      raise checks.FieldError(
+          "kernel_size", kernel_size,
+          "must have an odd width (columns centred on the current site)")
     kernel_size = (kernel_size,) * layers
-    kernel_dilation = _per_layer("kernel_dilation", kernel_dilation, layers, 2)
-  else:
-    raise ValueError(f"family must be one of dense, conv1d, conv2d, got {family!r}")
-  if not _is_int(machine_pow) or machine_pow < 1:
-    raise ValueError(f"machine_pow must be a positive integer, got {machine_pow!r}")
+    kernel_dilation = _dilation(kernel_dilation, layers, 2)
+  machine_pow = checks.positive_int("machine_pow", machine_pow)
   if precision is not None and not isinstance(precision, (str, jax.lax.Precision)):
-    raise ValueError(f"precision must be None, a jax.lax.Precision or a name, got {precision!r}")
+    raise checks.FieldError("precision", precision,
+                            "must be None, a jax.lax.Precision or a name")
   if kernel_init is not None and not callable(kernel_init):
-    raise ValueError(f"kernel_init must be a JAX initializer, got {kernel_init!r}")
+    raise checks.FieldError("kernel_init", kernel_init,
+                            "must be None or a JAX initializer")
   if not callable(bias_init):
-    raise ValueError(f"bias_init must be a JAX initializer, got {bias_init!r}")
+    raise checks.FieldError("bias_init", bias_init,
+                            "must be a JAX initializer")
   return ARNNSpec(
       family=family, hilbert=hilbert, features=features,
       kernel_size=kernel_size, kernel_dilation=kernel_dilation,
-      activation=_activation(activation), use_bias=bool(use_bias),
+      activation=_activation(activation),
+      use_bias=checks.boolean("use_bias", use_bias),
       param_dtype=_param_dtype(param_dtype), precision=precision,
-      machine_pow=int(machine_pow), kernel_init=kernel_init,
-      bias_init=bias_init, fast=bool(fast))
+      machine_pow=machine_pow, kernel_init=kernel_init,
+      bias_init=bias_init, fast=checks.boolean("fast", fast))
 
 
 def _family(family: str, fast: bool, name: str):
@@ -197,5 +244,14 @@ FastARNNConv1D = _family("conv1d", True, "FastARNNConv1D")
 ARNNConv2D = _family("conv2d", False, "ARNNConv2D")
 FastARNNConv2D = _family("conv2d", True, "FastARNNConv2D")
 
-MODELS = {f.__name__: f for f in (ARNNDense, FastARNNDense, ARNNConv1D,
-                                  FastARNNConv1D, ARNNConv2D, FastARNNConv2D)}
+# family -> (slow constructor, fast twin): the one table of families.
+FAMILIES = {
+    "dense": (ARNNDense, FastARNNDense),
+    "conv1d": (ARNNConv1D, FastARNNConv1D),
+    "conv2d": (ARNNConv2D, FastARNNConv2D),
+}
+MODELS = {f.__name__: f for pair in FAMILIES.values() for f in pair}
+# The fields every constructor takes after `hilbert` (a config's `model`
+# section holds them, with `family` and `fast`).
+FIELDS = tuple(name for name in inspect.signature(make_spec).parameters
+               if name not in ("family", "hilbert", "fast"))

@@ -9,4 +9,5 @@ from zoo.physics.hamiltonians import (Heisenberg, J1J2, PauliTerms,
                                       SpinHalfHamiltonian,
                                       TransverseFieldIsing, sz_sector_states)
 from zoo.physics.lattice import Lattice, chain, square
-from zoo.physics.reference import Reference, reference_energy, reference_for
+from zoo.physics.reference import (KnownEnergy, Reference, exact_or_reference,
+                                   reference_energy, reference_for)

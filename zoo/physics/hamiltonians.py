@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -36,14 +35,14 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse
 
+from zoo import checks
 from zoo import chunks
 from zoo import hilbert as hilbert_lib
 from zoo.physics import lattice as lattice_lib
 
 # Connected configurations per network pass when local_energy is not told a
-# chunk size. Passes of ~1000 stay in cache: measured local energies of 1024
-# samples (one CPU core, float32 conv models / float64 dense) 1.6x (1D TFIM
-# N = 64), 1.35x (8x8) and 3.1x (dense N = 20) faster than in one pass.
+# chunk size: passes of about this size stay in the CPU's cache (the
+# measurements: BENCHMARKS.md, "Tuned constants").
 CONFIGS_PER_PASS = 1024
 
 # Dense matrices are meant for checks on small systems.
@@ -70,17 +69,10 @@ class PauliTerms(NamedTuple):
     return not np.any(self.x_coeffs != 0)
 
 
-def _as_coupling(name: str, value) -> float:
-  if isinstance(value, bool) or not isinstance(
-      value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
-    raise ValueError(f"{name} must be a finite real number, got {value!r}")
-  return float(value)
-
-
 def _check_lattice(value) -> None:
   if not isinstance(value, lattice_lib.Lattice):
-    raise ValueError(
-        f"lattice must be a zoo.physics.lattice.Lattice, got {value!r}")
+    raise checks.FieldError("lattice", value,
+                            "must be a zoo.physics.lattice.Lattice")
 
 
 def _marshall_signs(lattice: lattice_lib.Lattice,
@@ -93,9 +85,10 @@ def _marshall_signs(lattice: lattice_lib.Lattice,
   +1 within one.
   """
   if not lattice.is_bipartite:
-    raise ValueError(
-        f"marshall_sign=True needs a bipartite lattice, got {lattice} "
-        f"(a periodic side of odd length joins a sublattice to itself)")
+    raise checks.FieldError(
+        "marshall_sign", True,
+        f"needs a bipartite lattice, got {lattice} (a periodic side of odd "
+        "length joins a sublattice to itself)")
   sub = lattice.sublattice
   return np.where(sub[bonds[:, 0]] == sub[bonds[:, 1]], 1.0, -1.0)
 
@@ -116,6 +109,24 @@ class SpinHalfHamiltonian:
   @property
   def hilbert(self) -> hilbert_lib.Hilbert:
     return hilbert_lib.spin_half(self.lattice.shape)
+
+  def check_space(self, hilbert: hilbert_lib.Hilbert) -> None:
+    """Checks that configurations of `hilbert` are this Hamiltonian's.
+
+    The sites and local states must be `self.hilbert`'s; a fixed total (an
+    S^z sector) only if H conserves S^z, so that the connected
+    configurations stay in the sector.
+    """
+    if dataclasses.replace(hilbert, total=None) != self.hilbert:
+      raise checks.FieldError(
+          "hilbert", hilbert,
+          f"must be {self.hilbert}, or a sector of it: the space of "
+          f"{type(self).__name__} on {self.lattice}")
+    if hilbert.total is not None and not self.terms().conserves_sz:
+      raise checks.FieldError(
+          "hilbert.total", hilbert.total,
+          f"needs a Hamiltonian that conserves S^z; {type(self).__name__} "
+          "does not (use None)")
 
   @property
   def n_sites(self) -> int:
@@ -198,11 +209,7 @@ class SpinHalfHamiltonian:
     if x.ndim != 2 or x.shape[-1] != self.n_sites:
       raise ValueError(
           f"x must have shape [B, {self.n_sites}], got {x.shape}")
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-      raise ValueError(
-          f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    checks.optional_positive_int("chunk_size", chunk_size)
 
     def chunk_local_energy(x_chunk):  # [C, N] -> [C]
       xp, mels = self.connected(x_chunk)  # [C, M, N], [C, M]
@@ -323,8 +330,8 @@ class TransverseFieldIsing(SpinHalfHamiltonian):
 
   def __post_init__(self):
     _check_lattice(self.lattice)
-    object.__setattr__(self, "h", _as_coupling("h", self.h))
-    object.__setattr__(self, "J", _as_coupling("J", self.J))
+    object.__setattr__(self, "h", checks.finite_number("h", self.h))
+    object.__setattr__(self, "J", checks.finite_number("J", self.J))
 
   def terms(self) -> PauliTerms:
     bonds = self.lattice.bonds(1)
@@ -371,8 +378,9 @@ class Heisenberg(SpinHalfHamiltonian):
 
   def __post_init__(self):
     _check_lattice(self.lattice)
-    object.__setattr__(self, "J", _as_coupling("J", self.J))
-    object.__setattr__(self, "marshall_sign", bool(self.marshall_sign))
+    object.__setattr__(self, "J", checks.finite_number("J", self.J))
+    object.__setattr__(self, "marshall_sign",
+                       checks.boolean("marshall_sign", self.marshall_sign))
     if self.marshall_sign:
       _marshall_signs(self.lattice, self.lattice.bonds(1))  # Checks bipartite.
 
@@ -399,12 +407,27 @@ class J1J2(SpinHalfHamiltonian):
 
   def __post_init__(self):
     _check_lattice(self.lattice)
-    object.__setattr__(self, "J2", _as_coupling("J2", self.J2))
-    object.__setattr__(self, "J1", _as_coupling("J1", self.J1))
-    object.__setattr__(self, "marshall_sign", bool(self.marshall_sign))
+    object.__setattr__(self, "J2", checks.finite_number("J2", self.J2))
+    object.__setattr__(self, "J1", checks.finite_number("J1", self.J1))
+    object.__setattr__(self, "marshall_sign",
+                       checks.boolean("marshall_sign", self.marshall_sign))
     if self.marshall_sign:
       _marshall_signs(self.lattice, self.lattice.bonds(1))  # Checks bipartite.
 
   def terms(self) -> PauliTerms:
     return _exchange_terms(self.lattice, {1: self.J1, 2: self.J2},
                            self.marshall_sign)
+
+
+# The Hamiltonians by the names configs give them (`hamiltonian.kind`).
+KINDS = {
+    "tfim": TransverseFieldIsing,
+    "heisenberg": Heisenberg,
+    "j1j2": J1J2,
+}
+
+
+def coupling_fields(kind: str) -> tuple[str, ...]:
+  """The fields of a kind of KINDS besides its lattice."""
+  return tuple(f.name for f in dataclasses.fields(KINDS[kind])
+               if f.name != "lattice")

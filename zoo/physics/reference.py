@@ -20,11 +20,23 @@ import json
 import math
 from typing import Any, NamedTuple
 
+from zoo.physics import exact
 from zoo.physics import hamiltonians
 
 _DATA_FILE = "reference_energies.json"
 # Entry keys that hold results rather than identify a system.
 _RESULT_KEYS = frozenset({"E", "E_per_site", "error", "method", "note"})
+
+
+class KnownEnergy(NamedTuple):
+  """A ground-state energy to measure a variational one against.
+
+  Attributes:
+    energy: the total energy.
+    method: 'ed', 'qmc' or 'dmrg'.
+  """
+  energy: float
+  method: str
 
 
 class Reference(NamedTuple):
@@ -149,3 +161,36 @@ def reference_for(hamiltonian: hamiltonians.SpinHalfHamiltonian
     return reference_energy(model, **size, **params, bc=bc)
   except (KeyError, ValueError):
     return None
+
+
+def exact_or_reference(hamiltonian: hamiltonians.SpinHalfHamiltonian,
+                       total: float | None = None) -> KnownEnergy | None:
+  """The ground-state energy of `hamiltonian`, or None if none is known.
+
+  Exact diagonalization for N <= `exact.MAX_ED_SITES` (cached on disk),
+  else the reference table.
+
+  Args:
+    hamiltonian: a `zoo.physics.hamiltonians` Hamiltonian.
+    total: None, or the sector a model is restricted to, as
+      `zoo.Hilbert.total`: the sum of sigma_z, 2 S^z. ED then diagonalizes
+      that sector. Without one, ED of an S^z-conserving Hamiltonian on an
+      even number of sites uses the S^z = 0 sector, which holds the ground
+      state of these antiferromagnets and is much smaller. The table holds
+      ground states only: it answers for total None or 0.
+  """
+  if hamiltonian.n_sites <= exact.MAX_ED_SITES:
+    sector = (0 if hamiltonian.terms().conserves_sz
+              and hamiltonian.n_sites % 2 == 0 else None)
+    if total is not None:
+      sector = total / 2
+    return KnownEnergy(
+        exact.ground_state_energy(hamiltonian, sector=sector), "ed")
+  if total not in (None, 0):
+    return None
+  ref = reference_for(hamiltonian)
+  if ref is None:
+    return None
+  energy = ref.energy if ref.energy is not None else (
+      ref.energy_per_site * ref.n_sites)
+  return KnownEnergy(float(energy), ref.method)

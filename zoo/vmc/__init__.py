@@ -7,4 +7,5 @@ from zoo.vmc.sr import (SOLVERS, SRProblem, centred_jacobian, centred_matvec,
                         make_sr_problem, natural_gradient,
                          stochastic_reconfiguration)
 from zoo.vmc.train import (OPTIMIZERS, SCHEDULES, SRConfig, StepStats,
-                           TrainState, VMC, make_optimizer, make_vmc)
+                           TrainState, VMC, make_evaluate, make_optimizer,
+                           make_schedule, make_vmc)

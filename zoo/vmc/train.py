@@ -15,17 +15,14 @@ Glossary of shapes:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from zoo import sampler, sharding
+from zoo import checks, sampler, sharding
 from zoo.vmc import estimators
 from zoo.vmc import sr as sr_lib
 
@@ -38,19 +35,20 @@ OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = {
     "adabelief": optax.adabelief,
 }
 
-# Each maps (learning_rate, **schedule_kwargs) to an optax schedule; the
-# learning rate is the initial (or peak) value.
+# Learning-rate schedules by name. Each maps (lr, steps, final_fraction,
+# warmup_steps) to an optax schedule that starts at (or, after a warmup from
+# 0, peaks at) lr and ends at lr * final_fraction after `steps` steps.
 SCHEDULES: Mapping[str, Callable[..., optax.Schedule]] = {
-    "constant": lambda lr: optax.constant_schedule(lr),
-    "cosine": lambda lr, decay_steps, alpha=0.0: optax.cosine_decay_schedule(
-        lr, decay_steps, alpha=alpha),
-    "exponential": lambda lr, transition_steps, decay_rate: (
-        optax.exponential_decay(lr, transition_steps, decay_rate)),
-    "linear": lambda lr, end_value, transition_steps: optax.linear_schedule(
-        lr, end_value, transition_steps),
-    "warmup_cosine": lambda lr, warmup_steps, decay_steps, end_value=0.0: (
-        optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps, decay_steps,
-                                           end_value)),
+    "constant": lambda lr, steps, final, warmup: optax.constant_schedule(lr),
+    "cosine": lambda lr, steps, final, warmup: optax.cosine_decay_schedule(
+        lr, steps, alpha=final),
+    "linear": lambda lr, steps, final, warmup: optax.linear_schedule(
+        lr, lr * final, steps),
+    "exponential": lambda lr, steps, final, warmup: optax.exponential_decay(
+        lr, steps, final),
+    "warmup_cosine": lambda lr, steps, final, warmup: (
+        optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps,
+                                           lr * final)),
 }
 
 
@@ -114,13 +112,37 @@ def _as_dict(name: str, value) -> dict[str, Any]:
   if hasattr(value, "_asdict"):  # NamedTuple
     value = value._asdict()
   if not isinstance(value, Mapping):
-    raise ValueError(f"{name} must be a mapping or None, got {value!r}")
+    raise checks.FieldError(name, value, "must be a mapping or None")
   return dict(value)
 
 
-def make_optimizer(name: str = "sgd", learning_rate: float = 1e-2, *,
-                   schedule: str | None = None,
-                   schedule_kwargs: Mapping[str, Any] | None = None,
+def make_schedule(name: str, learning_rate: float, *, steps: int | None = None,
+                  final_lr_fraction: float = 0.0,
+                  warmup_steps: int = 0) -> optax.Schedule:
+  """A learning-rate schedule of SCHEDULES: step -> rate.
+
+  Args:
+    name: one of SCHEDULES.
+    learning_rate: the initial value, or the peak after a warmup.
+    steps: the steps over which the rate decays (not for "constant").
+    final_lr_fraction: the rate after `steps`, as a fraction of
+      learning_rate.
+    warmup_steps: warmup_cosine: the linear warmup from 0.
+  """
+  checks.one_of("schedule", name, SCHEDULES)
+  rate = checks.positive_number("learning_rate", learning_rate)
+  final = checks.fraction("final_lr_fraction", final_lr_fraction)
+  warmup = checks.non_negative_int("warmup_steps", warmup_steps)
+  if name != "constant":
+    steps = checks.positive_int("steps", steps)
+    if warmup > steps:
+      raise checks.FieldError("warmup_steps", warmup,
+                              f"must be at most steps={steps}")
+  return SCHEDULES[name](rate, steps, final, warmup)
+
+
+def make_optimizer(name: str = "sgd",
+                   learning_rate: float | optax.Schedule = 1e-2, *,
                    optimizer_kwargs: Mapping[str, Any] | None = None,
                    sr: SRConfig | Mapping[str, Any] | None = None
                    ) -> optax.GradientTransformationExtraArgs:
@@ -128,9 +150,7 @@ def make_optimizer(name: str = "sgd", learning_rate: float = 1e-2, *,
 
   Args:
     name: one of OPTIMIZERS.
-    learning_rate: the step size, or the initial (peak) value of a schedule.
-    schedule: None for a constant rate, or one of SCHEDULES.
-    schedule_kwargs: the schedule's other arguments, e.g. decay_steps.
+    learning_rate: the step size, or a schedule (`make_schedule`).
     optimizer_kwargs: passed to the optax optimizer, e.g. b1 or momentum.
     sr: None for plain gradients, else `SRConfig` fields (a mapping works):
       the gradient goes through `sr.stochastic_reconfiguration` before the
@@ -140,44 +160,22 @@ def make_optimizer(name: str = "sgd", learning_rate: float = 1e-2, *,
     `optax.chain(...)`; its update takes the extra argument `sr_problem`
     when SR is on (`make_vmc` passes it).
   """
-  if name not in OPTIMIZERS:
-    raise ValueError(f"name must be one of {sorted(OPTIMIZERS)}, got {name!r}")
-  if isinstance(learning_rate, bool) or not isinstance(
-      learning_rate, (int, float, np.integer, np.floating)) or not (
-          math.isfinite(learning_rate) and learning_rate > 0):
-    raise ValueError(f"learning_rate must be a positive finite number, got "
-                     f"{learning_rate!r}")
-  rate = float(learning_rate)
-  schedule_kwargs = _as_dict("schedule_kwargs", schedule_kwargs)
-  if schedule is not None:
-    if schedule not in SCHEDULES:
-      raise ValueError(f"schedule must be None or one of {sorted(SCHEDULES)}, "
-                       f"got {schedule!r}")
-    try:
-      rate = SCHEDULES[schedule](rate, **schedule_kwargs)
-    except TypeError as e:
-      raise ValueError(f"schedule_kwargs={schedule_kwargs} do not fit "
-                       f"schedule={schedule!r}: {e}") from e
-  elif schedule_kwargs:
-    raise ValueError(
-        f"schedule_kwargs={schedule_kwargs} given without a schedule")
+  checks.one_of("name", name, OPTIMIZERS)
+  rate = (learning_rate if callable(learning_rate)
+          else checks.positive_number("learning_rate", learning_rate))
   optimizer_kwargs = _as_dict("optimizer_kwargs", optimizer_kwargs)
   try:
     optimizer = OPTIMIZERS[name](rate, **optimizer_kwargs)
   except TypeError as e:
-    raise ValueError(
-        f"optimizer_kwargs={optimizer_kwargs} do not fit optimizer {name!r}: "
-        f"{e}") from e
+    raise checks.FieldError("optimizer_kwargs", optimizer_kwargs,
+                            f"do not fit optimizer {name!r}: {e}") from e
   if sr is None:
     return optax.chain(optimizer)
   sr_fields = _as_dict("sr", sr)
-  unknown = set(sr_fields) - set(SRConfig._fields)
-  if unknown:
-    raise ValueError(
-        f"sr has unknown fields {sorted(unknown)}; expected some of "
-        f"{SRConfig._fields}")
-  sr_transform = sr_lib.stochastic_reconfiguration(
-      **SRConfig(**sr_fields)._asdict())
+  checks.known_fields(sr_fields, SRConfig._fields)
+  with checks.in_section("sr"):
+    sr_transform = sr_lib.stochastic_reconfiguration(
+        **SRConfig(**sr_fields)._asdict())
   return optax.chain(sr_transform, optimizer)
 
 
@@ -216,27 +214,13 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     `VMC(init, step, run)`: `init(key) -> TrainState`, `step(state) ->
     (state, StepStats)`, `run(state, n_steps) -> (state, StepStats of [T])`.
   """
-  if model.hilbert.size != hamiltonian.n_sites:
-    raise ValueError(
-        f"model has {model.hilbert.size} sites but hamiltonian has "
-        f"{hamiltonian.n_sites}")
   # A model may hold one sector of the Hamiltonian's space (Hilbert.total)
   # when the Hamiltonian keeps its configurations there.
-  if dataclasses.replace(model.hilbert, total=None) != hamiltonian.hilbert:
-    raise ValueError(
-        f"model.hilbert={model.hilbert} differs from hamiltonian.hilbert="
-        f"{hamiltonian.hilbert}")
-  if model.hilbert.total is not None and not hamiltonian.terms().conserves_sz:
-    raise ValueError(
-        f"model.hilbert={model.hilbert} is one S^z sector, but the "
-        "Hamiltonian does not conserve S^z: its local energies would leave "
-        "the sector")
-  if isinstance(n_samples, bool) or not isinstance(
-      n_samples, (int, np.integer)) or n_samples < 1:
-    raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-  n_samples = int(n_samples)
-  chunk_size = estimators.check_chunk_size(chunk_size)
-  estimators.check_chunk_size(jacobian_batch, "jacobian_batch")
+  with checks.in_section("model"):
+    hamiltonian.check_space(model.hilbert)
+  n_samples = checks.positive_int("n_samples", n_samples)
+  chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
+  checks.positive_int("jacobian_batch", jacobian_batch)
   # A plain optax optimizer would reject the sr_problem argument.
   optimizer = optax.with_extra_args_support(optimizer)
 
@@ -296,9 +280,37 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
 
   @functools.partial(jit, static_argnums=1)
   def run(state: TrainState, n_steps: int) -> tuple[TrainState, StepStats]:
-    if isinstance(n_steps, bool) or not isinstance(
-        n_steps, (int, np.integer)) or n_steps < 1:
-      raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    checks.positive_int("n_steps", n_steps)
     return jax.lax.scan(lambda s, _: step(s), state, None, length=n_steps)
 
   return VMC(init=init, step=jit(step), run=run, put=put)
+
+
+def make_evaluate(model, hamiltonian, n_samples: int, *,
+                  chunk_size: int | None = None,
+                  mesh: jax.sharding.Mesh | None = None
+                  ) -> Callable[[Any, jax.Array], estimators.EnergyStats]:
+  """Jitted `evaluate(params, key) -> EnergyStats` of n fresh exact samples.
+
+  No gradients: the energy of a trained state, from its own key. `chunk_size`
+  and `mesh` as in `make_vmc`.
+  """
+  with checks.in_section("model"):
+    hamiltonian.check_space(model.hilbert)
+  n_samples = checks.positive_int("n_samples", n_samples)
+  chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
+  if mesh is not None and mesh.devices.size == 1:
+    mesh = None
+  devices = 1 if mesh is None else mesh.devices.size
+  chunk = sampler.chunk_for(
+      n_samples, None if chunk_size is None else chunk_size * devices, mesh,
+      model=model)
+
+  @jax.jit
+  def evaluate(params, key) -> estimators.EnergyStats:
+    x, _ = sampler.draw(model, params, key, n_samples, chunk, mesh)
+    local_energies = hamiltonian.local_energy(model.log_psi, params, x,
+                                              chunk_size=chunk_size)
+    return estimators.energy_stats(local_energies)
+
+  return evaluate

@@ -1,0 +1,194 @@
+"""From a config to running objects: pure functions of its sections.
+
+    cfg = zoo.registry.get_config("tfim_chain_fast_dense")
+    model = build.model(cfg)                 # lattice + hilbert + model
+    run = build.experiment(cfg)              # ... + hamiltonian, optimizer, vmc
+    state, stats = run.vmc.run(run.vmc.init(jax.random.key(0)), 10)
+
+Each builder reads the sections it names and checks every field it reads;
+a bad value raises a `zoo.checks.FieldError` that names its config path
+(`vmc.n_samples=0: must be a positive integer`). The library checks its own
+arguments; `checks.in_section` puts the section in front.
+
+Sections (the fields `configs/base.py` and `configs/experiments.py` set and
+comment):
+  lattice:     shape ((N,) or (Lx, Ly), raster order), pbc.
+  hilbert:     kind (`zoo.hilbert.KINDS`), n_max, local_states, total (None,
+               or the sector: the sum of the local-state values).
+  model:       family (`zoo.models.FAMILIES`), fast, and the family's fields
+               (`zoo.models.FIELDS`), as plain data.
+  hamiltonian: kind (`zoo.physics.hamiltonians.KINDS`) and its couplings.
+  optimizer:   name, learning_rate, schedule, warmup_steps,
+               final_lr_fraction, sr (enabled, diag_shift, solver).
+  vmc:         steps, n_samples, chunk_size (0: all), seed, eval_samples.
+
+One lattice and one Hilbert space serve both the model and the Hamiltonian.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import optax
+
+from zoo import checks
+from zoo import hilbert as hilbert_lib
+from zoo import models
+from zoo import vmc as vmc_lib
+from zoo.physics import hamiltonians
+from zoo.physics import lattice as lattice_lib
+
+LATTICE_FIELDS = ("shape", "pbc")
+HILBERT_FIELDS = ("kind", "n_max", "local_states", "total")
+OPTIMIZER_FIELDS = ("name", "learning_rate", "schedule", "warmup_steps",
+                    "final_lr_fraction", "sr")
+SR_FIELDS = ("enabled", "diag_shift", "solver")
+VMC_FIELDS = ("steps", "n_samples", "chunk_size", "seed", "eval_samples")
+
+
+def _section(cfg, name: str):
+  """The section `name` of a config."""
+  section = cfg.get(name) if hasattr(cfg, "get") else None
+  if not hasattr(section, "items"):
+    fields = sorted(cfg) if hasattr(cfg, "keys") else type(cfg).__name__
+    raise checks.FieldError(
+        name, section,
+        f"must be a config section; the config has the fields {fields}")
+  return section
+
+
+def lattice(cfg) -> lattice_lib.Lattice:
+  """The lattice of the `lattice` section."""
+  section = _section(cfg, "lattice")
+  with checks.in_section("lattice"):
+    checks.known_fields(section, LATTICE_FIELDS)
+    return lattice_lib.Lattice(section.get("shape"), section.get("pbc", True))
+
+
+def hilbert(cfg) -> hilbert_lib.Hilbert:
+  """The Hilbert space of the `hilbert` section on the config's lattice."""
+  shape = lattice(cfg).shape
+  section = _section(cfg, "hilbert")
+  with checks.in_section("hilbert"):
+    checks.known_fields(section, HILBERT_FIELDS)
+    return hilbert_lib.of_kind(
+        section.get("kind"), shape, n_max=section.get("n_max"),
+        local_states=section.get("local_states"), total=section.get("total"))
+
+
+def model(cfg) -> models.Wavefunction:
+  """The model of the `model` section on the config's Hilbert space."""
+  space = hilbert(cfg)
+  section = _section(cfg, "model")
+  with checks.in_section("model"):
+    checks.known_fields(section, ("family", "fast") + models.FIELDS)
+    family = checks.one_of("family", section.get("family"), models.FAMILIES)
+    fast = checks.boolean("fast", section.get("fast", False))
+    fields = {k: v for k, v in section.items() if k not in ("family", "fast")}
+    return models.FAMILIES[family][fast](space, **fields)
+
+
+def hamiltonian(cfg) -> hamiltonians.SpinHalfHamiltonian:
+  """The Hamiltonian of the `hamiltonian` section on the config's lattice."""
+  on = lattice(cfg)
+  section = _section(cfg, "hamiltonian")
+  with checks.in_section("hamiltonian"):
+    kind = checks.one_of("kind", section.get("kind"), hamiltonians.KINDS)
+    couplings = {k: v for k, v in section.items() if k != "kind"}
+    checks.known_fields(couplings, hamiltonians.coupling_fields(kind))
+    return hamiltonians.KINDS[kind](on, **couplings)
+
+
+def learning_rate(cfg) -> optax.Schedule:
+  """The rate schedule of the `optimizer` section, over `vmc.steps` steps."""
+  steps = _vmc_fields(cfg)["steps"]
+  section = _section(cfg, "optimizer")
+  with checks.in_section("optimizer"):
+    checks.known_fields(section, OPTIMIZER_FIELDS)
+    return vmc_lib.make_schedule(
+        section.get("schedule", "constant"), section.get("learning_rate"),
+        steps=steps,
+        final_lr_fraction=section.get("final_lr_fraction", 0.0),
+        warmup_steps=section.get("warmup_steps", 0))
+
+
+def optimizer(cfg) -> optax.GradientTransformationExtraArgs:
+  """The optax optimizer (after SR, if enabled) of the `optimizer` section."""
+  schedule = learning_rate(cfg)
+  section = _section(cfg, "optimizer")
+  sr = _section(section, "sr") if "sr" in section else {"enabled": False}
+  with checks.in_section("optimizer.sr"):
+    checks.known_fields(sr, SR_FIELDS)
+    enabled = checks.boolean("enabled", sr.get("enabled"))
+  with checks.in_section("optimizer"):
+    return vmc_lib.make_optimizer(
+        section.get("name", "sgd"), schedule,
+        sr={k: v for k, v in sr.items() if k != "enabled"} if enabled
+        else None)
+
+
+def _vmc_fields(cfg) -> dict[str, Any]:
+  """The checked fields of the `vmc` section (chunk_size 0 -> None)."""
+  section = _section(cfg, "vmc")
+  with checks.in_section("vmc"):
+    checks.known_fields(section, VMC_FIELDS)
+    return dict(
+        steps=checks.positive_int("steps", section.get("steps")),
+        n_samples=checks.positive_int("n_samples", section.get("n_samples")),
+        chunk_size=checks.non_negative_int(
+            "chunk_size", section.get("chunk_size", 0)) or None,
+        seed=checks.non_negative_int("seed", section.get("seed", 0)),
+        eval_samples=checks.positive_int("eval_samples",
+                                         section.get("eval_samples")))
+
+
+class Experiment(NamedTuple):
+  """The running objects of an experiment config (see `experiment`).
+
+  Attributes:
+    hamiltonian: on the config's lattice.
+    model: a `Wavefunction` on the config's Hilbert space (the Hamiltonian's,
+      or one sector of it).
+    learning_rate: step -> the optimizer's rate.
+    vmc: `zoo.vmc.VMC`: init / step / run / put.
+    evaluate: (params, key) -> `EnergyStats` of `vmc.eval_samples` fresh
+      samples.
+    seed: `vmc.seed`, of the parameters and the samples.
+    steps: `vmc.steps`.
+  """
+  hamiltonian: hamiltonians.SpinHalfHamiltonian
+  model: models.Wavefunction
+  learning_rate: optax.Schedule
+  vmc: vmc_lib.VMC
+  evaluate: Callable[..., vmc_lib.EnergyStats]
+  seed: int
+  steps: int
+
+
+def experiment(cfg, mesh: jax.sharding.Mesh | None = None) -> Experiment:
+  """Checks an experiment config and builds its pieces (nothing runs).
+
+  `mesh` (a `zoo.sharding.batch_mesh`) shards the samples over its devices.
+  """
+  fields = _vmc_fields(cfg)
+  ham = hamiltonian(cfg)
+  space = hilbert(cfg)
+  if cfg.hilbert.kind != "spin_half":
+    raise checks.FieldError(
+        "hilbert.kind", cfg.hilbert.kind,
+        f"must be 'spin_half': hamiltonian.kind={cfg.hamiltonian.kind!r} acts "
+        "on spins 1/2")
+  ham.check_space(space)
+  wavefunction = model(cfg)
+  with checks.in_section("vmc"):
+    run = vmc_lib.make_vmc(
+        wavefunction, ham, optimizer(cfg), n_samples=fields["n_samples"],
+        chunk_size=fields["chunk_size"], mesh=mesh)
+    evaluate = vmc_lib.make_evaluate(
+        wavefunction, ham, fields["eval_samples"],
+        chunk_size=fields["chunk_size"], mesh=mesh)
+  return Experiment(hamiltonian=ham, model=wavefunction,
+                    learning_rate=learning_rate(cfg), vmc=run,
+                    evaluate=evaluate, seed=fields["seed"],
+                    steps=fields["steps"])
