@@ -9,13 +9,21 @@ name as well as a config file:
   --config.model.features=32                     then any field override
 
 Overrides come after the config they change and are typed by the field
-(`--config.hilbert.shape='(4, 6)'`); the fields of
-`zoo.registry.ANY_TYPE_FIELDS` (`model.features`, `model.kernel_dilation`,
-...) take a Python literal of any type (`--config.model.features='(32, 16)'`,
+(`--config.vmc.steps=100`); the fields of `zoo.config_tools.ANY_TYPE_SECTIONS`
+(`lattice`, `hilbert`, `model`) take a Python literal of any type
+(`--config.model.features='(32, 16)'`, `--config.lattice.shape='(4, 6)'`,
 `--config.model.kernel_dilation=wavenet`).
+
+`clean_errors` turns the errors a user can fix (a bad config value, a
+workdir of another run) into one line on stderr and a non-zero exit;
+`--traceback` (`define_traceback_flag`) shows the traceback instead.
 """
 
 from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Iterator
 
 from absl import flags
 from ml_collections import config_flags
@@ -59,3 +67,28 @@ def define_config_flag(name: str = "config", default: str | None = None,
   if default is not None:
     flag_values.set_default(name, default)
   return holder
+
+
+def config_spec(flag) -> str:
+  """The spec a config flag was given (`name:arg` or `path.py:arg`)."""
+  return config_flags.get_config_filename(flag)
+
+
+def define_traceback_flag(flag_values: flags.FlagValues = flags.FLAGS):
+  flags.DEFINE_bool("traceback", False,
+                    "show the Python traceback of a bad config value or "
+                    "workdir instead of one line", flag_values=flag_values)
+
+
+@contextlib.contextmanager
+def clean_errors(*errors: type[BaseException],
+                 traceback: bool = False) -> Iterator[None]:
+  """Ends the program with `error: <message>` (exit status 1) on `errors`,
+  or lets them through with their traceback when `traceback` is set."""
+  try:
+    yield
+  except errors as e:
+    if traceback:
+      raise
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)

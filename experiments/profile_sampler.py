@@ -11,7 +11,7 @@ site loop run once per site; an op that runs once per call is outside it.
 
 Op names are XLA's (e.g. `ynn_fusion.1` a matmul, `*_dynamic-update-slice_*`
 a cache update); dump the optimized HLO to see what each fuses:
-`model = registry.build(...)`, `sampler._draw_jit.lower(model, params, key,
+`model = build.model(registry.get_config(...))`, `sampler._draw_jit.lower(model, params, key,
 n, n, None).compile().as_text()`.
 """
 
@@ -29,7 +29,7 @@ import jax
 from jax.profiler import ProfileData
 
 from experiments import runtime
-from zoo import registry, sampler
+from zoo import build, registry, sampler, sharding
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "fast_arnn_conv2d:L=10,layers=3,features=16,kernel=(3,5),dtype=float32",
@@ -40,7 +40,11 @@ flags.DEFINE_integer("top", 25, "Ops to list, the most expensive first.")
 
 
 def op_times(trace_dir: str) -> tuple[collections.Counter, collections.Counter]:
-  """Total ns and run counts of XLA's CPU ops in the newest trace."""
+  """Total ns and run counts of XLA's CPU ops in the newest trace.
+
+  XLA runs an op on one of its Eigen threads or, for small ones, on the
+  calling PjRt client thread; both count.
+  """
   files = sorted(glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"),
                            recursive=True), key=os.path.getmtime)
   if not files:
@@ -48,9 +52,11 @@ def op_times(trace_dir: str) -> tuple[collections.Counter, collections.Counter]:
   total, runs = collections.Counter(), collections.Counter()
   for plane in ProfileData.from_file(files[-1]).planes:
     for line in plane.lines:
-      if not line.name.startswith("tf_XLAEigen"):  # XLA's CPU op threads
+      if not line.name.startswith(("tf_XLAEigen", "tf_XLAPjRtCpuClient")):
         continue
       for event in line.events:
+        if event.name.startswith("ThreadpoolListener"):  # bookkeeping
+          continue
         total[event.name] += event.duration_ns
         runs[event.name] += 1
   return total, runs
@@ -58,8 +64,9 @@ def op_times(trace_dir: str) -> tuple[collections.Counter, collections.Counter]:
 
 def main(argv):
   del argv
-  mesh = runtime.setup()
-  model = registry.build(registry.get_config(FLAGS.model))
+  runtime.setup()
+  mesh = sharding.batch_mesh()
+  model = build.model(registry.get_config(FLAGS.model))
   params, _ = model.init(jax.random.key(0))
 
   def call(seed):

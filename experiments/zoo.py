@@ -9,7 +9,7 @@ r"""The zoo command: list, describe and validate the registered configs.
 
 `list` prints one row per registered name; `describe` the resolved config and
 a per-module parameter table; `validate` builds each config at a tiny size
-(`zoo.registry.shrink`), draws samples with the fast twin, evaluates them
+(`zoo.config_tools.shrink`), draws samples with the fast twin, evaluates them
 with the slow twin (`log_psi`, `conditionals`), checks that the log-
 probabilities of the fast sampler's cached pass equal the slow full pass,
 and exits non-zero naming each failure.
@@ -19,6 +19,7 @@ Glossary of shapes: n = samples, N = sites, K = local states.
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from typing import Any, NamedTuple, Sequence
@@ -32,7 +33,7 @@ from ml_collections import config_flags
 import numpy as np
 
 import experiments
-from zoo import registry, sampler
+from zoo import build, checks, config_tools, registry, sampler
 
 # Smoke runs only need correct numbers, not fast code: XLA's unoptimized
 # backend compiles these tiny models about three times faster.
@@ -55,13 +56,20 @@ class SmokeRun(NamedTuple):
   conditionals: jax.Array  # [n, N, K], the slow full pass
 
 
+def with_fast(cfg, fast: bool):
+  """A copy of a config that builds the slow or the fast twin."""
+  cfg = copy.deepcopy(cfg)
+  cfg.model.fast = fast
+  return cfg
+
+
 def smoke_run(cfg, n_samples: int = 8, seed: int = 0) -> SmokeRun:
   """Initializes, samples with the fast twin and evaluates with the slow one.
 
   One compiled function does it all, so a config costs one compilation.
   """
-  fast = registry.build(registry.with_fast(cfg, True))
-  slow = registry.build(registry.with_fast(cfg, False))
+  fast = build.model(with_fast(cfg, True))
+  slow = build.model(with_fast(cfg, False))
 
   def run(key):
     init_key, sample_key = jax.random.split(key)
@@ -112,7 +120,7 @@ def validate(specs: Sequence[str], n_samples: int = 8,
     start = time.perf_counter()
     try:
       problems = smoke_problems(smoke_run(
-          registry.shrink(registry.get_config(spec)), n_samples))
+          config_tools.shrink(registry.get_config(spec)), n_samples))
     except Exception as e:  # pylint: disable=broad-except
       problems = [f"{type(e).__name__}: {e}".splitlines()[0]]
     seconds = time.perf_counter() - start
@@ -145,7 +153,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _cell(value) -> str:
-  if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+  if checks.is_int(value):
     return f"{value:,}"
   return str(value)
 
@@ -159,9 +167,10 @@ def _per_layer(values: tuple[tuple[int, ...], ...]) -> str:
 
 
 def _hilbert_text(cfg) -> str:
-  h = registry.model_config(cfg).hilbert
+  h = cfg.hilbert
   kind = f"fock({h.n_max})" if h.kind == "fock" else h.kind
-  return f"{kind} {'x'.join(map(str, h.shape))}"
+  sector = "" if h.get("total") is None else f" total={h.total:g}"
+  return f"{kind} {'x'.join(map(str, cfg.lattice.shape))}{sector}"
 
 
 LIST_HEADER = ("name", "family", "fast", "hilbert", "layers", "features",
@@ -171,12 +180,12 @@ LIST_HEADER = ("name", "family", "fast", "hilbert", "layers", "features",
 def list_row(name: str) -> tuple:
   """One row of `list`: the config of `name` at its default size."""
   cfg = registry.get_config(name)
-  model = registry.build(cfg)
+  model = build.model(cfg)
   spec = model.spec
   return (name, spec.family, "yes" if spec.fast else "no", _hilbert_text(cfg),
           spec.layers, ",".join(map(str, spec.features)),
           _per_layer(spec.kernel_size), _per_layer(spec.kernel_dilation),
-          jnp.dtype(spec.param_dtype).name, registry.parameter_count(model))
+          jnp.dtype(spec.param_dtype).name, model.parameter_count())
 
 
 def list_table(names: Sequence[str]) -> tuple[str, list[str]]:
@@ -211,8 +220,8 @@ def _bytes(n: int) -> str:
 
 def describe(cfg, title: str = "") -> str:
   """The resolved config, the model and its per-module parameter table."""
-  model = registry.build(cfg)
-  shapes = registry.parameter_shapes(model)
+  model = build.model(cfg)
+  shapes = model.parameter_shapes()
   rows, total, total_bytes = [], 0, 0
   for module in sorted(shapes):
     for param in sorted(shapes[module]):

@@ -1,0 +1,318 @@
+"""A run's directory: atomic files, checkpoints, metrics, resuming, refusal.
+
+  config.json                the config of the run (`config_tools.config_from_json`)
+  metrics.jsonl              one JSON line per step
+  checkpoint_<step>.npz      the newest `keep` TrainStates, keyed by tree path
+  energy.png, result.json    written by the launcher through `atomic_write`
+
+Every file is written atomically (a temporary file in the workdir, fsync,
+`os.replace`), so a crash during a save leaves the previous version intact.
+A checkpoint stores each leaf under its tree path (`.params['arnn_dense/~/
+layer_0']['kernel']`); restoring into a tree with other paths, shapes or
+dtypes raises an error that names the first mismatch, so a changed model
+never restores silently into the wrong leaves.
+
+A workdir belongs to one config: `prepare` refuses another one (fields that
+change the trajectory differ) unless told to overwrite, which moves the old
+run's files into `previous-<time>/`; nothing a run saved is deleted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import tempfile
+import zipfile
+from typing import Any, Sequence
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoo import config_tools
+from zoo import vmc
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+PLOT_FILE = "energy.png"
+RESULT_FILE = "result.json"
+CHECKPOINT = re.compile(r"checkpoint_(\d+)\.npz\Z")
+# Files a run writes; overwriting moves these (and only these) aside.
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, PLOT_FILE, RESULT_FILE)
+
+
+class WorkdirError(ValueError):
+  """The workdir holds a run of another config (or files not from a run)."""
+
+
+class CheckpointMismatch(ValueError):
+  """A checkpoint's tree paths, shapes or dtypes are not the state's."""
+
+
+# ---------------------------------------------------------------------------
+# Atomic files.
+
+
+def _fsync_directory(path: str) -> None:
+  try:
+    fd = os.open(path, os.O_RDONLY)
+  except OSError:
+    return
+  try:
+    os.fsync(fd)
+  except OSError:
+    pass
+  finally:
+    os.close(fd)
+
+
+def _umask() -> int:
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
+def atomic_write(path: str, write, mode: str = "wb") -> None:
+  """Calls `write(file)` on a temporary file next to `path`, fsyncs it and
+  renames it over `path`: readers see the old file or the new one, never a
+  part."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory,
+                             prefix=f".{os.path.basename(path)}.",
+                             suffix=".tmp")
+  try:
+    with os.fdopen(fd, mode) as f:
+      write(f)
+      f.flush()
+      os.fsync(f.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's files are private (0600).
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+  _fsync_directory(directory)
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints.
+
+
+def _host_state(state: vmc.TrainState) -> vmc.TrainState:
+  """The state with its typed key as raw key data (a plain array)."""
+  return state._replace(key=jax.random.key_data(state.key))
+
+
+def _leaves_by_path(tree) -> dict[str, Any]:
+  """{tree path: leaf}, in the tree's order."""
+  return {jax.tree_util.keystr(path): leaf
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def checkpoint_path(workdir: str, step: int) -> str:
+  return os.path.join(workdir, f"checkpoint_{step:08d}.npz")
+
+
+def checkpoints(workdir: str) -> list[tuple[int, str]]:
+  """(step, path) of every checkpoint in `workdir`, oldest first."""
+  if not os.path.isdir(workdir):
+    return []
+  found = [(int(m.group(1)), os.path.join(workdir, m.group(0)))
+           for m in map(CHECKPOINT.match, os.listdir(workdir)) if m]
+  return sorted(found)
+
+
+def save_checkpoint(workdir: str, state: vmc.TrainState,
+                    keep: int | None = None) -> str:
+  """Writes `state` atomically as checkpoint_<step>.npz, each leaf under its
+  tree path; keeps the newest `keep` checkpoints (all if None). Returns the
+  path.
+
+  Raises:
+    FloatingPointError: if the state holds a NaN or an infinity (nothing is
+      written).
+  """
+  arrays = {path: np.asarray(leaf) for path, leaf in _leaves_by_path(
+      jax.device_get(_host_state(state))).items()}
+  for path, leaf in arrays.items():
+    if leaf.dtype.kind in "fc" and not np.all(np.isfinite(leaf)):
+      raise FloatingPointError(
+          f"refusing to save a checkpoint of step {int(state.step)}: "
+          f"{path} holds non-finite values")
+  step = int(state.step)
+  path = checkpoint_path(workdir, step)
+  atomic_write(path, lambda f: np.savez(f, **arrays))
+  if keep is not None:
+    for _, old in checkpoints(workdir)[:-keep]:
+      os.unlink(old)
+  return path
+
+
+def load_checkpoint(path: str, like: vmc.TrainState) -> vmc.TrainState:
+  """The TrainState in `path`, with the tree of `like` (a state or its
+  `jax.eval_shape`).
+
+  Raises:
+    CheckpointMismatch: naming the first tree path that the file lacks,
+      holds in excess, or holds with another shape or dtype.
+  """
+  template = jax.eval_shape(_host_state, like)
+  specs = _leaves_by_path(template)
+  with np.load(path) as data:
+    stored = {name: data[name] for name in data.files}
+  for name, spec in specs.items():
+    if name not in stored:
+      raise CheckpointMismatch(
+          f"checkpoint {path} has no array {name}, which this config's model "
+          f"and optimizer hold ({spec.shape} {spec.dtype}); it holds "
+          f"{', '.join(sorted(stored)) or 'nothing'}")
+    leaf = stored[name]
+    if leaf.shape != spec.shape or leaf.dtype != spec.dtype:
+      raise CheckpointMismatch(
+          f"checkpoint {path}: {name} has shape {leaf.shape} and dtype "
+          f"{leaf.dtype}; this config expects {spec.shape} {spec.dtype}")
+  extra = sorted(set(stored) - set(specs))
+  if extra:
+    raise CheckpointMismatch(
+        f"checkpoint {path} holds {extra[0]}, which this config's model and "
+        "optimizer do not have")
+  treedef = jax.tree.structure(template)
+  state = jax.tree.unflatten(treedef, [jnp.asarray(stored[name])
+                                       for name in specs])
+  return state._replace(key=jax.random.wrap_key_data(state.key))
+
+
+def resume(workdir: str, like: vmc.TrainState) -> vmc.TrainState | None:
+  """The newest readable checkpoint's state, or None.
+
+  Unreadable checkpoints (torn, or of another step) are skipped; one of
+  another tree raises `CheckpointMismatch`, since no older one would fit
+  either: the model or optimizer changed under the same config.
+  """
+  for step, path in reversed(checkpoints(workdir)):
+    try:
+      state = load_checkpoint(path, like)
+    except CheckpointMismatch:
+      raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+      logging.warning("Skipping unreadable checkpoint %s: %s", path, e)
+      continue
+    if int(state.step) != step:
+      logging.warning("Skipping %s: it holds step %d", path, int(state.step))
+      continue
+    return state
+  return None
+
+
+# ---------------------------------------------------------------------------
+# Metrics.
+
+
+def read_metrics(path: str) -> list[dict[str, Any]]:
+  """The lines of metrics.jsonl (a torn last line is dropped)."""
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path) as f:
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except ValueError:
+        break  # Only a crash mid-write leaves a partial line: the last one.
+  return rows
+
+
+def metric_lines(rows: Sequence[dict[str, Any]]) -> str:
+  return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+# ---------------------------------------------------------------------------
+# The workdir of one config.
+
+
+def _flatten(cfg, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in cfg.items():
+    if hasattr(value, "items"):
+      out.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def trajectory_fields(cfg) -> dict[str, Any]:
+  """The fields that decide the trajectory: every field but the `log`
+  section, `vmc.eval_samples`, and `vmc.steps` under a constant schedule
+  (a longer run then continues the same trajectory)."""
+  fields = _flatten(json.loads(cfg.to_json()))
+  ignored = {"vmc.eval_samples"}
+  if fields.get("optimizer.schedule") == "constant":
+    ignored.add("vmc.steps")
+  return {k: v for k, v in fields.items()
+          if not k.startswith("log.") and k not in ignored}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+  return [f"{k}: {old.get(k, '(absent)')!r} -> {new.get(k, '(absent)')!r}"
+          for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def _move_aside(workdir: str) -> str:
+  """Moves a previous run's files into previous-<time>/; returns it."""
+  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+  target = os.path.join(workdir, f"previous-{stamp}")
+  os.makedirs(target)
+  names = [n for n in RUN_FILES if os.path.exists(os.path.join(workdir, n))]
+  names += [os.path.basename(p) for _, p in checkpoints(workdir)]
+  for name in names:
+    os.replace(os.path.join(workdir, name), os.path.join(target, name))
+  return target
+
+
+def prepare(cfg, workdir: str, overwrite: bool, write: bool = True) -> bool:
+  """Creates the workdir or checks that it holds a run of this config.
+
+  With `write=False` (processes other than 0) it only checks. Returns
+  whether the run must start afresh (an old run was set aside).
+
+  Raises:
+    WorkdirError: if it holds a run of another config, or run files without
+      a config.json, and `overwrite` is False.
+  """
+  if write:
+    os.makedirs(workdir, exist_ok=True)
+  config_path = os.path.join(workdir, CONFIG_FILE)
+  has_run = bool(checkpoints(workdir)) or any(
+      os.path.exists(os.path.join(workdir, n)) for n in RUN_FILES)
+  problem = None
+  if os.path.exists(config_path):
+    with open(config_path) as f:
+      stored = config_tools.config_from_json(f.read())
+    changed = _differences(trajectory_fields(stored), trajectory_fields(cfg))
+    if changed:
+      problem = (f"{workdir} holds a run of a different config; fields that "
+                 "change the trajectory differ:\n  " + "\n  ".join(changed))
+    else:
+      free = _differences(_flatten(json.loads(stored.to_json())),
+                          _flatten(json.loads(cfg.to_json())))
+      if free:
+        logging.info("Resuming with changed fields that keep the trajectory:"
+                     "\n  %s", "\n  ".join(free))
+  elif has_run:
+    problem = f"{workdir} holds run files but no {CONFIG_FILE}"
+  if problem:
+    if not overwrite:
+      raise WorkdirError(
+          f"{problem}\nPass --overwrite (train(..., overwrite=True)) to move "
+          "its files into previous-<time>/ and start afresh, or choose "
+          "another --workdir.")
+    if write:
+      logging.warning("%s\nMoved its files to %s", problem,
+                      _move_aside(workdir))
+  if write:
+    atomic_write(config_path, lambda f: f.write(cfg.to_json(indent=2) + "\n"),
+                 mode="w")
+  return problem is not None
