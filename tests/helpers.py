@@ -5,6 +5,7 @@ import itertools
 import jax.numpy as jnp
 
 import zoo
+import zoo.models
 
 # Small spaces where every state can be enumerated; 2D lattices rectangular.
 HILBERTS_1D = {
@@ -23,11 +24,8 @@ FAMILY_FIELDS = {
     "conv2d": dict(layers=3, features=4, kernel_size=(2, 3),
                    kernel_dilation=((1, 1), (1, 2), (2, 1))),
 }
-SLOW_FAST = {
-    "dense": (zoo.ARNNDense, zoo.FastARNNDense),
-    "conv1d": (zoo.ARNNConv1D, zoo.FastARNNConv1D),
-    "conv2d": (zoo.ARNNConv2D, zoo.FastARNNConv2D),
-}
+# Every family of the library's table, slow and fast.
+SLOW_FAST = zoo.models.FAMILIES
 
 
 def model_cases():

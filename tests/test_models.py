@@ -12,6 +12,25 @@ import zoo
 from tests import helpers
 
 
+# The slow tier (tests/conftest.py): the model grid on spin 1 and Fock
+# spaces, the odd architectures, the complex sector cases. The day-to-day
+# tier keeps every model on spin 1/2 (both dtypes, both powers) and two
+# dilated architectures.
+FAST_ARCHITECTURES = ("test_fast_equals_slow_conv1d_wavenet",
+                      "test_fast_equals_slow_conv2d_dilated_4x3")
+
+
+def slow_case(name: str) -> bool:
+  if name.startswith(("test_normalized_over_whole_space_",
+                      "test_autoregressive_masking_",
+                      "test_fast_equals_slow_Fast")):
+    return "spin_half" not in name
+  if name.startswith(("test_fast_equals_slow_conv", "test_fast_equals_slow_dense",
+                      "test_float32_stays")):
+    return name not in FAST_ARCHITECTURES
+  return name.startswith("test_normalized_over_the_sector_") and "complex" in name
+
+
 def cached_conditionals(model, params, x):
   """Conditionals [B, N, K] from the one-site pass, site by site in a scan."""
 
@@ -213,37 +232,77 @@ class KernelInitTest(absltest.TestCase):
     np.testing.assert_allclose(np.var(open_entries), 1 / (13 * 256), rtol=0.1)
 
 
+class SchedulesTest(parameterized.TestCase):
+  """Python and configs take the same values: schedules resolve in the
+  constructors."""
+
+  @parameterized.named_parameters(
+      ("int", 16, 3, "spin_half", (16, 16, 2)),
+      ("hidden", (32, 8), 3, "spin_one", (32, 8, 3)),
+      ("full", (32, 8, 2), 3, "spin_half", (32, 8, 2)),
+      ("pyramid", ("pyramid", 32), 4, "spin_half", (32, 22, 12, 2)),
+      ("log", ("log", 64), 4, "spin_half", (64, 20, 6, 2)),
+      ("one_layer", ("pyramid", 32), 1, "fock3", (4,)),
+      ("list", [8, 4], 3, "spin_half", (8, 4, 2)),
+  )
+  def test_features(self, features, layers, space, expected):
+    model = zoo.FastARNNConv1D(helpers.HILBERTS_1D[space](), layers=layers,
+                               features=features, kernel_size=3)
+    self.assertEqual(model.spec.features, expected)
+
+  def test_the_readme_example(self):
+    model = zoo.FastARNNConv1D(zoo.spin_half(16), layers=3,
+                               features=("log", 32), kernel_size=3)
+    self.assertEqual(model.spec.features, (32, 8, 2))
+
+  def test_wavenet_dilation(self):
+    model = zoo.ARNNConv1D(zoo.spin_half(8), layers=3, features=4,
+                           kernel_size=2, kernel_dilation="wavenet")
+    self.assertEqual(model.spec.kernel_dilation, ((1,), (2,), (4,)))
+    model = zoo.ARNNConv2D(zoo.spin_half((4, 4)), layers=2, features=4,
+                           kernel_size=(2, 3), kernel_dilation="wavenet")
+    self.assertEqual(model.spec.kernel_dilation, ((1, 1), (2, 2)))
+
+
 class ValidationTest(parameterized.TestCase):
 
   @parameterized.named_parameters(
       ("features_wrong_end", zoo.ARNNDense, dict(layers=2, features=(4, 3)), "features=(4, 3)"),
-      ("features_wrong_length", zoo.ARNNDense, dict(layers=3, features=(4, 2)), "layers=3"),
-      ("features_zero", zoo.ARNNDense, dict(layers=2, features=0), "features must be"),
-      ("layers_zero", zoo.ARNNConv1D, dict(layers=0, features=4, kernel_size=3), "layers must"),
-      ("kernel_zero", zoo.ARNNConv1D, dict(layers=2, features=4, kernel_size=0), "kernel_size must"),
-      ("kernel_missing", zoo.FastARNNConv1D, dict(layers=2, features=4), "kernel_size is required"),
+      ("features_wrong_length", zoo.ARNNDense, dict(layers=3, features=(4,)),
+       "features=(4,): has 1 entries; expected layers - 1 = 2 hidden widths"),
+      ("features_zero", zoo.ARNNDense, dict(layers=2, features=0), "features=0: must be"),
+      ("layers_zero", zoo.ARNNConv1D, dict(layers=0, features=4, kernel_size=3), "layers=0: must"),
+      ("kernel_zero", zoo.ARNNConv1D, dict(layers=2, features=4, kernel_size=0), "kernel_size=0: must"),
+      ("kernel_missing", zoo.FastARNNConv1D, dict(layers=2, features=4), "kernel_size=None: is required"),
       ("dilation_length", zoo.ARNNConv1D,
        dict(layers=2, features=4, kernel_size=2, kernel_dilation=(1, 2, 4)), "kernel_dilation=(1, 2, 4)"),
       ("dilation_negative", zoo.ARNNConv1D,
-       dict(layers=2, features=4, kernel_size=2, kernel_dilation=-1), "kernel_dilation must"),
+       dict(layers=2, features=4, kernel_size=2, kernel_dilation=-1), "kernel_dilation=-1: must"),
       ("dtype", zoo.ARNNDense, dict(layers=2, features=4, param_dtype=jnp.int32), "param_dtype"),
       ("machine_pow", zoo.ARNNDense, dict(layers=2, features=4, machine_pow=0), "machine_pow"),
       ("activation", zoo.ARNNDense, dict(layers=2, features=4, activation="gelu"), "activation='gelu'"),
+      ("schedule_name", zoo.ARNNDense, dict(layers=3, features=("cone", 8)),
+       "features[0]='cone': must be one of 'pyramid', 'log'"),
+      ("schedule_width", zoo.ARNNDense, dict(layers=3, features=("log", 0)),
+       "features[1]=0: must be a positive integer"),
+      ("dilation_schedule", zoo.ARNNConv1D,
+       dict(layers=2, features=4, kernel_size=2, kernel_dilation="doubling"),
+       "kernel_dilation='doubling': must be one of 'wavenet'"),
   )
   def test_bad_fields_name_field_and_value(self, constructor, fields, message):
     with self.assertRaisesRegex(ValueError, re.escape(message)):
       constructor(zoo.spin_half(6), **fields)
 
   def test_conv2d_needs_2d_lattice(self):
-    with self.assertRaisesRegex(ValueError, r"2D lattice shape .*\(6,\)"):
+    with self.assertRaisesRegex(ValueError, r"hilbert=.*shape=\(6,\).*: must have a 2D lattice shape"):
       zoo.ARNNConv2D(zoo.spin_half(6), layers=2, features=4, kernel_size=3)
 
   def test_conv2d_even_kernel_width(self):
-    with self.assertRaisesRegex(ValueError, r"kernel_size=\(2, 4\) must have an odd width"):
+    with self.assertRaisesRegex(ValueError, r"kernel_size=\(2, 4\): must have an odd width"):
       zoo.FastARNNConv2D(zoo.spin_half((3, 3)), layers=2, features=4, kernel_size=(2, 4))
 
   def test_lattice_must_match_n(self):
-    with self.assertRaisesRegex(ValueError, r"n_sites=10 does not match the lattice shape \(3, 3\)"):
+    with self.assertRaisesRegex(ValueError, r"n_sites=10: does not match the lattice shape \(3, 3\)"):
       zoo.Hilbert((-1, 1), (3, 3), n_sites=10)
 
   def test_inputs_checked(self):
@@ -253,9 +312,9 @@ class ValidationTest(parameterized.TestCase):
       model.log_psi(params, jnp.ones((2, 5)))
     with self.assertRaisesRegex(ValueError, r"got shape \(1, 2, 6\)"):
       model.conditionals(params, jnp.ones((1, 2, 6)))
-    with self.assertRaisesRegex(ValueError, r"index must be in \[0, 6\), got 6"):
+    with self.assertRaisesRegex(ValueError, r"index=6: must be in \[0, 6\)"):
       model.conditional(params, model.init_cache(params, 1), jnp.ones((1, 6)), 6)
-    with self.assertRaisesRegex(ValueError, r"batch_size must be a positive integer, got 0"):
+    with self.assertRaisesRegex(ValueError, r"batch_size=0: must be a positive integer"):
       model.init_cache(params, 0)
     # A single configuration works without the batch axis.
     chex.assert_shape(model.log_psi(params, jnp.ones(6)), ())

@@ -5,7 +5,6 @@ builds, its tiny version evaluates and samples, and the fast twin's cached
 conditionals equal the slow full pass.
 """
 
-import importlib
 import os
 import re
 import subprocess
@@ -20,21 +19,33 @@ import chex
 import jax.numpy as jnp
 from ml_collections import config_dict
 import numpy as np
+import pytest
 
 import configs
-from configs import base
+from configs import base, families
 import experiments
 from experiments import zoo as zoo_command
 import zoo
-from zoo import registry
+from zoo import build, config_tools, registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = registry.names()
 # Built-in variants: name -> (family module name, the arguments it changes).
-BUILTINS = {name: (module, diff)
-            for module in configs.FAMILY_MODULES
-            for name, diff in importlib.import_module(
-                f"configs.{module}").VARIANTS.items()}
+BUILTINS = {name: (module.__name__.rpartition(".")[2], diff)
+            for module in families.MODULES
+            for name, diff in module.VARIANTS.items()}
+
+
+# The slow tier (tests/conftest.py): the smoke runs of every registered name
+# but one model per family and the default experiment.
+FAST_SMOKE_RUNS = ("fast_arnn_dense", "fast_arnn_conv1d_dilated",
+                   "fast_arnn_conv2d_complex", "tfim_chain_fast_dense")
+
+
+def slow_case(name: str) -> bool:
+  return (name.startswith("test_builds_evaluates_and_samples_")
+          and name.removeprefix("test_builds_evaluates_and_samples_")
+          not in FAST_SMOKE_RUNS)
 
 
 def _named(names):
@@ -58,8 +69,8 @@ class RegisteredConfigTest(parameterized.TestCase):
   @parameterized.named_parameters(_named(NAMES))
   def test_builds_evaluates_and_samples(self, name):
     cfg = registry.get_config(name)
-    self.assertGreater(registry.parameter_count(registry.build(cfg)), 0)
-    run = zoo_command.smoke_run(registry.shrink(cfg), n_samples=8)
+    self.assertGreater(build.model(cfg).parameter_count(), 0)
+    run = zoo_command.smoke_run(config_tools.shrink(cfg), n_samples=8)
     hilbert = run.fast.hilbert
     n, k = hilbert.size, hilbert.local_size
     chex.assert_shape(run.samples, (8, n))
@@ -82,10 +93,10 @@ class RegisteredConfigTest(parameterized.TestCase):
   def test_json_round_trip(self, name):
     cfg = registry.get_config(name)
     text = cfg.to_json()
-    loaded = registry.config_from_json(text)
+    loaded = config_tools.config_from_json(text)
     self.assertEqual(_leaves(loaded), _leaves(cfg))
     self.assertEqual(loaded.to_json(), text)
-    a, b = registry.build(cfg).spec, registry.build(loaded).spec
+    a, b = build.model(cfg).spec, build.model(loaded).spec
     for field in ("family", "hilbert", "features", "kernel_size",
                   "kernel_dilation", "param_dtype", "machine_pow", "fast"):
       self.assertEqual(getattr(a, field), getattr(b, field), field)
@@ -94,20 +105,20 @@ class RegisteredConfigTest(parameterized.TestCase):
   def test_variant_is_its_family_file_with_arguments(self, name):
     module, diff = BUILTINS[name]
     path = os.path.join(ROOT, "configs", f"{module}.py")
-    from_file = registry.get_config(f"{path}:{registry.format_arg(diff)}")
+    from_file = registry.get_config(f"{path}:{config_tools.format_arg(diff)}")
     self.assertEqual(from_file.to_dict(), registry.get_config(name).to_dict())
 
   @parameterized.named_parameters(_named(BUILTINS))
   def test_tiny_argument_is_shrink(self, name):
     self.assertEqual(registry.get_config(f"{name}:tiny=True").to_dict(),
-                     registry.shrink(registry.get_config(name)).to_dict())
+                     config_tools.shrink(registry.get_config(name)).to_dict())
 
   def test_required_variants_registered(self):
     required = {"arnn_dense", "fast_arnn_dense", "arnn_conv1d",
                 "fast_arnn_conv1d", "fast_arnn_conv1d_dilated", "arnn_conv2d",
                 "fast_arnn_conv2d", "fast_arnn_conv2d_dilated"}
     self.assertLessEqual(required, set(NAMES))
-    models = {name: registry.build(registry.get_config(name)) for name in BUILTINS}
+    models = {name: build.model(registry.get_config(name)) for name in BUILTINS}
     spec = lambda name: models[name].spec
     self.assertEqual(spec("fast_arnn_conv1d_dilated").kernel_dilation,
                      ((1,), (2,), (4,), (8,), (16,)))
@@ -150,18 +161,18 @@ class ParseArgTest(parameterized.TestCase):
       ("tuple_nested", "dilation=((1, 1), (2, 2))", "dilation", ((1, 1), (2, 2))),
   )
   def test_typed_from_defaults(self, arg, key, expected):
-    args = registry.parse_arg(arg, **self.DEFAULTS)
+    args = config_tools.parse_arg(arg, **self.DEFAULTS)
     self.assertEqual(args[key], expected)
     self.assertIs(type(args[key]), type(expected))
     for other in set(self.DEFAULTS) - {key}:
       self.assertEqual(args[other], self.DEFAULTS[other])
 
   def test_several_and_none(self):
-    args = registry.parse_arg("L=8,features=(16,8,2),fast=True", **self.DEFAULTS)
+    args = config_tools.parse_arg("L=8,features=(16,8,2),fast=True", **self.DEFAULTS)
     self.assertEqual((args.L, args.features, args.fast), (8, (16, 8, 2), True))
-    self.assertEqual(registry.parse_arg(None, **self.DEFAULTS).to_dict(),
+    self.assertEqual(config_tools.parse_arg(None, **self.DEFAULTS).to_dict(),
                      self.DEFAULTS)
-    self.assertEqual(registry.parse_arg("", **self.DEFAULTS).to_dict(),
+    self.assertEqual(config_tools.parse_arg("", **self.DEFAULTS).to_dict(),
                      self.DEFAULTS)
 
   @parameterized.named_parameters(
@@ -179,32 +190,32 @@ class ParseArgTest(parameterized.TestCase):
   )
   def test_errors_name_key_value_and_expected(self, arg, message):
     with self.assertRaisesRegex(ValueError, re.escape(message)):
-      registry.parse_arg(arg, **self.DEFAULTS)
+      config_tools.parse_arg(arg, **self.DEFAULTS)
 
   def test_format_arg_reads_back(self):
     values = dict(fast=True, L=8, lr=0.5, hilbert="fock",
                   features=("pyramid", 32), dilation=((1, 1), (2, 2)))
-    text = registry.format_arg(values)
+    text = config_tools.format_arg(values)
     self.assertEqual(text, "fast=True,L=8,lr=0.5,hilbert=fock,features=pyramid:32,"
                      "dilation=((1, 1), (2, 2))")
-    self.assertEqual(registry.parse_arg(text, **self.DEFAULTS).to_dict(), values)
+    self.assertEqual(config_tools.parse_arg(text, **self.DEFAULTS).to_dict(), values)
 
 
 class SpecTest(parameterized.TestCase):
 
   def test_name_with_arguments(self):
     cfg = registry.get_config("fast_arnn_conv1d:L=8,features=32")
-    self.assertEqual(cfg.hilbert.shape, (8,))
+    self.assertEqual(cfg.lattice.shape, (8,))
     self.assertEqual(cfg.model.features, 32)
     self.assertTrue(cfg.model.fast)
-    model = registry.build(
+    model = build.model(
         registry.get_config("arnn_conv2d:L=5,kernel=2:3,features=(8,4,3)"))
     self.assertEqual(model.hilbert.shape, (5, 5))
     self.assertEqual(model.spec.kernel_size[0], (2, 3))
     self.assertEqual(model.spec.features, (8, 4, 3, 2))
     self.assertFalse(model.is_fast)
     # A variant's defaults, then the arguments: the schedule follows layers.
-    model = registry.build(registry.get_config(
+    model = build.model(registry.get_config(
         "fast_arnn_conv1d_dilated:layers=3,hilbert=spin_one"))
     self.assertEqual(model.spec.kernel_dilation, ((1,), (2,), (4,)))
     self.assertEqual(model.hilbert.local_size, 3)
@@ -225,8 +236,6 @@ class SpecTest(parameterized.TestCase):
        "kernel, layers, machine_pow, n_max, tiny"),
       ("bad_type", "fast_arnn_conv2d:L=big",
        "argument L='big' is not an int (the type of its default 8)"),
-      ("bad_hilbert", "arnn_dense:hilbert=qubit",
-       "argument hilbert='qubit' is not one of spin_half, spin_one, fock"),
       ("unknown_name", "fast_arnn_conv3d:L=4",
        "unknown config name 'fast_arnn_conv3d'; closest registered names: "
        "fast_arnn_conv2d, fast_arnn_conv1d"),
@@ -254,7 +263,7 @@ class SpecTest(parameterized.TestCase):
       self.assertEqual(cfg.model.features, value)
     cfg.model.kernel_dilation = "wavenet"
     cfg.model.layers = 3
-    self.assertEqual(registry.build(cfg).spec.kernel_dilation, ((1,), (2,), (4,)))
+    self.assertEqual(build.model(cfg).spec.kernel_dilation, ((1,), (2,), (4,)))
 
 
 class RegistryTest(parameterized.TestCase):
@@ -285,7 +294,7 @@ class RegistryTest(parameterized.TestCase):
     self.assertEqual(r.names(), ["decorated", "module"])
     self.assertEqual(r.get_config("decorated:x=1").arg, "x=1")
     self.assertIsNone(r.get_config("decorated").arg)
-    self.assertEqual(r.get_config("module:L=4").hilbert.shape, (4,))
+    self.assertEqual(r.get_config("module:L=4").lattice.shape, (4,))
     self.assertIn("module", r)
     self.assertNotIn("other", r)
 
@@ -397,13 +406,14 @@ class PluginTest(absltest.TestCase):
     self.assertNotIn("demo_half_registered", names)  # Rolled back.
     self.assertLessEqual(set(BUILTINS), set(names))
     cfg = r.get_config("demo_small_conv1d:L=6")
-    self.assertEqual(registry.build(cfg).spec.features, (5, 5, 5, 2))
+    self.assertEqual(build.model(cfg).spec.features, (5, 5, 5, 2))
     # Loaded once: a second lookup neither reloads nor warns again.
     with warnings.catch_warnings(record=True) as again:
       warnings.simplefilter("always")
       self.assertEqual(r.load_plugins(), [])
     self.assertEmpty(again)
 
+  @pytest.mark.slow
   def test_plugin_through_the_command(self):
     """The real group, in a fresh interpreter: lazy, and seen by the CLI."""
     root = temporary_directory(self)
@@ -438,109 +448,84 @@ class PluginTest(absltest.TestCase):
 class BuildTest(parameterized.TestCase):
 
   @parameterized.named_parameters(
-      ("int", 16, 3, 2, (16, 16, 2)),
-      ("hidden", (32, 8), 3, 3, (32, 8, 3)),
-      ("full", (32, 8, 2), 3, 2, (32, 8, 2)),
-      ("pyramid", ("pyramid", 32), 4, 2, (32, 22, 12, 2)),
-      ("log", ("log", 64), 4, 2, (64, 20, 6, 2)),
-      ("one_layer", ("pyramid", 32), 1, 4, (4,)),
-      ("list", [8, 4], 3, 2, (8, 4, 2)),
-  )
-  def test_features(self, features, layers, local_size, expected):
-    self.assertEqual(
-        registry.resolve_features(features, layers, local_size), expected)
-
-  @parameterized.named_parameters(
-      ("length", (32, 16, 8, 4), 3, "model.features=(32, 16, 8, 4) has 4 "
-       "entries; expected layers - 1 = 2 hidden widths, or layers = 3 widths"),
-      ("schedule", ("cone", 8), 3, "model.features=('cone', 8) must be an int"),
-      ("float", 1.5, 3, "model.features=1.5 must be an int"),
-  )
-  def test_features_errors(self, features, layers, message):
-    with self.assertRaisesRegex(ValueError, re.escape(message)):
-      registry.resolve_features(features, layers, 2)
-
-  def test_dilation(self):
-    self.assertEqual(registry.resolve_dilation("wavenet", 3, "conv1d"), (1, 2, 4))
-    self.assertEqual(registry.resolve_dilation("wavenet", 2, "conv2d"),
-                     ((1, 1), (2, 2)))
-    self.assertEqual(registry.resolve_dilation([1, 2], 2, "conv1d"), (1, 2))
-    with self.assertRaisesRegex(
-        ValueError, "model.kernel_dilation='doubling' must be"):
-      registry.resolve_dilation("doubling", 3, "conv1d")
-
-  @parameterized.named_parameters(
       ("unknown_model_field", "model.featurs", 3,
-       "model.featurs is not a model field; known fields: family, fast"),
-      ("family", "model.family", "conv3d", "model.family='conv3d' is not one of"),
+       "model.featurs=3: is not a known field; known: family, fast, layers"),
+      ("family", "model.family", "conv3d",
+       "model.family='conv3d': must be one of 'dense', 'conv1d', 'conv2d'"),
       ("layers", "model.layers", 0,
-       "model.layers must be a positive integer, got 0"),
-      ("kind", "hilbert.kind", "qubit", "hilbert.kind='qubit' is not one of"),
+       "model.layers=0: must be a positive integer"),
+      ("features", "model.features", ("cone", 8),
+       "model.features[0]='cone': must be one of 'pyramid', 'log'"),
+      ("dilation", "model.kernel_dilation", "doubling",
+       "model.kernel_dilation='doubling': must be one of 'wavenet'"),
+      ("kind", "hilbert.kind", "qubit", "hilbert.kind='qubit': must be one of"),
       ("n_max_on_spins", "hilbert.n_max", 3,
-       "hilbert.n_max=3 applies only to kind='fock' (kind='spin_half')"),
-      ("model_checks", "model.param_dtype", "int32", "param_dtype must be one of"),
+       "hilbert.n_max=3: applies only to kind='fock' (kind='spin_half')"),
+      ("model_checks", "model.param_dtype", "int32",
+       "model.param_dtype='int32': must be one of"),
+      ("shape", "lattice.shape", (6, 0),
+       "lattice.shape=(6, 0): must be (N,) or (Lx, Ly)"),
   )
   def test_errors_name_the_field(self, path, value, message):
     cfg = registry.get_config("fast_arnn_conv1d:L=6")
     section, field = path.split(".")
     cfg[section][field] = value
     with self.assertRaisesRegex(ValueError, re.escape(message)):
-      registry.build(cfg)
+      build.model(cfg)
+
+  def test_needs_its_sections(self):
+    cfg = registry.get_config("fast_arnn_conv1d:L=6")
+    del cfg["lattice"]
+    with self.assertRaisesRegex(
+        ValueError, r"lattice=None: must be a config section; the config has "
+        r"the fields \['hilbert', 'model'\]"):
+      build.model(cfg)
 
   def test_hilbert_kinds(self):
     cfg = registry.get_config("fast_arnn_conv1d:L=6")
     cfg.hilbert.kind = "custom"
     cfg.hilbert.local_states = (0.0, 0.5, 1.0)
-    self.assertEqual(registry.build(cfg).hilbert.local_states, (0.0, 0.5, 1.0))
+    self.assertEqual(build.model(cfg).hilbert.local_states, (0.0, 0.5, 1.0))
     cfg.hilbert.local_states = None
-    with self.assertRaisesRegex(ValueError, "hilbert.local_states is required"):
-      registry.build(cfg)
+    with self.assertRaisesRegex(
+        ValueError, "hilbert.local_states=None: is required for kind='custom'"):
+      build.model(cfg)
     cfg.hilbert.kind = "fock"
     with self.assertRaisesRegex(
-        ValueError, "hilbert.n_max must be a positive integer"):
-      registry.build(cfg)
+        ValueError, "hilbert.n_max=None: must be a positive integer"):
+      build.model(cfg)
 
   def test_hilbert_total(self):
     cfg = registry.get_config("fast_arnn_conv2d:L=4")
     self.assertIsNone(cfg.hilbert.total)
     cfg.hilbert.total = 0
-    self.assertEqual(registry.build(cfg).hilbert, zoo.spin_half((4, 4), total_sz=0))
-    self.assertEqual(registry.config_from_json(cfg.to_json()).hilbert.total, 0)
+    self.assertEqual(build.model(cfg).hilbert, zoo.spin_half((4, 4), total_sz=0))
+    self.assertEqual(
+        config_tools.config_from_json(cfg.to_json()).hilbert.total, 0)
     cfg.hilbert.total = 1
     with self.assertRaisesRegex(
-        ValueError, r"hilbert.total: total=1 is not a sum of 16 local states"):
-      registry.build(cfg)
+        ValueError, r"hilbert.total=1: is not a sum of 16 local states"):
+      build.model(cfg)
     # Shrinking to 3 x 3 (odd) moves the total to the nearest reachable one.
     cfg.hilbert.total = 0
-    tiny = registry.shrink(cfg)
-    self.assertEqual((tiny.hilbert.shape, tiny.hilbert.total), ((3, 3), -1.0))
+    tiny = config_tools.shrink(cfg)
+    self.assertEqual((tiny.lattice.shape, tiny.hilbert.total), ((3, 3), -1.0))
     fock = registry.get_config("fast_arnn_conv1d_fock:L=10")
     fock.hilbert.total = 25
-    tiny = registry.shrink(fock)  # 6 sites of n_max 2
-    self.assertEqual(registry.build(tiny).hilbert.total, 12.0)
-
-  def test_model_by_name_with_own_hilbert(self):
-    cfg = config_dict.ConfigDict(dict(model="fast_arnn_conv1d_dilated:layers=3"))
-    self.assertEqual(registry.build(cfg).hilbert.shape, (32,))
-    cfg.hilbert = registry.get_config("fast_arnn_conv1d_fock:L=10").hilbert
-    model = registry.build(cfg)
-    self.assertEqual((model.hilbert.shape, model.hilbert.local_size), ((10,), 4))
-    self.assertEqual(model.spec.kernel_dilation, ((1,), (2,), (4,)))
-    with self.assertRaisesRegex(
-        ValueError, "expected a config with a `model` section"):
-      registry.build(config_dict.ConfigDict(dict(hilbert=cfg.hilbert)))
+    tiny = config_tools.shrink(fock)  # 6 sites of n_max 2
+    self.assertEqual(build.model(tiny).hilbert.total, 12.0)
 
   def test_shrink(self):
-    tiny = registry.shrink(registry.get_config("fast_arnn_dense_explicit"))
-    self.assertEqual(tiny.hilbert.shape, (registry.TINY_SITES_1D,))
-    self.assertEqual(registry.build(tiny).spec.features, (4, 4, 2))
-    tiny = registry.shrink(
+    tiny = config_tools.shrink(registry.get_config("fast_arnn_dense_explicit"))
+    self.assertEqual(tiny.lattice.shape, (config_tools.TINY_SITES_1D,))
+    self.assertEqual(build.model(tiny).spec.features, (4, 4, 2))
+    tiny = config_tools.shrink(
         registry.get_config("fast_arnn_conv2d_fock:L=10,layers=6"))
-    self.assertEqual(tiny.hilbert.shape, (3, 3))
+    self.assertEqual(tiny.lattice.shape, (3, 3))
     self.assertEqual(tiny.hilbert.n_max, 2)
     self.assertEqual(tiny.model.layers, 3)
     cfg = registry.get_config("fast_arnn_conv1d:layers=5,dilation=1:2:4:8:16")
-    self.assertEqual(registry.shrink(cfg).model.kernel_dilation, (1, 2, 4))
+    self.assertEqual(config_tools.shrink(cfg).model.kernel_dilation, (1, 2, 4))
     self.assertEqual(cfg.model.kernel_dilation, (1, 2, 4, 8, 16))  # A copy.
 
 
@@ -550,18 +535,18 @@ class ConfigFlagTest(absltest.TestCase):
     flag_values = flags.FlagValues()
     experiments.define_config_flag("config", flag_values=flag_values)
     flag_values(["prog", "--config=fast_arnn_conv1d:L=8"])
-    self.assertEqual(flag_values.config.hilbert.shape, (8,))
+    self.assertEqual(flag_values.config.lattice.shape, (8,))
     self.assertTrue(flag_values.config.is_locked)
     path = os.path.join(ROOT, "configs", "arnn_conv2d.py")
     flag_values = flags.FlagValues()
     experiments.define_config_flag("config", flag_values=flag_values)
     flag_values(["prog", f"--config={path}:fast=True,L=5"])
-    self.assertEqual(flag_values.config.hilbert.shape, (5, 5))
+    self.assertEqual(flag_values.config.lattice.shape, (5, 5))
     flag_values = flags.FlagValues()
     experiments.define_config_flag("cfg", default="arnn_dense:L=4",
                                    flag_values=flag_values)
     flag_values(["prog"])
-    self.assertEqual(flag_values.cfg.hilbert.shape, (4,))
+    self.assertEqual(flag_values.cfg.lattice.shape, (4,))
 
   def test_bad_spec_names_argument(self):
     flag_values = flags.FlagValues()
@@ -609,8 +594,8 @@ class CommandTest(absltest.TestCase):
     self.assertLen(failures, 2)
     self.assertStartsWith(
         failures[0], "no_such_config: ValueError: unknown config name")
-    self.assertEqual(failures[1], f"{bad_file}: ValueError: model.layers must be "
-                     "a positive integer, got 0")
+    self.assertEqual(failures[1], f"{bad_file}: FieldError: model.layers=0: "
+                     "must be a positive integer")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from absl.testing import absltest
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,6 +18,7 @@ def run(*args: str) -> str:
   return result.stdout
 
 
+@pytest.mark.slow
 class ToolsTest(absltest.TestCase):
 
   def test_profile_sampler_lists_ops_of_the_site_loop(self):

@@ -15,6 +15,18 @@ from zoo.physics import exact
 from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
 
+
+# The slow tier (tests/conftest.py): the real twins of the estimator and SR
+# tests (complex parameters exercise the same code and more), the unjitted
+# variants, and the longer runs.
+SLOW_RUNS = ("test_short_run_lowers_the_energy_sgd_cg_complex",
+             "test_step_is_independent_of_chunk_size")
+
+
+def slow_case(name: str) -> bool:
+  twin = name.endswith(("_real", "_real__with_jit", "_real__without_jit"))
+  return twin or name.endswith("__without_jit") or name in SLOW_RUNS
+
 DTYPES = (
     dict(testcase_name="real", dtype=jnp.float64),
     dict(testcase_name="complex", dtype=jnp.complex128),
@@ -328,18 +340,36 @@ class TrainTest(parameterized.TestCase):
       optimizer = vmc.make_optimizer(name, 1e-2)
       optimizer.update(params, optimizer.init(params), params)
     optimizer = vmc.make_optimizer(
-        "adam", 1e-2, schedule="cosine", schedule_kwargs=dict(decay_steps=10))
+        "adam", vmc.make_schedule("cosine", 1e-2, steps=10))
     optimizer.update(params, optimizer.init(params), params)
-    with self.assertRaisesRegex(ValueError, "name must be one of"):
+    with self.assertRaisesRegex(ValueError, "name='lbfgs-ish': must be one of"):
       vmc.make_optimizer("lbfgs-ish", 1e-2)
-    with self.assertRaisesRegex(ValueError, "learning_rate"):
+    with self.assertRaisesRegex(ValueError, "learning_rate=-1.0: must be"):
       vmc.make_optimizer("sgd", -1.0)
-    with self.assertRaisesRegex(ValueError, "schedule must be"):
-      vmc.make_optimizer("sgd", 1e-2, schedule="sawtooth")
-    with self.assertRaisesRegex(ValueError, "schedule_kwargs"):
-      vmc.make_optimizer("sgd", 1e-2, schedule="cosine")
-    with self.assertRaisesRegex(ValueError, "sr has unknown fields"):
+    with self.assertRaisesRegex(ValueError, "shift=0.001: is not a known"):
       vmc.make_optimizer("sgd", 1e-2, sr=dict(shift=1e-3))
+    with self.assertRaisesRegex(ValueError, "sr.diag_shift=0.0: must be"):
+      vmc.make_optimizer("sgd", 1e-2, sr=dict(diag_shift=0.0))
+
+  def test_schedules(self):
+    # Each starts at (or peaks at) the rate and ends at the final fraction.
+    for name in vmc.SCHEDULES:
+      rate = vmc.make_schedule(name, 0.1, steps=100, final_lr_fraction=0.2,
+                               warmup_steps=10)
+      self.assertAlmostEqual(float(rate(100)),
+                             0.1 if name == "constant" else 0.02, places=12)
+      peak = 10 if name == "warmup_cosine" else 0
+      self.assertAlmostEqual(float(rate(peak)), 0.1, places=12)
+    for kwargs, message in (
+        (dict(name="sawtooth", steps=10), "schedule='sawtooth': must be one of"),
+        (dict(name="cosine"), "steps=None: must be a positive integer"),
+        (dict(name="cosine", steps=10, final_lr_fraction=1.5),
+         "final_lr_fraction=1.5: must be a number in"),
+        (dict(name="warmup_cosine", steps=10, warmup_steps=20),
+         "warmup_steps=20: must be at most steps=10"),
+    ):
+      with self.assertRaisesRegex(ValueError, message):
+        vmc.make_schedule(learning_rate=0.1, **kwargs)
 
   def test_sector_run_stays_in_the_sector(self):
     ham = hamiltonians.Heisenberg(lattice_lib.chain(6, True),
@@ -359,13 +389,14 @@ class TrainTest(parameterized.TestCase):
   def test_mismatched_model_raises(self):
     ham = _tfim(6)
     with self.assertRaisesRegex(
-        ValueError, "one S\\^z sector, but the Hamiltonian does not conserve"):
+        ValueError, "model.hilbert.total=0.0: needs a Hamiltonian that "
+        "conserves S\\^z"):
       vmc.make_vmc(_model(zoo.spin_half(6, total_sz=0), jnp.float64), ham,
                    vmc.make_optimizer(), n_samples=8)
     model = _model(zoo.spin_half(8), jnp.float64)
-    with self.assertRaisesRegex(ValueError, "sites"):
+    with self.assertRaisesRegex(ValueError, "model.hilbert=.*: must be"):
       vmc.make_vmc(model, ham, vmc.make_optimizer(), n_samples=8)
-    with self.assertRaisesRegex(ValueError, "n_samples"):
+    with self.assertRaisesRegex(ValueError, "n_samples=0: must be"):
       vmc.make_vmc(_model(ham.hilbert, jnp.float64), ham,
                    vmc.make_optimizer(), n_samples=0)
 

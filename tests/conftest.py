@@ -1,0 +1,47 @@
+"""Test-session settings: fast compilation, and the slow tier.
+
+Tests check numbers, not XLA's speed, and most of their time is spent
+compiling small models, so this process compiles with XLA's unoptimized
+backend (about twice as fast to compile) and keeps compiled programs in a
+persistent cache under .pytest_cache/ (a second run skips most
+compilations). Subprocesses the tests start get the environment as it was.
+ARNN_ZOO_TEST_CACHE=0 turns the cache off.
+
+Tiers: `pytest -m "not slow"` is the day-to-day run. Besides the classes
+and tests marked `@pytest.mark.slow` (subprocesses: several devices, the
+launcher end to end, the tools, plugin installs), a test module may define
+`slow_case(name) -> bool` to send some cases of its parameterized grids to
+the slow tier; the README's command and CI run everything.
+"""
+
+import os
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_saved_xla_flags = os.environ.get("XLA_FLAGS")
+os.environ["XLA_FLAGS"] = " ".join(filter(None, (
+    _saved_xla_flags, "--xla_backend_optimization_level=0")))
+
+import jax  # noqa: E402  (after XLA_FLAGS, which the backend reads once)
+import pytest  # noqa: E402
+
+import zoo  # noqa: E402, F401  (its own XLA flags join before the backend starts)
+
+jax.devices()  # Start the CPU backend with the flags above, then restore them.
+if _saved_xla_flags is None:
+  del os.environ["XLA_FLAGS"]
+else:
+  os.environ["XLA_FLAGS"] = _saved_xla_flags
+
+if os.environ.get("ARNN_ZOO_TEST_CACHE", "1") != "0":
+  jax.config.update("jax_compilation_cache_dir",
+                    os.path.join(_ROOT, ".pytest_cache", "jax-compilation"))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  for item in items:
+    slow_case = getattr(item.module, "slow_case", None)
+    if slow_case is not None and slow_case(item.name):
+      item.add_marker(pytest.mark.slow)
