@@ -2,10 +2,8 @@
 
 `--xla_cpu_prefer_vector_width=512` lets XLA's own CPU kernels (element-wise
 loops: exp, selu, the cache updates) use 512-bit vectors on CPUs with
-AVX-512; XLA defaults to 256. Measured on the 2-core AVX-512 machine of
-BENCHMARKS.md (one core, batch 1024, float32): fast sampling 1D N = 256
-87k -> 129k samples/s, 2D 10x10 109k -> 124k; NetKet's sampler in the same
-process 10.8k -> 11.1k (1D) and 16.5k -> 17.2k (2D).
+AVX-512; XLA defaults to 256. What it gains: BENCHMARKS.md, "Tuned
+constants".
 
 XLA reads XLA_FLAGS once, when JAX first creates the CPU backend, so this
 takes effect only when `zoo` is imported before any JAX computation runs;

@@ -12,7 +12,7 @@ def selu(x):
   """scale * (x if x > 0 else alpha * (exp(x) - 1)), as jax.nn.selu.
 
   exp(x) - 1 instead of expm1(x): XLA on CPU evaluates exp about twice as
-  fast (measured: 6.4 vs 13.0 us per [16, 1024] float32 block), and the
+  fast (BENCHMARKS.md, "Tuned constants"), and the
   difference is below one unit in the last place of 1 (absolute). The
   exponent is zeroed where x > 0 so the unused branch (and its gradient)
   stays finite; at x = 0 the gradient is scale * alpha, as in jax.nn.selu.
