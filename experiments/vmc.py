@@ -278,11 +278,11 @@ def run_command(argv: Sequence[str]) -> None:
   cfg = flags.FLAGS.config
   spec = experiments.config_spec(flags.FLAGS["config"])
   workdir = flags.FLAGS.workdir or os.path.join("workdirs", config_name(spec))
-  logging.info("Config %s, workdir %s:\n%s", spec, workdir, cfg)
   traceback = flags.FLAGS.traceback
   with experiments.clean_errors(ValueError, traceback=traceback):
     prepared = prepare(cfg, workdir, overwrite=flags.FLAGS.overwrite,
                        mesh=sharding.batch_mesh())
+  logging.info("Config %s, workdir %s:\n%s", spec, workdir, cfg)
   with experiments.clean_errors(FloatingPointError,
                                 workdir_lib.CheckpointMismatch,
                                 traceback=traceback):
