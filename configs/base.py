@@ -6,14 +6,19 @@ its argument defaults `ARGS` (the base `ARGS` plus its own), a function
 small diff of `ARGS`. `get_config("name:arg")` parses `arg` against the
 variant's defaults, so every argument of the family works for every variant.
 
-A model config has three sections, read by `zoo.build.model`: `lattice`,
-`hilbert` and `model` (every field is commented in `model_config`).
+A model config has three sections, read by `zoo.build.model`: `lattice`
+and `hilbert` (`space_config`) and `model` (every field commented where it
+is set: `model_config` for the masked families, the family modules for the
+others).
 
 Arguments (`key=value,...`; see `zoo.config_tools.parse_arg` for the syntax):
   fast: build the fast twin (cached one-site conditionals).
   hilbert: spin_half | spin_one | fock.
-  L: a chain of L sites (dense, conv1d) or an L x L lattice (conv2d).
+  L: a chain of L sites or an L x L lattice.
+  pbc: periodic (True) or open boundaries (read by the recurrent family).
   n_max: fock only, the highest occupation per site.
+  total: the sector, the sum of the local-state values of every
+    configuration (spin_half: 2 S^z); empty for the whole space.
   layers: number of masked layers.
   features: hidden width F (`16`), hidden widths (`32:16:8`, `layers - 1`
     of them), or a schedule down to the local size (`pyramid:32`, `log:64`).
@@ -35,7 +40,9 @@ ARGS = dict(
     fast=False,
     hilbert="spin_half",
     L=16,
+    pbc=True,
     n_max=3,
+    total="",
     layers=3,
     features=(16,),
     dtype="float64",
@@ -50,14 +57,12 @@ def one_or_tuple(value: tuple):
   return value[0] if len(value) == 1 else value
 
 
-def model_config(family: str, args, shape: tuple[int, ...],
-                 **family_fields) -> config_dict.ConfigDict:
-  """The lattice, hilbert and model sections; `family_fields` (commented
-  where the family module sets them) join the fields every family has."""
+def space_config(args, shape: tuple[int, ...]) -> config_dict.ConfigDict:
+  """The lattice and hilbert sections every family shares."""
   cfg = config_dict.ConfigDict()
   cfg.lattice = config_tools.section(
       shape=shape,  # (N,) chain or (Lx, Ly) lattice, raster order
-      pbc=True,  # periodic (True) or open boundaries
+      pbc=args.pbc,  # periodic (True) or open boundaries
   )
   cfg.hilbert = config_tools.section(
       kind=args.hilbert,  # spin_half | spin_one | fock | custom
@@ -66,8 +71,17 @@ def model_config(family: str, args, shape: tuple[int, ...],
       local_states=None,  # custom only: the local-state values
       # None, or the sum of the local-state values of every configuration:
       # spin_half 2 S^z (0: the S^z = 0 sector), spin_one S^z, fock particles.
-      total=None,
+      total=float(args.total) if args.total else None,
   )
+  return cfg
+
+
+def model_config(family: str, args, shape: tuple[int, ...],
+                 **family_fields) -> config_dict.ConfigDict:
+  """The lattice, hilbert and model sections of a masked family (dense,
+  conv1d, conv2d); `family_fields` (commented where the family module sets
+  them) join the fields every masked family has."""
+  cfg = space_config(args, shape)
   cfg.model = config_tools.section(
       family=family,  # a key of zoo.models.FAMILIES: dense | conv1d | conv2d
       fast=args.fast,  # the cached one-site pass (the Fast* twin)
@@ -83,6 +97,14 @@ def model_config(family: str, args, shape: tuple[int, ...],
       **family_fields,
   )
   return cfg
+
+
+def lattice_shape(lattice: str, size: int) -> tuple[int, ...]:
+  """(L,) for lattice="chain", (L, L) for "square"."""
+  if lattice not in ("chain", "square"):
+    raise ValueError(f"argument lattice={lattice!r} is not one of chain, "
+                     "square")
+  return (size,) if lattice == "chain" else (size, size)
 
 
 def finish(cfg: config_dict.ConfigDict, args) -> config_dict.ConfigDict:

@@ -5,10 +5,11 @@
 models from it.
 """
 
-from configs import arnn_conv1d, arnn_conv2d, arnn_dense, base
+from configs import (arnn_conv1d, arnn_conv2d, arnn_dense, base, gated_conv,
+                     gru, transformer)
 
-# One config module per model family.
-MODULES = (arnn_dense, arnn_conv1d, arnn_conv2d)
+# The config modules of the model families.
+MODULES = (arnn_dense, arnn_conv1d, arnn_conv2d, gru, transformer, gated_conv)
 
 VARIANTS = {name: get_config
             for module in MODULES

@@ -23,7 +23,16 @@ FAMILY_FIELDS = {
     "conv1d": dict(layers=3, features=4, kernel_size=3, kernel_dilation=(1, 2, 1)),
     "conv2d": dict(layers=3, features=4, kernel_size=(2, 3),
                    kernel_dilation=((1, 1), (1, 2), (2, 1))),
+    # Periodic: the wrap-around neighbours are read (snake order in 2D).
+    "gru": dict(layers=2, features=4, pbc=True),
+    "transformer": dict(layers=2, features=4, heads=2),
+    "gated_conv1d": dict(layers=3, features=4, kernel_size=2,
+                         kernel_dilation="wavenet"),
+    "gated_conv2d": dict(layers=2, features=4, kernel_size=(2, 3)),
 }
+# The spaces each family runs on in the shared cases: the lattice ones on
+# 2D lattices, the others on chains.
+TWO_D = ("conv2d", "gated_conv2d", "gru")
 # Every family of the library's table, slow and fast.
 SLOW_FAST = zoo.models.FAMILIES
 
@@ -46,7 +55,7 @@ def model_cases():
 
 
 def build(family, fast, space, dtype=jnp.float64, machine_pow=2, **overrides):
-  hilberts = HILBERTS_2D if family == "conv2d" else HILBERTS_1D
+  hilberts = HILBERTS_2D if family in TWO_D else HILBERTS_1D
   fields = dict(FAMILY_FIELDS[family], param_dtype=dtype,
                 machine_pow=machine_pow, **overrides)
   hilbert = hilberts[space]() if isinstance(space, str) else space

@@ -110,6 +110,94 @@ class MaskedLayerTest(parameterized.TestCase):
       hk.transform(lambda: nn.MaskedDense1D(4, -1, exclusive=True)).init(None)
 
 
+class AttentionTest(chex.TestCase):
+  """The KV-cached pass equals the full pass; position t sees positions <= t."""
+
+  def _functions(self):
+    def functions():
+      layer = nn.CausalSelfAttention(6, 3)
+
+      def cached(h):  # [B, T, F], position by position through the KV cache
+        layer.init_cache(h.shape[0], h.shape[1])
+        return jnp.stack([layer.update_site(h[:, t].T, jnp.asarray(t)).T
+                          for t in range(h.shape[1])], axis=1)
+
+      return layer, (layer, cached)
+
+    return hk.multi_transform_with_state(functions)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_cached_equals_full(self):
+    t = self._functions()
+    h = jax.random.normal(jax.random.key(0), (B, 5, 6))
+    params, state = t.init(jax.random.key(1), h)
+    full = self.variant(lambda p, h: t.apply[0](p, state, None, h)[0])(params, h)
+    cached = self.variant(lambda p, h: t.apply[1](p, state, None, h)[0])(params, h)
+    chex.assert_shape(full, (B, 5, 6))
+    chex.assert_trees_all_close(cached, full, atol=1e-12, rtol=0)
+
+  def test_causal(self):
+    t = self._functions()
+    h = jax.random.normal(jax.random.key(0), (1, 5, 6))
+    params, state = t.init(jax.random.key(1), h)
+    jac = jax.jacobian(lambda h: t.apply[0](params, state, None, h)[0])(h)
+    seen = np.asarray(jnp.abs(jac[0, :, :, 0]).sum(axis=(1, 3)) > 0)  # [T, T]
+    np.testing.assert_array_equal(seen, np.tril(np.ones((5, 5), bool)))
+
+
+class NeighbourhoodTest(parameterized.TestCase):
+  """The recurrent layers' generation order and neighbour tables."""
+
+  @parameterized.parameters(
+      ((7,), False), ((7,), True), ((4, 5), False), ((4, 5), True),
+      ((3, 3), True), ((2, 2), True), ((1, 5), True), ((5, 1), True))
+  def test_neighbours_are_earlier_lattice_neighbours_and_reach_everything(
+      self, shape, pbc):
+    nb = nn.neighbourhood(shape, pbc)
+    n = int(np.prod(shape))
+    order = nb.order
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    step_of = np.argsort(order)
+    height, width = (1,) + shape if len(shape) == 1 else shape
+
+    def lattice_neighbours(site):
+      r, c = divmod(site, width)
+      out = set()
+      for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        rr, cc = r + dr, c + dc
+        if pbc:
+          rr, cc = rr % height, cc % width
+        if 0 <= rr < height and 0 <= cc < width and (rr, cc) != (r, c):
+          out.add(rr * width + cc)
+      return out
+
+    reach = [set() for _ in range(n)]  # sites each step depends on
+    for t in range(n):
+      site = order[t]
+      read = set(nb.sites[t][nb.present[t]])
+      earlier = {s for s in lattice_neighbours(site) if step_of[s] < t}
+      self.assertEqual(read, earlier, f"step {t}, site {site}")
+      for s in read:
+        reach[t] |= reach[step_of[s]] | {s}
+      # Snake order has no blind spot: every earlier site reaches this one.
+      self.assertEqual(reach[t], set(order[:t]), f"step {t}")
+
+  @parameterized.parameters(((6,), True), ((4, 5), True), ((5, 3), False))
+  def test_buffers_hold_the_state_each_step_reads(self, shape, pbc):
+    """Replays the ring and the first steps' buffer with step numbers."""
+    nb = nn.neighbourhood(shape, pbc)
+    ring, first = np.full(nb.ring, -1), np.full(max(nb.first, 1), -1)
+    step_of = np.argsort(nb.order)
+    for t in range(len(nb.order)):
+      for d in np.flatnonzero(nb.present[t]):
+        got = first[nb.first_slot[t, d]] if nb.from_first[t, d] else ring[
+            nb.ring_slot[t, d]]
+        self.assertEqual(got, step_of[nb.sites[t, d]])
+      ring[t % nb.ring] = t
+      if t < nb.first:
+        first[t] = t
+
+
 class ActivationTest(absltest.TestCase):
 
   def test_selu_equals_jax_selu(self):

@@ -17,7 +17,10 @@ from tests import helpers
 # tier keeps every model on spin 1/2 (both dtypes, both powers) and two
 # dilated architectures.
 FAST_ARCHITECTURES = ("test_fast_equals_slow_conv1d_wavenet",
-                      "test_fast_equals_slow_conv2d_dilated_4x3")
+                      "test_fast_equals_slow_conv2d_dilated_4x3",
+                      "test_fast_equals_slow_gru_4x3_periodic",
+                      "test_fast_equals_slow_transformer_3x3_three_heads",
+                      "test_fast_equals_slow_gated_conv2d_deep_dilated")
 
 
 def slow_case(name: str) -> bool:
@@ -26,13 +29,15 @@ def slow_case(name: str) -> bool:
                       "test_fast_equals_slow_Fast")):
     return "spin_half" not in name
   if name.startswith(("test_fast_equals_slow_conv", "test_fast_equals_slow_dense",
-                      "test_float32_stays")):
+                      "test_fast_equals_slow_gru", "test_fast_equals_slow_trans",
+                      "test_fast_equals_slow_gated", "test_float32_stays")):
     return name not in FAST_ARCHITECTURES
   return name.startswith("test_normalized_over_the_sector_") and "complex" in name
 
 
 def cached_conditionals(model, params, x):
-  """Conditionals [B, N, K] from the one-site pass, site by site in a scan."""
+  """Conditionals [B, N, K] from the one-site pass, step by step in a scan
+  (through the model's generation order), in site order."""
 
   @jax.jit
   def run(params, x):
@@ -41,7 +46,7 @@ def cached_conditionals(model, params, x):
       return cache, probs
     _, probs = jax.lax.scan(step, model.init_cache(params, x.shape[0]),
                             jnp.arange(x.shape[1]))
-    return jnp.swapaxes(probs, 0, 1)
+    return jnp.swapaxes(probs, 0, 1)[:, np.argsort(model.order)]
 
   return run(params, x)
 
@@ -77,21 +82,29 @@ class ModelPropertiesTest(parameterized.TestCase):
     n, batch = hilbert.size, 16
     values = np.asarray(hilbert.local_states)
     x = values[rng.integers(0, hilbert.local_size, (batch, n))]
-    # Copy j of the batch has every site >= j redrawn; copy n has sites < n - 1
-    # redrawn instead, to show the last conditional does depend on the past.
+    order = model.order  # the site of each generation step
+    # Copy j of the batch has the sites of steps >= j redrawn; copy n the
+    # sites of steps < n - 1 instead, to show the last conditional does
+    # depend on the past.
     changed = np.repeat(x[None], n + 1, axis=0)  # [n + 1, batch, N]
     for j in range(n):
-      changed[j, :, j:] = values[rng.integers(0, hilbert.local_size, (batch, n - j))]
-    changed[n, :, :-1] = values[rng.integers(0, hilbert.local_size, (batch, n - 1))]
+      changed[j][:, order[j:]] = values[
+          rng.integers(0, hilbert.local_size, (batch, n - j))]
+    changed[n][:, order[:-1]] = values[
+        rng.integers(0, hilbert.local_size, (batch, n - 1))]
     out = jax.jit(model.conditionals_log_psi)(
         params, np.concatenate([x[None], changed]).reshape(-1, n))
     out = np.asarray(out).reshape(n + 2, batch, n, -1)
     reference = out[0]
     for j in range(n):
-      # Conditionals up to and including j see only sites before j.
-      np.testing.assert_allclose(out[1 + j, :, :j + 1], reference[:, :j + 1],
-                                 rtol=0, atol=1e-13, err_msg=f"site {j}")
-    self.assertGreater(np.abs(out[1 + n, :, -1] - reference[:, -1]).max(), 1e-6)
+      # The conditionals of steps up to and including j see only the sites
+      # of earlier steps.
+      seen = order[:j + 1]
+      np.testing.assert_allclose(out[1 + j][:, seen], reference[:, seen],
+                                 rtol=0, atol=1e-13, err_msg=f"step {j}")
+    last = order[-1]
+    self.assertGreater(
+        np.abs(out[1 + n][:, last] - reference[:, last]).max(), 1e-6)
 
   @parameterized.named_parameters(c for c in helpers.model_cases() if c["fast"])
   def test_fast_equals_slow(self, family, fast, space, dtype, machine_pow):
@@ -132,6 +145,30 @@ class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
            fields=dict(layers=2, features=5, use_bias=False)),
       dict(testcase_name="conv1d_one_layer", family="conv1d", hilbert=zoo.spin_half(5),
            fields=dict(layers=1, features=2, kernel_size=2)),
+      # Recurrent: chains open and periodic, a periodic 4 x 3 lattice (snake
+      # order; the last row reads row 0 across the boundary), one row.
+      dict(testcase_name="gru_chain_open", family="gru", hilbert=zoo.spin_half(7),
+           fields=dict(layers=2, features=3, pbc=False)),
+      dict(testcase_name="gru_chain_periodic_spin_one", family="gru",
+           hilbert=zoo.spin_one(5), fields=dict(layers=1, features=4, pbc=True)),
+      dict(testcase_name="gru_4x3_periodic", family="gru", hilbert=zoo.fock(2, (4, 3)),
+           fields=dict(layers=3, features=(3, 4, 2), pbc=True)),
+      dict(testcase_name="gru_single_row", family="gru", hilbert=zoo.spin_half((1, 5)),
+           fields=dict(layers=2, features=3, pbc=True)),
+      # Attention: three heads on a 2D lattice, one layer on a chain.
+      dict(testcase_name="transformer_3x3_three_heads", family="transformer",
+           hilbert=zoo.spin_half((3, 3)), fields=dict(layers=2, features=6, heads=3)),
+      dict(testcase_name="transformer_one_layer", family="transformer",
+           hilbert=zoo.spin_one(5), fields=dict(layers=1, features=4, heads=1)),
+      # Deep gated stacks.
+      dict(testcase_name="gated_conv1d_deep", family="gated_conv1d",
+           hilbert=zoo.spin_half(9),
+           fields=dict(layers=12, features=3, kernel_size=2,
+                       kernel_dilation=(1, 2, 4) * 4)),
+      dict(testcase_name="gated_conv2d_deep_dilated", family="gated_conv2d",
+           hilbert=zoo.spin_half((4, 3)),
+           fields=dict(layers=10, features=3, kernel_size=(2, 3),
+                       kernel_dilation="wavenet")),
   )
   def test_fast_equals_slow(self, family, hilbert, fields):
     for dtype in (jnp.float64, jnp.complex128):
@@ -143,7 +180,7 @@ class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
                                  jax.jit(slow.conditionals)(params, x), rtol=0, atol=1e-10)
 
   def test_float32_stays_float32(self):
-    for family in ("dense", "conv1d", "conv2d"):
+    for family in helpers.SLOW_FAST:
       model = helpers.build(family, True, "spin_half", jnp.float32)
       params, _ = model.init(jax.random.key(0))
       for leaf in jax.tree.leaves(params):
@@ -160,6 +197,10 @@ SECTORS = {
     "dense": zoo.spin_half(6, total_sz=0),
     "conv1d": zoo.spin_one(5, total_sz=1),
     "conv2d": zoo.fock(3, (2, 3), n_particles=5),
+    "gru": zoo.spin_half((2, 4), total_sz=0),  # in snake order
+    "transformer": zoo.spin_one(4, total_sz=-1),
+    "gated_conv1d": zoo.fock(2, 5, n_particles=4),
+    "gated_conv2d": zoo.spin_half((2, 3), total_sz=1),
 }
 SECTOR_CASES = [
     dict(testcase_name=f"{family}_{jnp.dtype(dtype).name}_p{pow_}",
@@ -216,6 +257,35 @@ class SectorTest(parameterized.TestCase):
     for (before, site), expected in cases.items():
       got = arnn.allowed_states(hilbert, jnp.asarray(before), jnp.asarray(site))
       np.testing.assert_array_equal(got, expected, err_msg=f"{before}, {site}")
+
+
+class SizeTransferTest(parameterized.TestCase):
+  """Weight-shared families: parameters made at L run at L' > L."""
+
+  @parameterized.named_parameters(
+      ("gru_2d", "gru", (3, 3), (5, 4), dict(layers=2, features=4, pbc=True)),
+      ("gru_chain", "gru", (5,), (9,), dict(layers=2, features=4, pbc=False)),
+      ("transformer", "transformer", (2, 3), (4, 4),
+       dict(layers=2, features=4, heads=2)),
+      ("gated_conv1d", "gated_conv1d", (5,), (11,),
+       dict(layers=3, features=4, kernel_size=2, kernel_dilation="wavenet")),
+      ("gated_conv2d", "gated_conv2d", (3, 3), (4, 5),
+       dict(layers=2, features=4, kernel_size=(2, 3))),
+      ("conv2d", "conv2d", (3, 3), (4, 5),
+       dict(layers=2, features=4, kernel_size=(2, 3))),
+  )
+  def test_parameters_run_on_a_larger_lattice(self, family, small, large,
+                                              fields):
+    slow, fast = helpers.SLOW_FAST[family]
+    params, _ = fast(zoo.spin_half(small), **fields).init(jax.random.key(3))
+    big = zoo.spin_half(large)
+    chex.assert_trees_all_equal_shapes(
+        params, slow(big, **fields).init(jax.random.key(0))[0])
+    x = random_states(big, jax.random.key(4), 8)
+    full = jax.jit(slow(big, **fields).conditionals)(params, x)
+    np.testing.assert_allclose(full.sum(-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(cached_conditionals(fast(big, **fields), params, x),
+                               full, rtol=0, atol=1e-10)
 
 
 class KernelInitTest(absltest.TestCase):

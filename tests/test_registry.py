@@ -39,7 +39,9 @@ BUILTINS = {name: (module.__name__.rpartition(".")[2], diff)
 # The slow tier (tests/conftest.py): the smoke runs of every registered name
 # but one model per family and the default experiment.
 FAST_SMOKE_RUNS = ("fast_arnn_dense", "fast_arnn_conv1d_dilated",
-                   "fast_arnn_conv2d_complex", "tfim_chain_fast_dense")
+                   "fast_arnn_conv2d_complex", "fast_gru_sz0",
+                   "fast_transformer", "fast_gated_conv2d",
+                   "tfim_chain_fast_dense")
 
 
 def slow_case(name: str) -> bool:
@@ -233,7 +235,7 @@ class SpecTest(parameterized.TestCase):
       ("bad_key", "fast_arnn_conv1d:featurs=3",
        "unknown argument 'featurs' in 'featurs=3' (did you mean 'features'?); "
        "known keys: L, activation, dilation, dtype, fast, features, hilbert, "
-       "kernel, layers, machine_pow, n_max, tiny"),
+       "kernel, layers, machine_pow, n_max, pbc, tiny, total"),
       ("bad_type", "fast_arnn_conv2d:L=big",
        "argument L='big' is not an int (the type of its default 8)"),
       ("unknown_name", "fast_arnn_conv3d:L=4",

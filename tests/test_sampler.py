@@ -15,7 +15,8 @@ from tests import helpers
 # The slow tier (tests/conftest.py): the chi-squared grid beyond three cases
 # that meet a sector, complex parameters, a Fock space and machine_pow 1.
 FAST_DISTRIBUTIONS = ("conv1d_spin_half_N4", "conv2d_spin_half_2x4_sz1_complex",
-                      "dense_fock3_N4_p1")
+                      "dense_fock3_N4_p1", "gru_spin_half_2x4_sz0",
+                      "transformer_spin_half_N6")
 
 
 def slow_case(name: str) -> bool:
@@ -44,6 +45,19 @@ SAMPLER_CASES = [
          hilbert=zoo.fock(2, 5, n_particles=4), dtype=jnp.float64, machine_pow=1),
     dict(testcase_name="conv2d_spin_one_3x2_complex_p1", family="conv2d",
          hilbert=zoo.spin_one((3, 2)), dtype=jnp.complex128, machine_pow=1),
+    # Snake order: the draws are written back to the sites of the steps.
+    dict(testcase_name="gru_spin_half_2x4_sz0", family="gru",
+         hilbert=zoo.spin_half((2, 4), total_sz=0), dtype=jnp.float64,
+         machine_pow=2),
+    dict(testcase_name="gru_spin_one_3x2_complex", family="gru",
+         hilbert=zoo.spin_one((3, 2)), dtype=jnp.complex128, machine_pow=2),
+    dict(testcase_name="transformer_spin_half_N6", family="transformer",
+         hilbert=zoo.spin_half(6), dtype=jnp.float64, machine_pow=2),
+    dict(testcase_name="gated_conv2d_fock2_2x3_p1", family="gated_conv2d",
+         hilbert=zoo.fock(2, (2, 3)), dtype=jnp.float64, machine_pow=1),
+    dict(testcase_name="gated_conv1d_spin_half_N7_complex",
+         family="gated_conv1d", hilbert=zoo.spin_half(7),
+         dtype=jnp.complex128, machine_pow=2),
 ]
 
 

@@ -78,14 +78,20 @@ def hilbert(cfg) -> hilbert_lib.Hilbert:
 
 
 def model(cfg) -> models.Wavefunction:
-  """The model of the `model` section on the config's Hilbert space."""
+  """The model of the `model` section on the config's Hilbert space; a
+  family that reads the boundary (`pbc`) gets the lattice's."""
   space = hilbert(cfg)
+  on = lattice(cfg)
   section = _section(cfg, "model")
   with checks.in_section("model"):
-    checks.known_fields(section, ("family", "fast") + models.FIELDS)
     family = checks.one_of("family", section.get("family"), models.FAMILIES)
+    takes = models.FAMILY_FIELDS[family]
+    checks.known_fields(section, ("family", "fast") + tuple(
+        f for f in takes if f != "pbc"))
     fast = checks.boolean("fast", section.get("fast", False))
     fields = {k: v for k, v in section.items() if k not in ("family", "fast")}
+    if "pbc" in takes:
+      fields["pbc"] = on.pbc
     return models.FAMILIES[family][fast](space, **fields)
 
 

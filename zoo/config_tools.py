@@ -250,6 +250,11 @@ def _shrink_model(model: ConfigDict) -> None:
     hidden = features if len(features) == layers - 1 else features[:-1]
     model.features = tuple(min(f, TINY_FEATURES)
                            for f in hidden[:new_layers - 1])
+  heads = model.get("heads")
+  width = model.get("features")
+  if checks.is_int(heads) and checks.is_int(width):  # heads divide the width
+    model.heads = max(h for h in range(1, min(heads, width) + 1)
+                      if width % h == 0)
   dilation = as_tuple(model.get("kernel_dilation"))
   is_pair = (model.get("family") == "conv2d" and isinstance(dilation, tuple)
              and len(dilation) == 2 and all(map(checks.is_int, dilation)))

@@ -22,6 +22,7 @@ import math
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from zoo import checks
 from zoo import sharding
@@ -132,13 +133,16 @@ def sample_with_uniforms(model: Wavefunction, params, uniforms: jax.Array,
                          mesh: jax.sharding.Mesh | None = None):
   """Samples [B, N] and log_prob [B] from given uniforms [B, N] in [0, 1).
 
-  Sample b takes at site i the first local state whose cumulative
-  conditional probability exceeds uniforms[b, i] (times the sum of the
-  probabilities, 1 up to round-off).
+  At step t (site `model.order[t]`) sample b takes the first local state
+  whose cumulative conditional probability exceeds uniforms[b, t] (times
+  the sum of the probabilities, 1 up to round-off).
   """
   batch, n_sites = uniforms.shape
   dtype = model.real_dtype
   values = model.hilbert.local_states_array(dtype)  # [K]
+  # Step t draws site order[t] (raster for most families).
+  order = model.order
+  raster = bool(np.all(order == np.arange(n_sites)))
 
   def step(carry, inputs):
     xt, cache, log_prob = carry  # xt: the samples site-major, [N, B]
@@ -156,7 +160,8 @@ def sample_with_uniforms(model: Wavefunction, params, uniforms: jax.Array,
     # (round to nearest, total within round-off of 1).
     t = u * cdf[:, -1]
     k = jnp.sum(cdf[:, :-1] <= t[:, None], axis=-1)  # [B]
-    xt = jax.lax.dynamic_update_index_in_dim(xt, values[k][None], index, axis=0)
+    site = index if raster else jnp.asarray(order)[index]
+    xt = jax.lax.dynamic_update_index_in_dim(xt, values[k][None], site, axis=0)
     log_prob = log_prob + jnp.take_along_axis(log_p, k[:, None], axis=-1)[:, 0]
     return (xt, cache, log_prob), None
 

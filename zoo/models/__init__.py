@@ -2,6 +2,10 @@
 
 from zoo.models.arnn import ARNN, ARNNSpec, normalize_log_psi
 from zoo.models.bundle import Wavefunction
-from zoo.models.families import (FAMILIES, FIELDS, MODELS, ARNNConv1D, ARNNConv2D, ARNNDense,
-                                 FastARNNConv1D, FastARNNConv2D, FastARNNDense,
-                                 make_spec)
+from zoo.models.families import (FAMILIES, FAMILY_FIELDS, FIELDS, MODELS,
+                                 ARGRU, ARNNConv1D, ARNNConv2D, ARNNDense,
+                                 ARNNGatedConv1D, ARNNGatedConv2D,
+                                 ARTransformer, FastARGRU, FastARNNConv1D,
+                                 FastARNNConv2D, FastARNNDense,
+                                 FastARNNGatedConv1D, FastARNNGatedConv2D,
+                                 FastARTransformer, make_spec)

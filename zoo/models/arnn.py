@@ -1,12 +1,17 @@
-"""The autoregressive network: a stack of masked layers, normalized per site.
+"""The autoregressive network: a family's body, normalized per site.
 
-log psi(s) = sum_i log psi_i(s_i | s_<i), where the last layer gives K
-outputs z_i per site and
+log psi(s) = sum_i log psi_i(s_i | s_<i), where the body gives K outputs
+z_i per site and
 
   log psi_i = z_i - logsumexp(machine_pow * Re z_i) / machine_pow,
 
 so that sum_k |psi_i(k)|^machine_pow = 1 for every site and every prefix.
 With complex parameters Im z_i is the phase.
+
+Generation order. Sites are generated in `spec.order` (raster by default):
+s_<i means the sites generated before site i. The conditionals come back in
+site order; the cached one-site pass and the sampler step through the order,
+step t producing site order[t].
 
 On a constrained space (`Hilbert.total`, e.g. the S^z = 0 sector) the
 local states that would leave the total unreachable by the remaining sites
@@ -14,10 +19,21 @@ get z = -inf before the normalization, so the conditionals are normalized
 over the allowed states and sum_s |psi(s)|^machine_pow = 1 over the sector.
 The fast pass keeps the sum of the sites seen so far in its cache.
 
-The network input is the local-state value of each site, one feature.
+A body (one per family: `MaskedStack` here, the recurrent, attention and
+gated bodies in their modules) is a plain object built inside the `ARNN`
+module, so its Haiku modules are named `arnn_<family>/~/...`. It has
+
+  logits(x [B, N]) -> z [B, N, K]          the full pass, in site order
+  init_cache(batch_size)                    zeroed caches as Haiku state
+  logits_at(x [B, N], step) -> z [K, B]     the cached pass: site order[step]
+                                            from the sites generated before it
+
+and a body with `cached = False` has no cached pass (its fast twin would
+only repeat the full pass).
 
 Glossary of shapes:
-  B: batch, N: sites, K: local states, F: features, H x W: 2D lattice.
+  B: batch, N: sites, K: local states, F: features, H x W: 2D lattice,
+  T: generation steps (= N).
 """
 
 from __future__ import annotations
@@ -28,9 +44,11 @@ from typing import Any, Callable
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from zoo import nn
 from zoo.hilbert import Hilbert
+
 
 @dataclasses.dataclass(frozen=True)
 class ARNNSpec:
@@ -39,13 +57,21 @@ class ARNNSpec:
   Attributes:
     family: a key of `zoo.models.families.FAMILIES`.
     hilbert: the Hilbert space; conv2d needs a 2D lattice shape.
-    features: output width of each layer; the last is `hilbert.local_size`.
-    kernel_size: per layer; () for dense, (k,) for conv1d, (kh, kw) for conv2d.
+    features: the width of each layer (block); for the masked families the
+      last is `hilbert.local_size`, the others add an output layer.
+    kernel_size: per layer; () where there is no kernel, (k,) for 1D
+      convolutions, (kh, kw) for 2D.
     kernel_dilation: per layer, same shapes as kernel_size.
-    activation: applied between layers (not after the last).
+    activation: applied between layers (masked families).
     use_bias, param_dtype, precision, kernel_init, bias_init: layer fields.
     machine_pow: the p in sum |psi|^p = 1; 2 for a wavefunction.
     fast: whether `conditional` uses the cached one-site pass.
+    body: the family's body class (see the module docstring).
+    order: the generation order, a permutation of the sites; None is
+      raster order.
+    pbc: recurrent families: read the wrap-around neighbours of a periodic
+      lattice.
+    heads: attention heads (the transformer), else 0.
   """
 
   family: str
@@ -61,6 +87,10 @@ class ARNNSpec:
   kernel_init: Any
   bias_init: Any
   fast: bool
+  body: Any = None
+  order: tuple[int, ...] | None = None
+  pbc: bool = False
+  heads: int = 0
 
   @property
   def layers(self) -> int:
@@ -71,6 +101,12 @@ class ARNNSpec:
     """The real dtype of samples, probabilities and the cached sums."""
     return jnp.finfo(self.param_dtype).dtype
 
+  @property
+  def sites_in_order(self) -> np.ndarray:  # [T]
+    """The site generated at each step."""
+    return np.arange(self.hilbert.size) if self.order is None else np.asarray(
+        self.order)
+
 
 def normalize_log_psi(z: jax.Array, machine_pow: int) -> jax.Array:
   """Per-site normalization over the last axis [..., K]."""
@@ -80,17 +116,19 @@ def normalize_log_psi(z: jax.Array, machine_pow: int) -> jax.Array:
 
 def allowed_states(hilbert: Hilbert, sum_before: jax.Array,
                    index: jax.Array, axis: int = -1) -> jax.Array:
-  """Which local states site `index` may take on a constrained space.
+  """Which local states the site of step `index` may take on a constrained
+  space.
 
   Args:
     hilbert: a space with a `total`.
-    sum_before: the sum of the values of the sites before `index`, [...].
-    index: the site, broadcastable against `sum_before`.
+    sum_before: the sum of the values of the sites generated before step
+      `index`, [...].
+    index: the generation step, broadcastable against `sum_before`.
     axis: where the local states go in the result.
 
   Returns:
-    bool, [..., K] (axis -1): state k is allowed when the sites after
-    `index` can still make up the rest of the total, N_after * min <= rest
+    bool, [..., K] (axis -1): state k is allowed when the sites generated
+    after it can still make up the rest of the total, N_after * min <= rest
     <= N_after * max (every sum in that range is reachable: the states are
     equally spaced). After a prefix that already left the sector's reach,
     the states of the nearest prefix sum in reach are allowed (at least
@@ -118,7 +156,8 @@ def _restrict(z: jax.Array, allowed: jax.Array) -> jax.Array:
 
 
 def _make_layer(spec: ARNNSpec, i: int) -> hk.Module:
-  """Layer i of the stack; the first is exclusive so site i never sees itself.
+  """Masked layer i of the stack; the first is exclusive so site i never
+  sees itself.
 
   A free function, so that Haiku names the layers arnn_<family>/~/layer_i.
   """
@@ -137,19 +176,21 @@ def _make_layer(spec: ARNNSpec, i: int) -> hk.Module:
                          kernel_dilation=spec.kernel_dilation[i], **common)
 
 
-class ARNN(hk.Module):
-  """Autoregressive network with a full pass and a cached one-site pass."""
+class MaskedStack:
+  """The body of the masked families (dense, conv1d, conv2d): masked layers
+  with the activation between them; the input is each site's local-state
+  value, one feature; raster order."""
 
-  def __init__(self, spec: ARNNSpec, name: str | None = None):
-    super().__init__(name=name or f"arnn_{spec.family}")
+  cached = True
+
+  def __init__(self, spec: ARNNSpec):
     self.spec = spec
     self.layers = [_make_layer(spec, i) for i in range(spec.layers)]
 
   def _in_features(self, i: int) -> int:
     return 1 if i == 0 else self.spec.features[i - 1]
 
-  def conditionals_log_psi(self, x: jax.Array) -> jax.Array:
-    """Full pass: x [B, N] -> log psi_i(k | x_<i) [B, N, K]."""
+  def logits(self, x: jax.Array) -> jax.Array:
     batch, n = x.shape
     h = x.astype(self.spec.param_dtype)[..., None]  # [B, N, 1]
     if self.spec.family == "conv2d":
@@ -158,31 +199,14 @@ class ARNN(hk.Module):
       if i > 0:
         h = self.spec.activation(h)
       h = layer(h)
-    z = h.reshape(batch, n, -1)
-    hilbert = self.spec.hilbert
-    if hilbert.total is not None:
-      values = x.astype(self.spec.real_dtype)
-      sum_before = jnp.cumsum(values, axis=1) - values  # [B, N]
-      z = _restrict(z, allowed_states(hilbert, sum_before, jnp.arange(n)))
-    return normalize_log_psi(z, self.spec.machine_pow)
+    return h.reshape(batch, n, -1)
 
   def init_cache(self, batch_size: int) -> None:
     for i, layer in enumerate(self.layers):
       layer.init_cache(batch_size, self._in_features(i))
-    if self.spec.fast and self.spec.hilbert.total is not None:
-      hk.set_state("sum_before", jnp.zeros(
-          (batch_size,), self.spec.real_dtype))
 
-  def conditional_log_psi(self, x: jax.Array, index: jax.Array) -> jax.Array:
-    """log psi_index(k | x_<index) [B, K] for x [B, N]; sites < index set.
-
-    The fast pass feeds site index - 1 through every layer's cache, so calls
-    must come in order index = 0, 1, ... after `init_cache`; the slow pass
-    does a full pass and ignores the cache.
-    """
-    if not self.spec.fast:
-      return jax.lax.dynamic_index_in_dim(
-          self.conditionals_log_psi(x), index, axis=1, keepdims=False)
+  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+    # Each layer's cache takes site index - 1, the newest one generated.
     previous = jax.lax.dynamic_index_in_dim(
         x, jnp.maximum(index - 1, 0), axis=1, keepdims=False)  # [B]
     # The cached pass is feature-major (see zoo.nn.masked): [F, B].
@@ -191,9 +215,57 @@ class ARNN(hk.Module):
       if i > 0:
         h = self.spec.activation(h)
       h = layer.update_site(h, index)
+    return h
+
+
+class ARNN(hk.Module):
+  """Autoregressive network with a full pass and a cached one-site pass."""
+
+  def __init__(self, spec: ARNNSpec, name: str | None = None):
+    super().__init__(name=name or f"arnn_{spec.family}")
+    self.spec = spec
+    self.body = (spec.body or MaskedStack)(spec)
+
+  def conditionals_log_psi(self, x: jax.Array) -> jax.Array:
+    """Full pass: x [B, N] -> log psi_i(k | x_<i) [B, N, K], site order."""
+    z = self.body.logits(x)
     hilbert = self.spec.hilbert
     if hilbert.total is not None:
-      # The sum of the sites before `index`: the cached sum and site index-1.
+      sites = self.spec.sites_in_order
+      values = x.astype(self.spec.real_dtype)[:, sites]  # [B, T], in order
+      sum_before = jnp.cumsum(values, axis=1) - values
+      allowed = allowed_states(hilbert, sum_before, jnp.arange(len(sites)))
+      z = _restrict(z, allowed[:, np.argsort(sites)])  # back to site order
+    return normalize_log_psi(z, self.spec.machine_pow)
+
+  def init_cache(self, batch_size: int) -> None:
+    if self.spec.fast:
+      self.body.init_cache(batch_size)
+      if self.spec.hilbert.total is not None:
+        hk.set_state("sum_before", jnp.zeros(
+            (batch_size,), self.spec.real_dtype))
+
+  def conditional_log_psi(self, x: jax.Array, index: jax.Array) -> jax.Array:
+    """log psi of the site of step `index` [B, K] for x [B, N] whose sites
+    generated before that step are set.
+
+    The fast pass feeds the newest site through the body's caches, so calls
+    must come in order index = 0, 1, ... after `init_cache`; the slow pass
+    does a full pass and ignores the cache.
+    """
+    sites = jnp.asarray(self.spec.sites_in_order)
+    site = sites[index] if self.spec.order is not None else index
+    if not self.spec.fast:
+      return jax.lax.dynamic_index_in_dim(
+          self.conditionals_log_psi(x), site, axis=1, keepdims=False)
+    h = self.body.logits_at(x, index)  # [K, B]
+    hilbert = self.spec.hilbert
+    if hilbert.total is not None:
+      # The sum of the sites before `index`: the cached sum and the newest.
+      newest = jnp.maximum(index - 1, 0)
+      newest = sites[newest] if self.spec.order is not None else newest
+      previous = jax.lax.dynamic_index_in_dim(x, newest, axis=1,
+                                              keepdims=False)  # [B]
       sum_before = hk.get_state("sum_before") + jnp.where(
           index > 0, previous, 0).astype(self.spec.real_dtype)
       hk.set_state("sum_before", sum_before)

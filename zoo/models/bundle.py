@@ -17,6 +17,7 @@ import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from zoo import checks
 from zoo.hilbert import Hilbert
@@ -64,6 +65,13 @@ class Wavefunction:
   @property
   def is_fast(self) -> bool:
     return self.spec.fast
+
+  @property
+  def order(self) -> np.ndarray:  # [N]
+    """The site generated at each step (raster order unless the family
+    needs another); `conditional` steps through it, samples come back in
+    site order."""
+    return self.spec.sites_in_order
 
   @property
   def dtype(self) -> Any:
@@ -121,7 +129,8 @@ class Wavefunction:
 
   def conditional_log_psi(self, params: Params, state: State, x, index
                           ) -> tuple[jax.Array, State]:
-    """log psi_index(k | x_<index) [B, K] and the updated cache.
+    """log psi of the site of step `index`, `order[index]`, given the sites
+    generated before it: [B, K], and the updated cache.
 
     Fast models must be called for index = 0, 1, ... in order after
     `init_cache`; slow models do a full pass and return `state` unchanged.
@@ -136,7 +145,8 @@ class Wavefunction:
 
   def conditional(self, params: Params, state: State, x, index
                   ) -> tuple[jax.Array, State]:
-    """Probabilities of site `index` given x_<index: [B, K], and new cache."""
+    """Probabilities of the site of step `index` given the sites generated
+    before it: [B, K], and the new cache."""
     log_psi, state = self.conditional_log_psi(params, state, x, index)
     return jnp.exp(self.machine_pow * log_psi.real), state
 

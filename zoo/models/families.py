@@ -28,7 +28,6 @@ Fields (the same values from Python and from a config):
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Sequence
 
 import jax
@@ -40,6 +39,10 @@ from zoo import nn
 from zoo.hilbert import Hilbert
 from zoo.models.arnn import ARNNSpec
 from zoo.models.bundle import Wavefunction
+from zoo.models.gated import GatedConvBody
+from zoo.models.recurrent import RecurrentBody
+from zoo.models.transformer import TransformerBody
+from zoo.nn import recurrent as recurrent_nn
 
 PARAM_DTYPES = ("float32", "float64", "complex64", "complex128")
 # Width schedules of `features`: (name, F) -> widths from F down to K.
@@ -156,73 +159,140 @@ def _activation(activation):
   return activation
 
 
-def make_spec(
-    family: str,
-    hilbert: Hilbert,
-    *,
-    layers: int,
-    features,
-    kernel_size=None,
-    kernel_dilation=1,
-    activation="selu",
-    use_bias: bool = True,
-    param_dtype=jnp.float64,
-    precision=None,
-    machine_pow: int = 2,
-    kernel_init=None,
-    bias_init=nn.zeros,
-    fast: bool = False,
-) -> ARNNSpec:
-  """Validates the fields of a family and resolves them into an ARNNSpec."""
+# The fields each family takes besides `hilbert` (and `fast`). The masked
+# families' last layer outputs the K logits; the others add an output layer
+# to their `layers` blocks of `features` widths.
+_COMMON = ("layers", "features", "param_dtype", "precision", "machine_pow",
+           "kernel_init")
+_MASKED = _COMMON + ("activation", "use_bias", "bias_init")
+_CONV = _MASKED + ("kernel_size", "kernel_dilation")
+FAMILY_FIELDS = {
+    "dense": _MASKED,
+    "conv1d": _CONV,
+    "conv2d": _CONV,
+    "gru": _COMMON + ("use_bias", "pbc"),
+    "transformer": _COMMON + ("heads",),
+    "gated_conv1d": _CONV,
+    "gated_conv2d": _CONV,
+}
+# Families whose blocks add to one residual stream: one width for all.
+RESIDUAL = ("transformer", "gated_conv1d", "gated_conv2d")
+# Defaults of the fields a constructor may leave out.
+DEFAULTS = dict(kernel_dilation=1, activation="selu", use_bias=True,
+                param_dtype=jnp.float64, precision=None, machine_pow=2,
+                kernel_init=None, bias_init=nn.zeros, pbc=True, heads=1)
+
+
+def _widths(features, layers: int) -> tuple[int, ...]:
+  """The width of each block: F for all, or one per block."""
+  if checks.is_int(features):
+    return (checks.positive_int("features", features),) * layers
+  if isinstance(features, Sequence) and not isinstance(features, str):
+    features = tuple(features)
+    for i, f in enumerate(features):
+      checks.positive_int(f"features[{i}]", f)
+    if len(features) != layers:
+      raise checks.FieldError(
+          "features", features,
+          f"has {len(features)} entries; expected one width or one per layer "
+          f"(layers={layers})")
+    return tuple(int(f) for f in features)
+  raise checks.FieldError("features", features,
+                          "must be an int or a tuple of ints")
+
+
+def _kernels(family: str, hilbert: Hilbert, layers: int, kernel_size,
+             kernel_dilation):
+  """Per-layer kernel sizes and dilations of the convolutional families."""
+  if family.endswith("conv1d"):
+    if kernel_size is None:
+      raise checks.FieldError("kernel_size", None,
+                              f"is required for {family} models")
+    size = ((checks.positive_int("kernel_size", kernel_size),),) * layers
+    return size, _dilation(kernel_dilation, layers, 1)
+  if kernel_size is None:
+    raise checks.FieldError("kernel_size", None,
+                            f"is required for {family} models")
+  size = _per_layer("kernel_size", kernel_size, 1, 2)[0]
+  if size[1] % 2 == 0:
+    raise checks.FieldError(
+        "kernel_size", size,
+        "must have an odd width (columns centred on the current site)")
+  return (size,) * layers, _dilation(kernel_dilation, layers, 2)
+
+
+def make_spec(family: str, hilbert: Hilbert, *, fast: bool = False,
+              **fields) -> ARNNSpec:
+  """Validates the fields of a family and resolves them into an ARNNSpec.
+
+  `fields` are the family's (FAMILY_FIELDS, see the module docstring);
+  `layers` and `features` are required, the others have DEFAULTS.
+  """
   if not isinstance(hilbert, Hilbert):
     raise checks.FieldError("hilbert", hilbert, "must be a zoo.Hilbert")
   checks.one_of("family", family, FAMILIES)
-  layers = checks.positive_int("layers", layers)
-  features = _features(features, layers, hilbert.local_size)
-  if family == "dense":
-    if kernel_size is not None:
-      raise checks.FieldError("kernel_size", kernel_size,
-                              "does not apply to dense models")
+  known = FAMILY_FIELDS[family]
+  for name, value in fields.items():
+    if name not in known:
+      raise checks.FieldError(
+          name, value, f"does not apply to {family} models; their fields: "
+          f"{', '.join(known)}")
+  for name in ("layers", "features"):
+    if name not in fields:
+      raise checks.FieldError(name, None, f"is required for {family} models")
+  f = {**{k: v for k, v in DEFAULTS.items() if k in known}, **fields}
+  layers = checks.positive_int("layers", f["layers"])
+  two_d = family.endswith("conv2d") or family == "conv2d"
+  if two_d and len(hilbert.shape) != 2:
+    raise checks.FieldError(
+        "hilbert", hilbert,
+        f"must have a 2D lattice shape (Lx, Ly) for {family} models")
+  if family in ("dense", "conv1d", "conv2d"):
+    features = _features(f["features"], layers, hilbert.local_size)
+  else:
+    features = _widths(f["features"], layers)
+  if "kernel_size" in known:
+    kernel_size, kernel_dilation = _kernels(
+        family, hilbert, layers, f.get("kernel_size"), f["kernel_dilation"])
+  else:
     kernel_size = kernel_dilation = ((),) * layers
-  elif family == "conv1d":
-    if kernel_size is None:
-      raise checks.FieldError("kernel_size", None,
-                              "is required for conv1d models")
-    kernel_size = ((checks.positive_int("kernel_size", kernel_size),),) * layers
-    kernel_dilation = _dilation(kernel_dilation, layers, 1)
-  else:  # conv2d
-    if len(hilbert.shape) != 2:
-      raise checks.FieldError(
-          "hilbert", hilbert,
-          "must have a 2D lattice shape (Lx, Ly) for conv2d models")
-    if kernel_size is None:
-      raise checks.FieldError("kernel_size", None,
-                              "is required for conv2d models")
-    kernel_size = _per_layer("kernel_size", kernel_size, 1, 2)[0]
-    if kernel_size[1] % 2 == 0:
-      raise checks.FieldError(
-          "kernel_size", kernel_size,
-          "must have an odd width (columns centred on the current site)")
-    kernel_size = (kernel_size,) * layers
-    kernel_dilation = _dilation(kernel_dilation, layers, 2)
-  machine_pow = checks.positive_int("machine_pow", machine_pow)
+  if family in RESIDUAL and len(set(features)) != 1:
+    raise checks.FieldError(
+        "features", features,
+        "must be one width for all layers (the residual stream)")
+  heads = checks.positive_int("heads", f.get("heads", 1))
+  if family == "transformer":
+    for width in features:
+      if width % heads:
+        raise checks.FieldError(
+            "heads", heads, f"must divide the width of every layer, "
+            f"{features}")
+  else:
+    heads = 0
+  precision = f["precision"]
   if precision is not None and not isinstance(precision, (str, jax.lax.Precision)):
     raise checks.FieldError("precision", precision,
                             "must be None, a jax.lax.Precision or a name")
-  if kernel_init is not None and not callable(kernel_init):
-    raise checks.FieldError("kernel_init", kernel_init,
+  if f["kernel_init"] is not None and not callable(f["kernel_init"]):
+    raise checks.FieldError("kernel_init", f["kernel_init"],
                             "must be None or a JAX initializer")
-  if not callable(bias_init):
-    raise checks.FieldError("bias_init", bias_init,
+  if "bias_init" in known and not callable(f["bias_init"]):
+    raise checks.FieldError("bias_init", f["bias_init"],
                             "must be a JAX initializer")
+  pbc = checks.boolean("pbc", f["pbc"]) if "pbc" in known else False
+  order = None
+  if family == "gru" and len(hilbert.shape) == 2:
+    order = tuple(int(s) for s in recurrent_nn.snake_order(hilbert.shape))
   return ARNNSpec(
       family=family, hilbert=hilbert, features=features,
       kernel_size=kernel_size, kernel_dilation=kernel_dilation,
-      activation=_activation(activation),
-      use_bias=checks.boolean("use_bias", use_bias),
-      param_dtype=_param_dtype(param_dtype), precision=precision,
-      machine_pow=machine_pow, kernel_init=kernel_init,
-      bias_init=bias_init, fast=checks.boolean("fast", fast))
+      activation=_activation(f.get("activation", "selu")),
+      use_bias=checks.boolean("use_bias", f.get("use_bias", True)),
+      param_dtype=_param_dtype(f["param_dtype"]), precision=precision,
+      machine_pow=checks.positive_int("machine_pow", f["machine_pow"]),
+      kernel_init=f["kernel_init"], bias_init=f.get("bias_init", nn.zeros),
+      fast=checks.boolean("fast", fast), body=BODIES.get(family),
+      order=order, pbc=pbc, heads=heads)
 
 
 def _family(family: str, fast: bool, name: str):
@@ -243,15 +313,30 @@ ARNNConv1D = _family("conv1d", False, "ARNNConv1D")
 FastARNNConv1D = _family("conv1d", True, "FastARNNConv1D")
 ARNNConv2D = _family("conv2d", False, "ARNNConv2D")
 FastARNNConv2D = _family("conv2d", True, "FastARNNConv2D")
+ARGRU = _family("gru", False, "ARGRU")
+FastARGRU = _family("gru", True, "FastARGRU")
+ARTransformer = _family("transformer", False, "ARTransformer")
+FastARTransformer = _family("transformer", True, "FastARTransformer")
+ARNNGatedConv1D = _family("gated_conv1d", False, "ARNNGatedConv1D")
+FastARNNGatedConv1D = _family("gated_conv1d", True, "FastARNNGatedConv1D")
+ARNNGatedConv2D = _family("gated_conv2d", False, "ARNNGatedConv2D")
+FastARNNGatedConv2D = _family("gated_conv2d", True, "FastARNNGatedConv2D")
 
 # family -> (slow constructor, fast twin): the one table of families.
 FAMILIES = {
     "dense": (ARNNDense, FastARNNDense),
     "conv1d": (ARNNConv1D, FastARNNConv1D),
     "conv2d": (ARNNConv2D, FastARNNConv2D),
+    "gru": (ARGRU, FastARGRU),
+    "transformer": (ARTransformer, FastARTransformer),
+    "gated_conv1d": (ARNNGatedConv1D, FastARNNGatedConv1D),
+    "gated_conv2d": (ARNNGatedConv2D, FastARNNGatedConv2D),
 }
+# The body of each family other than the masked ones (zoo.models.arnn).
+BODIES = {"gru": RecurrentBody, "transformer": TransformerBody,
+          "gated_conv1d": GatedConvBody, "gated_conv2d": GatedConvBody}
 MODELS = {f.__name__: f for pair in FAMILIES.values() for f in pair}
-# The fields every constructor takes after `hilbert` (a config's `model`
-# section holds them, with `family` and `fast`).
-FIELDS = tuple(name for name in inspect.signature(make_spec).parameters
-               if name not in ("family", "hilbert", "fast"))
+# Every field some family takes (a config's `model` section holds those of
+# its family, with `family` and `fast`).
+FIELDS = tuple(dict.fromkeys(f for fields in FAMILY_FIELDS.values()
+                             for f in fields))

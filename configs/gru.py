@@ -1,0 +1,48 @@
+"""Recurrent ARNNs (lattice GRUs) on chains and square lattices, and their
+fast twins.
+
+Launch: `--config=configs/gru.py:fast=True,L=6,features=32`. Arguments:
+those of `configs.base` (but activation: the GRU has its own) and
+  lattice: chain (L sites) | square (L x L, generated in snake order).
+The wrap-around neighbours are read on periodic lattices (`pbc`, the
+lattice's boundary).
+"""
+
+from configs import base
+from zoo import config_tools
+
+ARGS = dict({k: v for k, v in base.ARGS.items() if k != "activation"},
+            lattice="square", L=6, layers=2, features=(16,))
+
+# Registered names -> the arguments they change.
+VARIANTS = {
+    "gru": {},
+    "fast_gru": dict(fast=True),
+    "fast_gru_medium": dict(fast=True, features=32),
+    "fast_gru_chain": dict(fast=True, lattice="chain", L=32),
+    "fast_gru_open": dict(fast=True, pbc=False),
+    "fast_gru_complex": dict(fast=True, dtype="complex128"),
+    "fast_gru_spin_one": dict(fast=True, hilbert="spin_one"),
+    "fast_gru_sz0": dict(fast=True, total="0"),
+}
+
+
+def config_from_args(args):
+  cfg = base.space_config(args, base.lattice_shape(args.lattice, args.L))
+  cfg.model = config_tools.section(
+      family="gru",  # a key of zoo.models.FAMILIES
+      fast=args.fast,  # the cached one-site pass (the Fast* twin)
+      layers=args.layers,  # stacked GRU layers; an output layer follows
+      features=base.one_or_tuple(args.features),  # hidden width, or per layer
+      use_bias=True,  # biases of the gates
+      # float32 | float64 | complex64 | complex128: the GRUs are real, a
+      # complex output layer gives the phase.
+      param_dtype=args.dtype,
+      precision=None,  # a jax.lax.Precision name, or None
+      machine_pow=args.machine_pow,  # p in sum |psi|^p = 1
+  )
+  return base.finish(cfg, args)
+
+
+def get_config(arg=None):
+  return config_from_args(config_tools.parse_arg(arg, **ARGS))

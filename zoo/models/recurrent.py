@@ -1,0 +1,93 @@
+"""The recurrent family's body: stacked lattice GRUs and an output layer.
+
+Layer 0 reads the one-hot local states of the generated neighbours, layer
+l > 0 the state of layer l - 1 at the same site; every layer reads its own
+states at the neighbours (`zoo.nn.recurrent`). The output layer maps the
+top state to K logits. The GRUs are real; with complex parameters only the
+output layer is complex, its imaginary part the phase, as in Hibat-Allah
+et al. 2020, arXiv:2002.02973.
+
+Sites are generated in snake order (`zoo.nn.recurrent.snake_order`). The
+full pass scans the step over the sites; the cached pass is one step.
+
+Glossary of shapes:
+  B: batch, N: sites, T: steps, F: hidden features, D: directions, K: local
+  states.
+"""
+
+from __future__ import annotations
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoo import nn
+from zoo.nn import recurrent
+
+
+class RecurrentBody:
+  """Stacked `LatticeGRU`s in snake order (see the module docstring)."""
+
+  cached = True
+
+  def __init__(self, spec):
+    self.spec = spec
+    self.neighbours = recurrent.neighbourhood(spec.hilbert.shape, spec.pbc)
+    self.layers = [
+        nn.LatticeGRU(self.neighbours, f, use_bias=spec.use_bias,
+                      param_dtype=spec.real_dtype, precision=spec.precision,
+                      kernel_init=spec.kernel_init, name=f"gru_{i}")
+        for i, f in enumerate(spec.features)]
+    self.readout = hk.Linear(spec.hilbert.local_size, name="readout")
+
+  def _in_features(self, i: int) -> int:
+    if i == 0:
+      return len(self.neighbours.directions) * self.spec.hilbert.local_size
+    return self.spec.features[i - 1]
+
+  def _neighbour_inputs(self, x: jax.Array, steps) -> jax.Array:
+    """One-hot local states of the neighbours of `steps`: [..., D K, B]."""
+    nb = self.neighbours
+    hilbert = self.spec.hilbert
+    sites = jnp.asarray(nb.sites)[steps]  # [..., D]
+    present = jnp.asarray(nb.present)[steps]  # [..., D]
+    idx = hilbert.states_to_indices(jnp.take(x, sites, axis=1))  # [B, ..., D]
+    onehot = jax.nn.one_hot(idx, hilbert.local_size,
+                            dtype=self.spec.real_dtype)  # [B, ..., D, K]
+    onehot = onehot * present[..., None]
+    onehot = onehot.reshape(onehot.shape[:-2] + (-1,))  # [B, ..., D K]
+    return jnp.moveaxis(onehot, 0, -1)  # [..., D K, B]
+
+  def _readout(self, h: jax.Array) -> jax.Array:
+    """[..., F] -> [..., K] in the parameter dtype."""
+    return self.readout(h.astype(self.spec.param_dtype))
+
+  def logits(self, x: jax.Array) -> jax.Array:
+    batch, n = x.shape
+    weights = [layer.weights(self._in_features(i))
+               for i, layer in enumerate(self.layers)]
+    own0 = self._neighbour_inputs(x, np.arange(n))  # [T, D K, B]
+    buffers = [layer.empty_buffers(batch) for layer in self.layers]
+
+    def step(buffers, inputs):
+      t, own = inputs
+      new = []
+      for layer, w, (ring, first) in zip(self.layers, weights, buffers):
+        own = layer.step(w, own, layer.gather(ring, first, t))
+        new.append(layer.store(ring, first, own, t))
+      return new, own
+
+    _, top = jax.lax.scan(step, buffers, (jnp.arange(n), own0))  # [T, F, B]
+    z = self._readout(jnp.transpose(top, (2, 0, 1)))  # [B, T, K]
+    return z[:, np.argsort(self.neighbours.order)]  # site order
+
+  def init_cache(self, batch_size: int) -> None:
+    for layer in self.layers:
+      layer.init_cache(batch_size)
+
+  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+    h = self._neighbour_inputs(x, index)  # [D K, B]
+    for i, layer in enumerate(self.layers):
+      h = layer.update_site(h, index, self._in_features(i))
+    return self._readout(h.T).T  # [K, B]

@@ -1,0 +1,126 @@
+"""The transformer family's body: a decoder over the sites, KV-cached.
+
+The input at step t is the one-hot local state of site t - 1 (a learned
+start vector at t = 0), embedded to F features, plus the position of site
+t: fixed Fourier features of its row and column on the lattice (periods
+L / k, k = 1 .. POSITION_FREQUENCIES, so a 1D or 2D lattice of any size
+has the same parameter shapes), mapped to F by a learned layer. Then
+`layers` pre-norm blocks (self-attention where site t attends to sites
+<= t, an MLP of 4 F hidden features with GELU, residual connections), a
+final layer norm and an output layer to the K logits (Vaswani et al. 2017,
+arXiv:1706.03762; as wavefunctions: Zhang & Di Ventra 2023,
+arXiv:2208.01758; Sprague & Czischek 2024, arXiv:2306.03921). The blocks
+are real; with complex parameters the output layer is complex, its
+imaginary part the phase.
+
+The fast pass keeps every block's keys and values (`zoo.nn.attention`).
+Raster order.
+
+Glossary of shapes:
+  B: batch, N: sites, T: steps (= N), F: features, K: local states,
+  P: position features.
+"""
+
+from __future__ import annotations
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoo import nn
+
+# Frequencies per lattice axis of the position features.
+POSITION_FREQUENCIES = 4
+MLP_RATIO = 4  # hidden features of a block's MLP, per feature
+
+
+def position_features(shape: tuple[int, ...]) -> np.ndarray:  # [N, P]
+  """cos and sin of 2 pi k r / H and 2 pi k c / W, k = 1 .. frequencies, for
+  each site (r, c) in raster order; a chain has only its column."""
+  shape = tuple(shape)
+  grids = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+  k = np.arange(1, POSITION_FREQUENCIES + 1)
+  parts = []
+  for coordinate, length in zip(grids, shape):
+    angle = 2 * np.pi * coordinate.reshape(-1, 1) * k / length
+    parts += [np.cos(angle), np.sin(angle)]
+  return np.concatenate(parts, axis=1)
+
+
+class TransformerBody:
+  """A decoder-only transformer over the sites (see the module docstring)."""
+
+  cached = True
+
+  def __init__(self, spec):
+    self.spec = spec
+    features, heads = spec.features[0], spec.heads
+    real = spec.real_dtype
+    dense = dict(param_dtype=real, precision=spec.precision,
+                 kernel_init=spec.kernel_init)
+    self.embed = nn.Dense(features, use_bias=False, name="embed", **dense)
+    self.position = nn.Dense(features, use_bias=False, name="position",
+                             **dense)
+    self.blocks = []
+    for i in range(spec.layers):
+      self.blocks.append(dict(
+          norm_attention=_norm(f"norm_attention_{i}"),
+          attention=nn.CausalSelfAttention(features, heads,
+                                           name=f"attention_{i}", **dense),
+          norm_mlp=_norm(f"norm_mlp_{i}"),
+          mlp_in=nn.Dense(MLP_RATIO * features, name=f"mlp_in_{i}", **dense),
+          mlp_out=nn.Dense(features, name=f"mlp_out_{i}", **dense)))
+    self.norm_out = _norm("norm_out")
+    self.readout = nn.Dense(spec.hilbert.local_size, name="readout",
+                            param_dtype=spec.param_dtype,
+                            precision=spec.precision,
+                            kernel_init=spec.kernel_init)
+    self.positions = position_features(spec.hilbert.shape)
+
+  def _start(self) -> jax.Array:  # [F]
+    return hk.get_parameter("start", (self.spec.features[0],),
+                            self.spec.real_dtype, init=jnp.zeros)
+
+  def _onehot(self, values: jax.Array) -> jax.Array:  # [...] -> [..., K]
+    hilbert = self.spec.hilbert
+    return jax.nn.one_hot(hilbert.states_to_indices(values),
+                          hilbert.local_size, dtype=self.spec.real_dtype)
+
+  def logits(self, x: jax.Array) -> jax.Array:
+    batch, n = x.shape
+    tokens = self.embed(self._onehot(x[:, :-1]))  # [B, T - 1, F]
+    start = jnp.broadcast_to(self._start(), (batch, 1, tokens.shape[-1]))
+    h = jnp.concatenate([start, tokens], axis=1)
+    h = h + self.position(jnp.asarray(self.positions, h.dtype))
+    for block in self.blocks:
+      h = h + block["attention"](block["norm_attention"](h))
+      mlp = jax.nn.gelu(block["mlp_in"](block["norm_mlp"](h)))
+      h = h + block["mlp_out"](mlp)
+    return self.readout(self.norm_out(h).astype(self.spec.param_dtype))
+
+  def init_cache(self, batch_size: int) -> None:
+    for block in self.blocks:
+      block["attention"].init_cache(batch_size, self.spec.hilbert.size)
+
+  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+    previous = jax.lax.dynamic_index_in_dim(
+        x, jnp.maximum(index - 1, 0), axis=1, keepdims=False)  # [B]
+    token = self.embed.feature_major(self._onehot(previous).T)  # [F, B]
+    h = jnp.where(index > 0, token, self._start()[:, None])
+    position = jnp.asarray(self.positions, h.dtype)[index][:, None]  # [P, 1]
+    h = h + self.position.feature_major(position)
+    norm = lambda module, h: module(h.T).T  # layer norm over features
+    for block in self.blocks:
+      h = h + block["attention"].update_site(
+          norm(block["norm_attention"], h), index)
+      mlp = jax.nn.gelu(block["mlp_in"].feature_major(
+          norm(block["norm_mlp"], h)))
+      h = h + block["mlp_out"].feature_major(mlp)
+    h = norm(self.norm_out, h).astype(self.spec.param_dtype)
+    return self.readout.feature_major(h)
+
+
+def _norm(name: str) -> hk.LayerNorm:
+  return hk.LayerNorm(axis=-1, create_scale=True, create_offset=True,
+                      name=name)

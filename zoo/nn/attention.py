@@ -1,0 +1,136 @@
+"""Causal self-attention with a KV cache, and a feature-major dense layer.
+
+`CausalSelfAttention` has the two faces of the masked layers: the full pass
+over a sequence, where position t attends to positions <= t, and a cached
+one-position pass, `update_site`, that writes the keys and values of the
+new position into Haiku state (the KV cache) and attends over the cache,
+so that a sampling step costs O(T F) for the attention and O(F^2) for the
+projections instead of a pass over every earlier position (Vaswani et al.
+2017, arXiv:1706.03762; decoding with cached keys and values as in
+Ramachandran et al. 2017, arXiv:1704.06001). Written out rather than with
+hk.MultiHeadAttention because the cache needs the key and value
+projections of one position at a time, batch last (see `zoo.nn.masked`).
+
+Glossary of shapes:
+  B: batch, T: sequence positions (sites), F: features, H: heads,
+  D: features per head (F = H D), I / O: input / output features.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from zoo import checks
+from zoo.nn import initializers
+
+
+class Dense(hk.Module):
+  """y = W x + b, batch-major (`__call__`, [..., I]) or feature-major
+  (`feature_major`, [I, B]) with the same parameters: w [O, I], b [O]."""
+
+  def __init__(self, features: int, *, use_bias: bool = True,
+               param_dtype: Any = jnp.float64,
+               precision: jax.lax.Precision | None = None,
+               kernel_init: initializers.Initializer | None = None,
+               name: str | None = None):
+    super().__init__(name=name)
+    self.features = checks.positive_int("features", features)
+    self.use_bias = use_bias
+    self.param_dtype = param_dtype
+    self.precision = precision
+    self.kernel_init = kernel_init
+
+  def _params(self, in_features: int):
+    init = initializers.unmasked(self.kernel_init or initializers.lecun_normal(
+        in_axis=-1, out_axis=-2))
+    w = hk.get_parameter("w", (self.features, in_features), self.param_dtype,
+                         init=init)
+    b = hk.get_parameter("b", (self.features,), self.param_dtype,
+                         init=jnp.zeros) if self.use_bias else None
+    return w, b
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """[..., I] -> [..., O]."""
+    w, b = self._params(x.shape[-1])
+    y = jnp.einsum("...i,oi->...o", x.astype(w.dtype), w,
+                   precision=self.precision)
+    return y if b is None else y + b
+
+  def feature_major(self, x: jax.Array) -> jax.Array:
+    """[I, B] -> [O, B]."""
+    w, b = self._params(x.shape[0])
+    y = jnp.dot(w, x.astype(w.dtype), precision=self.precision)
+    return y if b is None else y + b[:, None]
+
+
+class CausalSelfAttention(hk.Module):
+  """Multi-head self-attention where position t sees positions <= t.
+
+  Params: query, key, value and output `Dense` layers (F -> F each).
+  """
+
+  def __init__(self, features: int, heads: int, *,
+               param_dtype: Any = jnp.float64,
+               precision: jax.lax.Precision | None = None,
+               kernel_init: initializers.Initializer | None = None,
+               name: str | None = None):
+    super().__init__(name=name)
+    self.features = checks.positive_int("features", features)
+    self.heads = checks.positive_int("heads", heads)
+    if self.features % self.heads:
+      raise checks.FieldError("heads", heads,
+                              f"must divide features={features}")
+    self.head_size = self.features // self.heads
+    dense = dict(param_dtype=param_dtype, precision=precision,
+                 kernel_init=kernel_init)
+    self.query = Dense(features, name="query", **dense)
+    self.key = Dense(features, name="key", **dense)
+    self.value = Dense(features, name="value", **dense)
+    self.output = Dense(features, name="output", **dense)
+    self.precision = precision
+
+  def __call__(self, h: jax.Array) -> jax.Array:
+    """Full pass: [B, T, F] -> [B, T, F]."""
+    batch, length, _ = h.shape
+    split = lambda y: y.reshape(batch, length, self.heads, self.head_size)
+    q, k, v = (split(f(h)) for f in (self.query, self.key, self.value))
+    scores = jnp.einsum("bthd,bshd->bhts", q, k, precision=self.precision)
+    scores = scores / math.sqrt(self.head_size)
+    causal = jnp.tril(jnp.ones((length, length), bool))
+    scores = jnp.where(causal, scores, -jnp.inf)
+    weights = jax.nn.softmax(scores, axis=-1)
+    out = jnp.einsum("bhts,bshd->bthd", weights, v, precision=self.precision)
+    return self.output(out.reshape(batch, length, self.features))
+
+  def init_cache(self, batch_size: int, length: int) -> None:
+    # Keys and values of every position, [T, H, D, B]; position t is written
+    # at step t and masked before it.
+    shape = (length, self.heads, self.head_size, batch_size)
+    dtype = self.query.param_dtype
+    hk.set_state("keys", jnp.zeros(shape, dtype))
+    hk.set_state("values", jnp.zeros(shape, dtype))
+
+  def update_site(self, h: jax.Array, t: jax.Array) -> jax.Array:
+    """Cached pass: h [F, B] at position t -> [F, B]; positions < t are in
+    the cache."""
+    batch = h.shape[-1]
+    split = lambda y: y.reshape(self.heads, self.head_size, batch)
+    q, k, v = (split(f.feature_major(h))
+               for f in (self.query, self.key, self.value))
+    keys = jax.lax.dynamic_update_index_in_dim(hk.get_state("keys"), k, t, 0)
+    values = jax.lax.dynamic_update_index_in_dim(hk.get_state("values"), v,
+                                                 t, 0)
+    hk.set_state("keys", keys)
+    hk.set_state("values", values)
+    scores = jnp.einsum("hdb,shdb->shb", q, keys, precision=self.precision)
+    scores = scores / math.sqrt(self.head_size)
+    seen = (jnp.arange(keys.shape[0]) <= t)[:, None, None]
+    weights = jax.nn.softmax(jnp.where(seen, scores, -jnp.inf), axis=0)
+    out = jnp.einsum("shb,shdb->hdb", weights, values,
+                     precision=self.precision)
+    return self.output.feature_major(out.reshape(self.features, batch))
