@@ -11,6 +11,11 @@ own account of the compiled sampler (arguments + outputs + temporaries).
       --models=fast --repeats=7
   python -m experiments.bench_sampler --cpu_devices=auto   # batch split over cores
   python -m experiments.bench_sampler --models=fast --total_sz=0  # + the sector
+  python -m experiments.bench_sampler --family=gru --layers=2 --features=32
+
+`--family` picks what is timed: `masked` (conv1d on chains, conv2d on
+lattices: the reference above), `gru`, `transformer` (`--heads`) or `gated`
+(gated_conv1d / gated_conv2d, with the kernel flags).
 """
 
 import statistics
@@ -22,12 +27,16 @@ import numpy as np
 
 from experiments import runtime
 import zoo
+import zoo.models
 from zoo import sampler, sharding
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes_1d", ["16", "64", "256", "1024"], "Chain lengths N.")
 flags.DEFINE_list("sizes_2d", ["4", "6", "10", "16"], "Square lattice sides L.")
 flags.DEFINE_list("models", ["slow", "fast"], "Which twins to time.")
+flags.DEFINE_enum("family", "masked", ["masked", "gru", "transformer", "gated"],
+                  "Which family to time (see the module docstring).")
+flags.DEFINE_integer("heads", 2, "Attention heads (transformer).")
 flags.DEFINE_integer("batch", 1024, "Samples per call.")
 flags.DEFINE_integer("layers", 3, "Masked layers.")
 flags.DEFINE_integer("features", 16, "Hidden features.")
@@ -47,15 +56,22 @@ flags.DEFINE_integer("slow_max_sites", 256,
 
 def build(dim, size, fast, total_sz=None):
   fields = dict(layers=FLAGS.layers, features=FLAGS.features, param_dtype=FLAGS.dtype)
-  if dim == "1d":
-    dilation = [int(d) for d in FLAGS.dilation_1d]
-    fields.update(kernel_size=FLAGS.kernel_1d,
-                  kernel_dilation=dilation[0] if len(dilation) == 1 else tuple(dilation))
-    family = zoo.FastARNNConv1D if fast else zoo.ARNNConv1D
-    return family(zoo.spin_half(size, total_sz), **fields)
-  family = zoo.FastARNNConv2D if fast else zoo.ARNNConv2D
-  return family(zoo.spin_half((size, size), total_sz),
-                kernel_size=tuple(int(k) for k in FLAGS.kernel_2d), **fields)
+  shape = (size,) if dim == "1d" else (size, size)
+  if FLAGS.family == "gru":
+    family, fields = "gru", dict(fields, pbc=True)
+  elif FLAGS.family == "transformer":
+    family, fields = "transformer", dict(fields, heads=FLAGS.heads)
+  else:
+    prefix = "gated_" if FLAGS.family == "gated" else ""
+    family = prefix + ("conv1d" if dim == "1d" else "conv2d")
+    if dim == "1d":
+      dilation = [int(d) for d in FLAGS.dilation_1d]
+      fields.update(kernel_size=FLAGS.kernel_1d,
+                    kernel_dilation=dilation[0] if len(dilation) == 1 else tuple(dilation))
+    else:
+      fields.update(kernel_size=tuple(int(k) for k in FLAGS.kernel_2d))
+  return zoo.models.FAMILIES[family][int(fast)](zoo.spin_half(shape, total_sz),
+                                                **fields)
 
 
 def reachable(n_sites, total_sz):
@@ -98,8 +114,9 @@ def main(argv):
   runtime.setup()
   mesh = sharding.batch_mesh()
   print(f"# jax {jax.__version__} on {jax.devices()[0].platform} "
-        f"(batch split over {len(jax.devices())} device(s)); batch {FLAGS.batch}, {FLAGS.layers} layers, "
-        f"{FLAGS.features} features, {FLAGS.dtype}, median of {FLAGS.repeats}")
+        f"(batch split over {len(jax.devices())} device(s)); {FLAGS.family}, "
+        f"batch {FLAGS.batch}, {FLAGS.layers} layers, {FLAGS.features} "
+        f"features, {FLAGS.dtype}, median of {FLAGS.repeats}")
   sector = FLAGS.total_sz is not None and "fast" in FLAGS.models
   print(f"{'case':<14}{'sites':>6}{'slow/s':>11}{'fast/s':>11}{'fast/slow':>10}"
         f"{'fast MiB':>10}{'us/sample/site':>16}"

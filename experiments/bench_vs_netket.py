@@ -68,16 +68,36 @@ SAMPLING_CASES = {
     "1d_256_d124": dict(dim=1, size=256, dilation=(1, 2, 4)),
     "2d_10_d2": dict(dim=2, size=10, dilation=(2, 2)),
 }
-# VMC step cases: transverse-field Ising model on a periodic chain / square.
+# Recurrent cases (`--rnn_layers` x `--rnn_features`, periodic): ours
+# FastARGRU, NetKet's FastGRUNet1D on chains and FastLSTMNet on the square
+# lattice (its GRU fails on a 2D graph); opt-in through --cases.
+RNN_SAMPLING_CASES = {
+    "rnn_1d_64": dict(dim=1, size=64, family="rnn"),
+    "rnn_1d_256": dict(dim=1, size=256, family="rnn"),
+    "rnn_2d_6": dict(dim=2, size=6, family="rnn"),
+    "rnn_2d_10": dict(dim=2, size=10, family="rnn"),
+}
+SAMPLING_CASES.update(RNN_SAMPLING_CASES)
+# VMC step cases: transverse-field Ising model on a periodic chain / square;
+# and the recurrent one: the Heisenberg model (Marshall-rotated) on the
+# periodic 6 x 6 lattice in float64 with SR (ours minSR; NetKet's VMC
+# driver with an SR preconditioner), over the whole space on both sides.
 VMC_CASES = {
     "vmc_tfim_1d_64": dict(dim=1, size=64),
     "vmc_tfim_2d_8": dict(dim=2, size=8),
+    "vmc_heisenberg_2d_6_rnn": dict(dim=2, size=6, family="rnn",
+                                    hamiltonian="heisenberg", sr=True,
+                                    dtype="float64"),
 }
 CASES = {**SAMPLING_CASES, **VMC_CASES}
+DEFAULT_CASES = [name for name, case in CASES.items() if "family" not in case]
 
 flags.DEFINE_integer("devices", 1, "XLA CPU devices to split the host into; "
                      "> 1 shards the batch on both sides.")
-flags.DEFINE_list("cases", list(CASES), f"Cases, from {list(CASES)}.")
+flags.DEFINE_list("cases", DEFAULT_CASES, f"Cases, from {list(CASES)}.")
+flags.DEFINE_integer("rnn_layers", 2, "Recurrent layers of the rnn cases.")
+flags.DEFINE_integer("rnn_features", 32, "Hidden features of the rnn cases.")
+flags.DEFINE_float("sr_diag_shift", 1e-3, "SR diagonal shift (sr cases).")
 flags.DEFINE_list("models", ["fast"], "Twins to time in sampling cases: "
                   "fast and/or slow (slow models cost O(N^2) per sample).")
 flags.DEFINE_integer("slow_max_sites", 100,
@@ -191,7 +211,13 @@ def case_label(name: str) -> str:
   size = (f"N={case['size']}" if case["dim"] == 1
           else f"{case['size']}x{case['size']}")
   dilation = case.get("dilation")
-  return f"{case['dim']}d {size}" + (f" d={dilation}" if dilation else "")
+  family = " rnn" if case.get("family") == "rnn" else ""
+  return (f"{case['dim']}d {size}{family}"
+          + (f" d={dilation}" if dilation else ""))
+
+
+def case_dtype(case: dict):
+  return jnp.dtype(case.get("dtype", FLAGS.dtype))
 
 
 def kernel(case: dict):
@@ -203,6 +229,11 @@ def build_ours(case: dict, fast: bool, hilbert=None):
   if hilbert is None:
     size = case["size"]
     hilbert = zoo.spin_half(size if case["dim"] == 1 else (size, size))
+  if case.get("family") == "rnn":
+    family = zoo.FastARGRU if fast else zoo.ARGRU
+    return family(hilbert, layers=FLAGS.rnn_layers,
+                  features=FLAGS.rnn_features, pbc=True,
+                  param_dtype=case_dtype(case))
   if case["dim"] == 1:
     family = zoo.FastARNNConv1D if fast else zoo.ARNNConv1D
   else:
@@ -220,6 +251,18 @@ def build_netket(nk, case: dict, fast: bool):
   if case["dim"] == 1 and isinstance(dilation, tuple):
     return None, None
   hilbert = nk.hilbert.Spin(0.5, n_sites(case))
+  if case.get("family") == "rnn":
+    nkx = importlib.import_module("netket.experimental")
+    size = case["size"]
+    if case["dim"] == 1:
+      family = nkx.models.FastGRUNet1D if fast else nkx.models.GRUNet1D
+      graph = nk.graph.Chain(size, pbc=True)
+    else:
+      family = nkx.models.FastLSTMNet if fast else nkx.models.LSTMNet
+      graph = nk.graph.Square(size, pbc=True)
+    return family(hilbert=hilbert, layers=FLAGS.rnn_layers,
+                  features=FLAGS.rnn_features, graph=graph,
+                  param_dtype=case_dtype(case)), hilbert
   if case["dim"] == 1:
     family = nk.models.FastARNNConv1D if fast else nk.models.ARNNConv1D
     dilation = dilation or 1
@@ -232,9 +275,9 @@ def build_netket(nk, case: dict, fast: bool):
   return model, hilbert
 
 
-def netket_sampler(nk, hilbert):
+def netket_sampler(nk, hilbert, dtype=None):
   dtype = (jnp.int8 if FLAGS.netket_sample_dtype == "int8"
-           else jnp.dtype(FLAGS.dtype))
+           else jnp.dtype(dtype or FLAGS.dtype))
   return nk.sampler.ARDirectSampler(hilbert, dtype=dtype)
 
 
@@ -296,17 +339,26 @@ def tfim(case: dict):
   return physics.TransverseFieldIsing(lattice, h=FLAGS.tfim_h)
 
 
+def heisenberg(case: dict):
+  size = case["size"]
+  lattice = (physics.chain(size) if case["dim"] == 1
+             else physics.square(size))
+  return physics.Heisenberg(lattice, marshall_sign=True)
+
+
 def ours_vmc_call(case: dict, mesh):
   """Our jitted VMC step; also returns a function of the last energy / N."""
-  hamiltonian = tfim(case)
+  hamiltonian = (heisenberg(case) if case.get("hamiltonian") == "heisenberg"
+                 else tfim(case))
   model = build_ours(case, fast=True, hilbert=hamiltonian.hilbert)
   kwargs = dict(n_samples=FLAGS.vmc_samples)
   sharded = "mesh" in inspect.signature(zoo_vmc.make_vmc).parameters
   if mesh is not None and sharded:
     kwargs["mesh"] = mesh
+  sr = dict(diag_shift=FLAGS.sr_diag_shift) if case.get("sr") else None
   vmc = zoo_vmc.make_vmc(
-      model, hamiltonian, zoo_vmc.make_optimizer("sgd", FLAGS.learning_rate),
-      **kwargs)
+      model, hamiltonian,
+      zoo_vmc.make_optimizer("sgd", FLAGS.learning_rate, sr=sr), **kwargs)
   with in_mesh(mesh):
     state = vmc.init(jax.random.key(0))
   stats = None
@@ -324,13 +376,24 @@ def netket_vmc_call(nk, case: dict):
   graph = (nk.graph.Chain(size, pbc=True) if case["dim"] == 1
            else nk.graph.Square(size, pbc=True))
   model, hilbert = build_netket(nk, case, fast=True)
-  # NetKet's Ising is -h sum sx + J sum sz sz: J = -1 is our J = +1.
-  hamiltonian = nk.operator.IsingJax(hilbert, graph, h=FLAGS.tfim_h, J=-1.0,
-                                     dtype=jnp.dtype(FLAGS.dtype))
-  vstate = nk.vqs.MCState(netket_sampler(nk, hilbert), model,
+  dtype = case_dtype(case)
+  if case.get("hamiltonian") == "heisenberg":
+    # NetKet's Heisenberg is J sum sigma . sigma (ours S . S = that / 4),
+    # with the Marshall sign rule on the bipartite lattice.
+    hamiltonian = nk.operator.Heisenberg(hilbert, graph, sign_rule=True,
+                                         dtype=dtype)
+  else:
+    # NetKet's Ising is -h sum sx + J sum sz sz: J = -1 is our J = +1.
+    hamiltonian = nk.operator.IsingJax(hilbert, graph, h=FLAGS.tfim_h,
+                                       J=-1.0, dtype=dtype)
+  vstate = nk.vqs.MCState(netket_sampler(nk, hilbert, dtype), model,
                           n_samples=FLAGS.vmc_samples, seed=0, sampler_seed=1)
+  preconditioner = (nk.optimizer.SR(diag_shift=FLAGS.sr_diag_shift)
+                    if case.get("sr") else None)
+  kwargs = {} if preconditioner is None else dict(
+      preconditioner=preconditioner)
   driver = nk.driver.VMC(hamiltonian, nk.optimizer.Sgd(FLAGS.learning_rate),
-                         variational_state=vstate)
+                         variational_state=vstate, **kwargs)
   loss = None
 
   def call():
@@ -411,7 +474,8 @@ def run_vmc_case(nk, name: str, mesh) -> dict:
     calls["netket"], netket_energy = netket_vmc_call(nk, case)
   load = os.getloadavg()[0]
   timings = alternate(calls)
-  row = dict(case=name, label=case_label(name).replace("d ", "d TFIM ", 1),
+  system = "Heisenberg" if case.get("hamiltonian") == "heisenberg" else "TFIM"
+  row = dict(case=name, label=case_label(name).replace("d ", f"d {system} ", 1),
              sites=n_sites(case), load=load, ours=timings["ours"],
              ours_energy=ours_energy(), ours_sharded=ours_sharded)
   if nk is not None:
@@ -510,7 +574,8 @@ def exponent(rows, side: str):
   points = sorted((r["sites"], 1 / r[f"{side}_per_s"]) for r in rows
                   if r["twin"] == "fast" and f"{side}_per_s" in r
                   and SAMPLING_CASES[r["case"]]["dim"] == 1
-                  and not SAMPLING_CASES[r["case"]].get("dilation"))
+                  and not SAMPLING_CASES[r["case"]].get("dilation")
+                  and "family" not in SAMPLING_CASES[r["case"]])
   if len(points) < 2:
     return None
   sites, cost = zip(*points)
@@ -530,7 +595,8 @@ def plot(rows, info, path):
         points = sorted((r["sites"], r[f"{side}_per_s"]) for r in rows
                         if r["twin"] == twin and f"{side}_per_s" in r
                         and SAMPLING_CASES[r["case"]]["dim"] == dim
-                        and not SAMPLING_CASES[r["case"]].get("dilation"))
+                        and not SAMPLING_CASES[r["case"]].get("dilation")
+                        and "family" not in SAMPLING_CASES[r["case"]])
         if points:
           ax.plot(*zip(*points), style, color=color, marker=marker,
                   alpha=1.0 if twin == "fast" else 0.6,

@@ -186,16 +186,18 @@ class NeighbourhoodTest(parameterized.TestCase):
   def test_buffers_hold_the_state_each_step_reads(self, shape, pbc):
     """Replays the ring and the first steps' buffer with step numbers."""
     nb = nn.neighbourhood(shape, pbc)
-    ring, first = np.full(nb.ring, -1), np.full(max(nb.first, 1), -1)
+    buffer = np.full(nb.slots, -1)  # the step whose state each slot holds
     step_of = np.argsort(nb.order)
     for t in range(len(nb.order)):
-      for d in np.flatnonzero(nb.present[t]):
-        got = first[nb.first_slot[t, d]] if nb.from_first[t, d] else ring[
-            nb.ring_slot[t, d]]
-        self.assertEqual(got, step_of[nb.sites[t, d]])
-      ring[t % nb.ring] = t
-      if t < nb.first:
-        first[t] = t
+      for d in range(len(nb.directions)):
+        got = buffer[nb.read_slot[t, d]]
+        if nb.present[t, d]:
+          self.assertEqual(got, step_of[nb.sites[t, d]], (t, d))
+        else:  # an absent neighbour reads the slot nobody writes: zeros
+          self.assertEqual(nb.read_slot[t, d], nb.zero_slot)
+      buffer[t % nb.ring] = t
+      buffer[nb.keep_slot[t]] = t
+    self.assertEqual(buffer[nb.zero_slot], -1)
 
 
 class ActivationTest(absltest.TestCase):

@@ -358,6 +358,16 @@ class ValidationTest(parameterized.TestCase):
       ("dilation_schedule", zoo.ARNNConv1D,
        dict(layers=2, features=4, kernel_size=2, kernel_dilation="doubling"),
        "kernel_dilation='doubling': must be one of 'wavenet'"),
+      ("heads_divide", zoo.ARTransformer, dict(layers=2, features=6, heads=4),
+       "heads=4: must divide the width of every layer, (6, 6)"),
+      ("residual_width", zoo.ARNNGatedConv1D,
+       dict(layers=2, features=(4, 8), kernel_size=2),
+       "features=(4, 8): must be one width for all layers"),
+      ("field_of_another_family", zoo.ARGRU,
+       dict(layers=2, features=4, kernel_size=3),
+       "kernel_size=3: does not apply to gru models; their fields: layers"),
+      ("layers_required", zoo.FastARGRU, dict(features=4),
+       "layers=None: is required for gru models"),
   )
   def test_bad_fields_name_field_and_value(self, constructor, fields, message):
     with self.assertRaisesRegex(ValueError, re.escape(message)):
@@ -366,6 +376,10 @@ class ValidationTest(parameterized.TestCase):
   def test_conv2d_needs_2d_lattice(self):
     with self.assertRaisesRegex(ValueError, r"hilbert=.*shape=\(6,\).*: must have a 2D lattice shape"):
       zoo.ARNNConv2D(zoo.spin_half(6), layers=2, features=4, kernel_size=3)
+    with self.assertRaisesRegex(
+        ValueError, r"hilbert=.*shape=\(6,\).*: must have a 2D lattice "
+        r"shape \(Lx, Ly\) for gated_conv2d models"):
+      zoo.ARNNGatedConv2D(zoo.spin_half(6), layers=2, features=4, kernel_size=3)
 
   def test_conv2d_even_kernel_width(self):
     with self.assertRaisesRegex(ValueError, r"kernel_size=\(2, 4\): must have an odd width"):

@@ -3,27 +3,49 @@
 Each constructor returns a `Wavefunction` bundle. The fast twin of a family
 has the same fields and the same params tree; only `conditional` differs
 (cached one-site pass instead of a full pass). `FAMILIES` is the one table
-of families; configs name them by its keys (`model.family`).
+of families; configs name them by its keys (`model.family`), and
+`FAMILY_FIELDS` lists the fields each takes.
+
+  family        constructors                    body                  order
+  dense         ARNNDense, FastARNNDense        masked layers         raster
+  conv1d        ARNNConv1D, FastARNNConv1D      masked convolutions   raster
+  conv2d        ARNNConv2D, FastARNNConv2D      masked convolutions   raster
+  gru           ARGRU, FastARGRU                lattice GRUs          snake
+  transformer   ARTransformer, Fast...          attention, KV cache   raster
+  gated_conv1d  ARNNGatedConv1D, Fast...        gated residual convs  raster
+  gated_conv2d  ARNNGatedConv2D, Fast...        gated residual convs  raster
+
+The weight-shared families (all but dense) have parameters whose shapes do
+not depend on the lattice size: parameters made on L x L run on L' x L'.
 
 Fields (the same values from Python and from a config):
-  hilbert: the Hilbert space (conv2d needs a 2D lattice shape (Lx, Ly)).
-  layers: number of masked layers.
-  features: the width of every layer, the last being `hilbert.local_size`:
-    an int F (F for every layer but the last), the hidden widths
-    (`layers - 1` of them), all `layers` widths ending in local_size, or a
-    schedule down to local_size, ("pyramid", F) (linear from F) or
-    ("log", F) (geometric from F).
-  kernel_size: conv1d: k; conv2d: (kh, kw) with kw odd (or one int for both).
+  hilbert: the Hilbert space (the 2D convolutions need a 2D lattice shape
+    (Lx, Ly); gru and transformer take a chain or a lattice).
+  layers: masked layers, or blocks (GRU layers, attention blocks, gated
+    blocks) before an output layer.
+  features: masked families: the width of every layer, the last being
+    `hilbert.local_size`: an int F (F for every layer but the last), the
+    hidden widths (`layers - 1` of them), all `layers` widths ending in
+    local_size, or a schedule down to local_size, ("pyramid", F) (linear
+    from F) or ("log", F) (geometric from F). Other families: the width of
+    each block, F or one per block (one width for the residual families,
+    transformer and gated).
+  kernel_size: 1D: k; 2D: (kh, kw) with kw odd (or one int for both).
   kernel_dilation: one value for all layers, one per layer (e.g. 1, 2, 4,
     8), or "wavenet" (1, 2, 4, ... doubling per layer, as in WaveNet; van den
-    Oord et al. 2016, arXiv:1609.03499). conv2d values are ints or (dh, dw)
-    pairs; a 2-tuple of ints for conv2d means (dh, dw); write ((1, 1), (2, 2))
+    Oord et al. 2016, arXiv:1609.03499). 2D values are ints or (dh, dw)
+    pairs; a 2-tuple of ints in 2D means (dh, dw); write ((1, 1), (2, 2))
     for a 2-layer schedule.
+  pbc: gru: read the wrap-around neighbours of a periodic lattice (a config
+    takes it from its lattice section).
+  heads: transformer: attention heads, dividing the width.
   activation: a callable or a name in `zoo.nn.ACTIVATIONS`; default selu on
-    real and imaginary parts separately.
-  use_bias, param_dtype (float32/64, complex64/128, or their names),
-  precision, machine_pow, kernel_init (JAX-style; masked and rescaled),
-  bias_init.
+    real and imaginary parts separately (masked: between layers; gated:
+    before the output layer).
+  use_bias, param_dtype (float32/64, complex64/128, or their names; the
+  gru, transformer and gated families keep their blocks real and make the
+  output layer complex), precision, machine_pow, kernel_init (JAX-style;
+  masked kernels are masked and rescaled), bias_init.
 """
 
 from __future__ import annotations

@@ -68,14 +68,14 @@ class RecurrentBody:
     weights = [layer.weights(self._in_features(i))
                for i, layer in enumerate(self.layers)]
     own0 = self._neighbour_inputs(x, np.arange(n))  # [T, D K, B]
-    buffers = [layer.empty_buffers(batch) for layer in self.layers]
+    buffers = [layer.empty_buffer(batch) for layer in self.layers]
 
     def step(buffers, inputs):
       t, own = inputs
       new = []
-      for layer, w, (ring, first) in zip(self.layers, weights, buffers):
-        own = layer.step(w, own, layer.gather(ring, first, t))
-        new.append(layer.store(ring, first, own, t))
+      for layer, w, buffer in zip(self.layers, weights, buffers):
+        own = layer.step(w, own, layer.gather(buffer, t))
+        new.append(layer.store(buffer, own, t))
       return new, own
 
     _, top = jax.lax.scan(step, buffers, (jnp.arange(n), own0))  # [T, F, B]

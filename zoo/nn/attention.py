@@ -127,10 +127,35 @@ class CausalSelfAttention(hk.Module):
                                                  t, 0)
     hk.set_state("keys", keys)
     hk.set_state("values", values)
-    scores = jnp.einsum("hdb,shdb->shb", q, keys, precision=self.precision)
-    scores = scores / math.sqrt(self.head_size)
-    seen = (jnp.arange(keys.shape[0]) <= t)[:, None, None]
-    weights = jax.nn.softmax(jnp.where(seen, scores, -jnp.inf), axis=0)
-    out = jnp.einsum("shb,shdb->hdb", weights, values,
-                     precision=self.precision)
+    out = _attend(q / math.sqrt(self.head_size), keys, values, t)
     return self.output.feature_major(out.reshape(self.features, batch))
+
+
+def _attend(q: jax.Array, keys: jax.Array, values: jax.Array,
+            t: jax.Array) -> jax.Array:
+  """softmax_s(q . k_s) weighted values over s = 0 .. t, [H, D, B].
+
+  One pass over the positions with a running maximum, normalizer and sum
+  (the online softmax of Milakov & Gimelshein 2018, arXiv:1805.02867), so
+  the work is O(t) and every operation is element-wise with the batch
+  last: XLA on CPU runs reductions over a middle or leading axis of
+  [T, H, D, B] tens of times slower (BENCHMARKS.md, "Tuned constants").
+  """
+  heads, size, batch = q.shape
+
+  def visit(s, carry):
+    top, norm, acc = carry  # [H, B], [H, B], [H, D, B]
+    k, v = keys[s], values[s]  # [H, D, B]
+    score = q[:, 0] * k[:, 0]
+    for d in range(1, size):  # the head's features: a few element-wise FMAs
+      score = score + q[:, d] * k[:, d]
+    new_top = jnp.maximum(top, score)
+    scale, weight = jnp.exp(top - new_top), jnp.exp(score - new_top)
+    return (new_top, norm * scale + weight,
+            acc * scale[:, None] + weight[:, None] * v)
+
+  start = (jnp.full((heads, batch), -jnp.inf, q.dtype),
+           jnp.zeros((heads, batch), q.dtype),
+           jnp.zeros((heads, size, batch), q.dtype))
+  _, norm, acc = jax.lax.fori_loop(0, t + 1, visit, start)
+  return acc / norm[:, None]

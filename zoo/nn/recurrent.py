@@ -19,28 +19,31 @@ depend on the dimension and boundary but never on the lattice size: a
 layer trained on L x L runs on L' x L'.
 
 One step of a layer (feature-major, [F, B], batch last as in
-`zoo.nn.masked`):
+`zoo.nn.masked`), the 2D GRU of Hibat-Allah et al. 2020:
 
   n     = [h_d for each direction d]        the neighbours' states, 0 where
                                             absent                  [D F, B]
-  prev  = W_m n                             their merge: the GRU's previous
-                                            state                   [F, B]
-  u     = [own input; n]                    own input: the neighbours'
+  v     = [own input; n]                    own input: the neighbours'
                                             one-hot local states (first
                                             layer) or the layer below's state
-  z, r  = sigmoid(W_i u + W_h prev + b)     update and reset gates
-  a     = tanh(W_i' u + W_h' (r * prev) + b')
-  h     = (1 - z) * prev + z * a
+  a     = tanh(W_a v + b_a)                 the candidate state
+  z     = sigmoid(W_z v + b_z)              the update gate
+  h     = z * a + (1 - z) * W_m n           W_m n: the neighbours' merged
+                                            state, where the GRU keeps its
+                                            memory
 
-i.e. a GRU (hk.GRU's equations) whose previous state is a learned merge of
-the neighbours' states; written out here because its cached pass keeps the
-batch last (see `zoo.nn.masked`) and reads several states. With one
-neighbour and W_m = 1 it is hk.GRU.
+i.e. a GRU without a reset gate whose previous state is a learned merge of
+the neighbours' states; written out (not hk.GRU) because it reads several
+states and its cached pass keeps the batch last.
 
 Both faces run the same step: the full pass scans it over the sites, the
-cached pass (`update_site`) takes one step with the states in Haiku state:
-a ring of the last R steps' states and, on periodic lattices, the states
-of the first sites (which the last row and the end of a chain read back).
+cached pass (`update_site`) takes one step with the states in Haiku state,
+one buffer of slots: a ring of the last R steps' states, on periodic
+lattices the states of the first steps (which the last row and the end of
+a chain read back), a slot that stays zero (what an absent neighbour reads)
+and one that is written and never read. Every step reads its neighbours
+with one gather from a table of slots and writes two slots, so nothing is
+masked or concatenated on the way.
 
 Glossary of shapes:
   B: batch, N: sites, T: steps (= N), F: hidden features, D: neighbour
@@ -75,11 +78,16 @@ class Neighbourhood:
     order: [T] the site of each step (snake order).
     sites: [T, D] the neighbour's site (0 where absent).
     present: [T, D] the neighbour exists and is generated earlier.
-    ring_slot: [T, D] where its state is in the ring, (t - steps back) % R.
-    from_first: [T, D] its state is in the buffer of the first steps.
-    first_slot: [T, D] its index there (its step).
-    ring: R, steps of states the ring keeps.
-    first: steps whose states are also kept apart (0 without pbc).
+    ring: R, steps of states the ring keeps (slots 0 .. R - 1; step t in
+      slot t % R).
+    first: F0, the first steps whose states are kept apart too (slots R ..
+      R + F0 - 1; 0 without periodic boundaries).
+    slots: R + F0 + 2: the ring, the first steps, the zero slot and the
+      trash slot.
+    read_slot: [T, D] the slot of the neighbour's state (the zero slot where
+      absent).
+    keep_slot: [T] where step t's state goes besides the ring: its slot
+      among the first steps, or the trash slot.
   """
   shape: tuple[int, ...]
   pbc: bool
@@ -87,11 +95,18 @@ class Neighbourhood:
   order: np.ndarray
   sites: np.ndarray
   present: np.ndarray
-  ring_slot: np.ndarray
-  from_first: np.ndarray
-  first_slot: np.ndarray
   ring: int
   first: int
+  read_slot: np.ndarray
+  keep_slot: np.ndarray
+
+  @property
+  def slots(self) -> int:
+    return self.ring + self.first + 2
+
+  @property
+  def zero_slot(self) -> int:
+    return self.ring + self.first
 
   def __hash__(self):
     return hash((self.shape, self.pbc))
@@ -151,20 +166,23 @@ def neighbourhood(shape, pbc: bool) -> Neighbourhood:
   # further back (across a periodic boundary) go to the first steps' buffer.
   ring = min(n, 2 * width if height > 1 else 1)
   from_first = present & (back > ring)
-  first_slot = np.where(from_first, step_of[sites], 0)
-  first = int(first_slot.max()) + 1 if from_first.any() else 0
-  ring_slot = (np.arange(n)[:, None] - back) % ring
+  first = int(step_of[sites][from_first].max()) + 1 if from_first.any() else 0
+  zero, trash = ring + first, ring + first + 1
+  steps = np.arange(n)[:, None]
+  read_slot = np.where(from_first, ring + step_of[sites],
+                       (steps - back) % ring)
+  read_slot = np.where(present, read_slot, zero)
+  keep_slot = np.where(np.arange(n) < first, ring + np.arange(n), trash)
   return Neighbourhood(shape=shape, pbc=bool(pbc), directions=names,
-                       order=order, sites=sites, present=present,
-                       ring_slot=ring_slot, from_first=from_first,
-                       first_slot=first_slot, ring=ring, first=first)
+                       order=order, sites=sites, present=present, ring=ring,
+                       first=first, read_slot=read_slot, keep_slot=keep_slot)
 
 
 class LatticeGRU(hk.Module):
   """One GRU layer over a lattice's generation order (module docstring).
 
-  Params: w_i [3F, I] (I: own input + D F), w_h [3F, F], b [3F] (if
-  use_bias), w_m [F, D F] (the merge; starts as the mean of the present
+  Params: w_i [2F, I + D F] (I: own input; rows: a, then z), b [2F] (if
+  use_bias), w_m [F, D F] (the merge; starts as the mean of the
   neighbours' states, identity / D per direction).
   """
 
@@ -192,78 +210,56 @@ class LatticeGRU(hk.Module):
         in_axis=-1, out_axis=-2))
     dtype = self.param_dtype
     weights = dict(
-        w_i=hk.get_parameter("w_i", (3 * f, in_features + d * f), dtype,
+        w_i=hk.get_parameter("w_i", (2 * f, in_features + d * f), dtype,
                              init=init),
-        w_h=hk.get_parameter("w_h", (3 * f, f), dtype, init=init),
         w_m=hk.get_parameter(
             "w_m", (f, d * f), dtype,
             init=lambda shape, dtype: jnp.tile(jnp.eye(f, dtype=dtype) / d,
                                                (1, d))))
     if self.use_bias:
-      weights["b"] = hk.get_parameter("b", (3 * f,), dtype, init=jnp.zeros)
+      weights["b"] = hk.get_parameter("b", (2 * f,), dtype, init=jnp.zeros)
     return weights
 
   def step(self, weights, own: jax.Array, neighbours: jax.Array) -> jax.Array:
     """One step: own input [I, B], neighbour states [D F, B] -> h [F, B]."""
-    f = self.features
+    f, inputs = self.features, own.shape[0]
     dot = lambda a, b: jnp.dot(a, b, precision=self.precision)
-    prev = dot(weights["w_m"], neighbours)  # [F, B]
-    u = jnp.concatenate([own.astype(prev.dtype), neighbours])  # [I + D F, B]
-    gates = dot(weights["w_i"], u)  # [3F, B]
+    # The neighbours feed the gates and the merge: one product.
+    from_neighbours = dot(jnp.concatenate(
+        [weights["w_i"][:, inputs:], weights["w_m"]]), neighbours)  # [3F, B]
+    gates = from_neighbours[:2 * f] + dot(weights["w_i"][:, :inputs],
+                                          own.astype(neighbours.dtype))
     if self.use_bias:
       gates = gates + weights["b"][:, None]
-    recurrent = dot(weights["w_h"][:2 * f], prev)
-    z = jax.nn.sigmoid(gates[:f] + recurrent[:f])
-    r = jax.nn.sigmoid(gates[f:2 * f] + recurrent[f:])
-    a = jnp.tanh(gates[2 * f:] + dot(weights["w_h"][2 * f:], r * prev))
-    return prev + z * (a - prev)
+    merged = from_neighbours[2 * f:]
+    a, z = jnp.tanh(gates[:f]), jax.nn.sigmoid(gates[f:])
+    return merged + z * (a - merged)
 
-  def gather(self, ring: jax.Array, first: jax.Array | None,
-             t: jax.Array) -> jax.Array:
-    """The neighbours' states at step t from the buffers: [D F, B]."""
-    nb = self.neighbours
-    present = jnp.asarray(nb.present)[t]  # [D]
-    states = ring[jnp.asarray(nb.ring_slot)[t]]  # [D, F, B]
-    if first is not None:
-      states = jnp.where(jnp.asarray(nb.from_first)[t][:, None, None],
-                         first[jnp.asarray(nb.first_slot)[t]], states)
-    states = jnp.where(present[:, None, None], states, 0)
+  def gather(self, buffer: jax.Array, t: jax.Array) -> jax.Array:
+    """The neighbours' states at step t: [D F, B]."""
+    states = buffer[jnp.asarray(self.neighbours.read_slot)[t]]  # [D, F, B]
     return states.reshape(-1, states.shape[-1])
 
-  def empty_buffers(self, batch_size: int):
-    """(ring [R, F, B], first [F0, F, B] or None), zeros."""
-    nb = self.neighbours
-    ring = jnp.zeros((nb.ring, self.features, batch_size), self.param_dtype)
-    first = None if not nb.first else jnp.zeros(
-        (nb.first, self.features, batch_size), self.param_dtype)
-    return ring, first
+  def empty_buffer(self, batch_size: int) -> jax.Array:
+    """The slots (see `Neighbourhood`), zeros: [S, F, B]."""
+    return jnp.zeros((self.neighbours.slots, self.features, batch_size),
+                     self.param_dtype)
 
-  def store(self, ring, first, h: jax.Array, t: jax.Array):
-    """The buffers with the state of step t written."""
+  def store(self, buffer: jax.Array, h: jax.Array, t: jax.Array) -> jax.Array:
+    """The buffer with the state of step t written."""
     nb = self.neighbours
-    ring = jax.lax.dynamic_update_index_in_dim(ring, h, t % nb.ring, axis=0)
-    if first is not None:
-      slot = jnp.minimum(t, nb.first - 1)
-      first = jnp.where(t < nb.first, jax.lax.dynamic_update_index_in_dim(
-          first, h, slot, axis=0), first)
-    return ring, first
+    buffer = jax.lax.dynamic_update_index_in_dim(buffer, h, t % nb.ring, 0)
+    return jax.lax.dynamic_update_index_in_dim(
+        buffer, h, jnp.asarray(nb.keep_slot)[t], 0)
 
   def init_cache(self, batch_size: int) -> None:
-    ring, first = self.empty_buffers(batch_size)
-    hk.set_state("ring", ring)
-    if first is not None:
-      hk.set_state("first", first)
+    hk.set_state("buffer", self.empty_buffer(batch_size))
 
   def update_site(self, own: jax.Array, t: jax.Array,
                   in_features: int) -> jax.Array:
     """The cached pass: own input [I, B] at step t -> h [F, B]; the states
     of the steps before t are in the cache."""
-    ring = hk.get_state("ring")
-    first = hk.get_state("first") if self.neighbours.first else None
-    h = self.step(self.weights(in_features), own,
-                  self.gather(ring, first, t))
-    ring, first = self.store(ring, first, h, t)
-    hk.set_state("ring", ring)
-    if first is not None:
-      hk.set_state("first", first)
+    buffer = hk.get_state("buffer")
+    h = self.step(self.weights(in_features), own, self.gather(buffer, t))
+    hk.set_state("buffer", self.store(buffer, h, t))
     return h
