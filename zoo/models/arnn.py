@@ -182,6 +182,13 @@ class MaskedStack:
   value, one feature; raster order."""
 
   cached = True
+  # Whether local energies restart connected configurations from the
+  # shared prefix (zoo.vmc.local_energy): not when the full pass is one
+  # parallel computation over the sites.
+  restarts = False
+  # Samples per batch of reverse passes in an SR jacobian (see
+  # zoo.vmc.sr.JACOBIAN_BATCH; the measurements: BENCHMARKS.md).
+  jacobian_batch = 2
 
   def __init__(self, spec: ARNNSpec):
     self.spec = spec

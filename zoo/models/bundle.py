@@ -21,7 +21,7 @@ import numpy as np
 
 from zoo import checks
 from zoo.hilbert import Hilbert
-from zoo.models.arnn import ARNN, ARNNSpec
+from zoo.models.arnn import ARNN, ARNNSpec, MaskedStack
 
 Params = Mapping[str, Mapping[str, jax.Array]]
 State = Mapping[str, Mapping[str, jax.Array]]
@@ -65,6 +65,18 @@ class Wavefunction:
   @property
   def is_fast(self) -> bool:
     return self.spec.fast
+
+  @property
+  def body_type(self) -> type:
+    """The class of the family's body (`zoo.models.arnn`)."""
+    return self.spec.body or MaskedStack
+
+  @property
+  def jacobian_batch(self) -> int:
+    """Samples whose reverse passes an SR jacobian runs at once: the body's
+    `jacobian_batch` (few for convolutions, whose vmapped reverse passes
+    become grouped convolutions; more for the others)."""
+    return self.body_type.jacobian_batch
 
   @property
   def order(self) -> np.ndarray:  # [N]

@@ -34,6 +34,8 @@ class GatedConvBody:
   """Residual gated masked convolutions (see the module docstring)."""
 
   cached = True
+  restarts = False  # one parallel full pass (zoo.vmc.local_energy)
+  jacobian_batch = 2  # convolutions, as zoo.models.arnn.MaskedStack
 
   def __init__(self, spec):
     self.spec = spec

@@ -30,6 +30,11 @@ class RecurrentBody:
   """Stacked `LatticeGRU`s in snake order (see the module docstring)."""
 
   cached = True
+  # The full pass is a scan of the cached step: local energies restart
+  # connected configurations from the shared prefix (zoo.vmc.local_energy).
+  restarts = True
+  # Samples per batch of reverse passes in an SR jacobian (BENCHMARKS.md).
+  jacobian_batch = 16
 
   def __init__(self, spec):
     self.spec = spec

@@ -52,6 +52,8 @@ class TransformerBody:
   """A decoder-only transformer over the sites (see the module docstring)."""
 
   cached = True
+  restarts = False  # its full pass attends in parallel (zoo.vmc.local_energy)
+  jacobian_batch = 16  # see zoo.models.arnn.MaskedStack
 
   def __init__(self, spec):
     self.spec = spec

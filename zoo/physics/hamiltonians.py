@@ -132,6 +132,16 @@ class SpinHalfHamiltonian:
   def n_sites(self) -> int:
     return self.lattice.n_sites
 
+  def connected_sites(self) -> np.ndarray:  # [M, 2]
+    """The sites each connected configuration of `connected` may change, in
+    its order (the diagonal first), -1 where there are fewer than two."""
+    terms = self.terms()
+    none = np.full((1, 2), -1)
+    singles = np.stack([terms.x_sites, np.full(len(terms.x_sites), -1)],
+                       axis=1)
+    return np.concatenate([none, singles.reshape(-1, 2),
+                           np.asarray(terms.flip_bonds).reshape(-1, 2)])
+
   @property
   def n_connected(self) -> int:
     """M: connected configurations per x, the diagonal included."""

@@ -177,11 +177,13 @@ def energy_gradient(log_psi_fn: LogPsiFn, params, x: jax.Array,  # [B, N]
 
 
 @functools.partial(jax.jit,
-                   static_argnames=("log_psi_fn", "hamiltonian", "chunk_size"))
+                   static_argnames=("log_psi_fn", "hamiltonian", "chunk_size",
+                                    "local_energy_fn"))
 def expect_and_grad(log_psi_fn: LogPsiFn, hamiltonian, params,
                     x: jax.Array,  # [B, N]
                     *, weights: jax.Array | None = None,
-                    chunk_size: int | None = None) -> Estimate:
+                    chunk_size: int | None = None,
+                    local_energy_fn=None) -> Estimate:
   """Energy statistics and gradient from samples x (or states and weights).
 
   Args:
@@ -195,14 +197,17 @@ def expect_and_grad(log_psi_fn: LogPsiFn, hamiltonian, params,
       give the exact energy and gradient.
     chunk_size: at most this many samples go through the local energy (times
       the connected configurations) and the reverse pass at once.
+    local_energy_fn: (params, x) -> [B] local energies (e.g.
+      `zoo.vmc.local_energy.local_energies` of a model); None: full passes,
+      `hamiltonian.local_energy(log_psi_fn, ...)`.
 
   Returns:
     An `Estimate`.
   """
   x = _check_samples(x)
   chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
-  local_energies = hamiltonian.local_energy(log_psi_fn, params, x,
-                                            chunk_size=chunk_size)  # [B]
+  local_energies = _local_energies(log_psi_fn, hamiltonian, params, x,
+                                   chunk_size, local_energy_fn)  # [B]
   stats = energy_stats(local_energies, weights)
   gradient = energy_gradient(log_psi_fn, params, x, local_energies, weights,
                              chunk_size)
@@ -210,10 +215,19 @@ def expect_and_grad(log_psi_fn: LogPsiFn, hamiltonian, params,
                   local_energies=local_energies)
 
 
+def _local_energies(log_psi_fn, hamiltonian, params, x, chunk_size,
+                    local_energy_fn):
+  if local_energy_fn is None:
+    return hamiltonian.local_energy(log_psi_fn, params, x,
+                                    chunk_size=chunk_size)
+  return local_energy_fn(params, x)
+
+
 def expect_and_grad_sharded(log_psi_fn: LogPsiFn, hamiltonian, params,
                             x: jax.Array,  # [n, N], split over mesh
                             mesh: jax.sharding.Mesh,
-                            *, chunk_size: int | None = None) -> Estimate:
+                            *, chunk_size: int | None = None,
+                            local_energy_fn=None) -> Estimate:
   """`expect_and_grad` of samples split over a batch mesh (equal weights).
 
   Each device computes the local energies and its share of the gradient on
@@ -226,8 +240,8 @@ def expect_and_grad_sharded(log_psi_fn: LogPsiFn, hamiltonian, params,
   n_total = x.shape[0]
 
   def per_device(params, x):  # [n / D, N]
-    e_loc = hamiltonian.local_energy(log_psi_fn, params, x,
-                                     chunk_size=chunk_size)  # [n / D]
+    e_loc = _local_energies(log_psi_fn, hamiltonian, params, x, chunk_size,
+                            local_energy_fn)  # [n / D]
     mean = jax.lax.psum(jnp.sum(e_loc), axis) / n_total
     variance = jax.lax.psum(jnp.sum(jnp.abs(e_loc - mean)**2), axis) / n_total
     out = jax.eval_shape(log_psi_fn, params, x[:1])

@@ -24,6 +24,7 @@ import optax
 
 from zoo import checks, sampler, sharding
 from zoo.vmc import estimators
+from zoo.vmc import local_energy
 from zoo.vmc import sr as sr_lib
 
 # Each maps (learning_rate, **optimizer_kwargs) to an optax optimizer.
@@ -186,7 +187,7 @@ def _tree_norm(tree) -> jax.Array:
 
 def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
              n_samples: int, chunk_size: int | None = None,
-             jacobian_batch: int = sr_lib.JACOBIAN_BATCH,
+             jacobian_batch: int | None = None,
              mesh: jax.sharding.Mesh | None = None) -> VMC:
   """Jitted init / step / run for a model, a Hamiltonian and an optimizer.
 
@@ -202,7 +203,8 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
       connected configurations per sample, in passes of about
       `zoo.physics.hamiltonians.CONFIGS_PER_PASS` (faster on CPU).
     jacobian_batch: samples whose reverse passes run at once when a dense
-      SR jacobian is built (see `zoo.vmc.sr.JACOBIAN_BATCH`).
+      SR jacobian is built; None: the model's `jacobian_batch` (see
+      `zoo.vmc.sr.JACOBIAN_BATCH`).
     mesh: a batch mesh (`zoo.sharding.batch_mesh`): samples, local energies
       and per-sample gradients stay on their device, energies and gradients
       are reduced across devices; parameters are replicated. `n_samples`
@@ -220,7 +222,9 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     hamiltonian.check_space(model.hilbert)
   n_samples = checks.positive_int("n_samples", n_samples)
   chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
-  checks.positive_int("jacobian_batch", jacobian_batch)
+  if jacobian_batch is None:
+    jacobian_batch = model.jacobian_batch
+  jacobian_batch = checks.positive_int("jacobian_batch", jacobian_batch)
   # A plain optax optimizer would reject the sr_problem argument.
   optimizer = optax.with_extra_args_support(optimizer)
 
@@ -233,6 +237,9 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
   def draw(params, key) -> jax.Array:  # [n, N]
     x, _ = sampler.draw(model, params, key, n_samples, sample_chunk, mesh)
     return x
+
+  local_energies = functools.partial(local_energy.local_energies, model,
+                                     hamiltonian, chunk_size=chunk_size)
 
   # With a mesh, the state (and the stats) live replicated on all its devices,
   # which every process can read, also under jax.distributed.
@@ -257,10 +264,12 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     x = jax.lax.stop_gradient(draw(params, sample_key))  # [n, N]
     if mesh is None:
       estimate = estimators.expect_and_grad(
-          model.log_psi, hamiltonian, params, x, chunk_size=chunk_size)
+          model.log_psi, hamiltonian, params, x, chunk_size=chunk_size,
+          local_energy_fn=local_energies)
     else:
       estimate = estimators.expect_and_grad_sharded(
-          model.log_psi, hamiltonian, params, x, mesh, chunk_size=chunk_size)
+          model.log_psi, hamiltonian, params, x, mesh, chunk_size=chunk_size,
+          local_energy_fn=local_energies)
 
     def sr_problem(dense: bool) -> sr_lib.SRProblem:
       return sr_lib.make_sr_problem(
@@ -309,8 +318,7 @@ def make_evaluate(model, hamiltonian, n_samples: int, *,
   @jax.jit
   def evaluate(params, key) -> estimators.EnergyStats:
     x, _ = sampler.draw(model, params, key, n_samples, chunk, mesh)
-    local_energies = hamiltonian.local_energy(model.log_psi, params, x,
-                                              chunk_size=chunk_size)
-    return estimators.energy_stats(local_energies)
+    return estimators.energy_stats(local_energy.local_energies(
+        model, hamiltonian, params, x, chunk_size=chunk_size))
 
   return evaluate
