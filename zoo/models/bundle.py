@@ -173,7 +173,14 @@ class Wavefunction:
 
   def __repr__(self) -> str:
     s = self.spec
-    return (f"{self.name}(hilbert={s.hilbert}, features={s.features}, "
-            f"kernel_size={s.kernel_size}, kernel_dilation={s.kernel_dilation}, "
-            f"param_dtype={jnp.dtype(s.param_dtype).name}, "
-            f"machine_pow={s.machine_pow})")
+    fields = [f"hilbert={s.hilbert}", f"features={s.features}"]
+    if s.kernel_size and s.kernel_size[0]:
+      fields += [f"kernel_size={s.kernel_size}",
+                 f"kernel_dilation={s.kernel_dilation}"]
+    if s.family == "gru":
+      fields.append(f"pbc={s.pbc}")
+    if s.heads:
+      fields.append(f"heads={s.heads}")
+    fields += [f"param_dtype={jnp.dtype(s.param_dtype).name}",
+               f"machine_pow={s.machine_pow}"]
+    return f"{self.name}({', '.join(fields)})"
