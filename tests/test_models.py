@@ -106,7 +106,7 @@ class ModelPropertiesTest(parameterized.TestCase):
     self.assertGreater(
         np.abs(out[1 + n][:, last] - reference[:, last]).max(), 1e-6)
 
-  @parameterized.named_parameters(c for c in helpers.model_cases() if c["fast"])
+  @parameterized.named_parameters(helpers.model_cases(fast=True))
   def test_fast_equals_slow(self, family, fast, space, dtype, machine_pow):
     slow = helpers.build(family, False, space, dtype, machine_pow)
     fast_model = helpers.build(family, True, space, dtype, machine_pow)
@@ -124,60 +124,70 @@ class ModelPropertiesTest(parameterized.TestCase):
                                jax.jit(slow.log_psi)(params, x), rtol=0, atol=1e-10)
 
 
+# Receptive fields wider than the lattice, dilation schedules, odd shapes,
+# and the other families' own corners.
+_ARCHITECTURES = [
+    dict(testcase_name="conv1d_wavenet", family="conv1d", hilbert=zoo.spin_half(11),
+         fields=dict(layers=4, features=3, kernel_size=2, kernel_dilation=(1, 2, 4, 8))),
+    dict(testcase_name="conv1d_kernel_longer_than_chain", family="conv1d",
+         hilbert=zoo.spin_one(4), fields=dict(layers=2, features=(5, 3), kernel_size=7)),
+    dict(testcase_name="conv2d_wide_3x4", family="conv2d", hilbert=zoo.spin_half((3, 4)),
+         fields=dict(layers=3, features=(4, 6, 2), kernel_size=(3, 5))),
+    dict(testcase_name="conv2d_dilated_4x3", family="conv2d", hilbert=zoo.fock(2, (4, 3)),
+         fields=dict(layers=3, features=3, kernel_size=(2, 3),
+                     kernel_dilation=((1, 1), (2, 2), (3, 1)))),
+    dict(testcase_name="conv2d_single_row", family="conv2d", hilbert=zoo.spin_half((1, 7)),
+         fields=dict(layers=2, features=3, kernel_size=3)),
+    dict(testcase_name="conv2d_single_column", family="conv2d", hilbert=zoo.spin_half((6, 1)),
+         fields=dict(layers=2, features=3, kernel_size=(3, 1))),
+    dict(testcase_name="dense_no_bias", family="dense", hilbert=zoo.spin_half(7),
+         fields=dict(layers=2, features=5, use_bias=False)),
+    dict(testcase_name="conv1d_one_layer", family="conv1d", hilbert=zoo.spin_half(5),
+         fields=dict(layers=1, features=2, kernel_size=2)),
+    # Recurrent: chains open and periodic, a periodic 4 x 3 lattice (snake
+    # order; the last row reads row 0 across the boundary), one row.
+    dict(testcase_name="gru_chain_open", family="gru", hilbert=zoo.spin_half(7),
+         fields=dict(layers=2, features=3, pbc=False)),
+    dict(testcase_name="gru_chain_periodic_spin_one", family="gru",
+         hilbert=zoo.spin_one(5), fields=dict(layers=1, features=4, pbc=True)),
+    dict(testcase_name="gru_4x3_periodic", family="gru", hilbert=zoo.fock(2, (4, 3)),
+         fields=dict(layers=3, features=(3, 4, 2), pbc=True)),
+    dict(testcase_name="gru_single_row", family="gru", hilbert=zoo.spin_half((1, 5)),
+         fields=dict(layers=2, features=3, pbc=True)),
+    # Attention: three heads on a 2D lattice, one layer on a chain.
+    dict(testcase_name="transformer_3x3_three_heads", family="transformer",
+         hilbert=zoo.spin_half((3, 3)), fields=dict(layers=2, features=6, heads=3)),
+    dict(testcase_name="transformer_one_layer", family="transformer",
+         hilbert=zoo.spin_one(5), fields=dict(layers=1, features=4, heads=1)),
+    # Deep gated stacks.
+    dict(testcase_name="gated_conv1d_deep", family="gated_conv1d",
+         hilbert=zoo.spin_half(9),
+         fields=dict(layers=12, features=3, kernel_size=2,
+                     kernel_dilation=(1, 2, 4) * 4)),
+    dict(testcase_name="gated_conv2d_deep_dilated", family="gated_conv2d",
+         hilbert=zoo.spin_half((4, 3)),
+         fields=dict(layers=10, features=3, kernel_size=(2, 3),
+                     kernel_dilation="wavenet")),
+]
+
+
+# One dtype per architecture, alternating down the list (the property grid
+# meets both for every family).
+ARCHITECTURES = [dict(case, dtype=(jnp.float64, jnp.complex128)[i % 2])
+                 for i, case in enumerate(_ARCHITECTURES)]
+
+
 class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
   """Receptive fields wider than the lattice, dilation schedules, odd shapes."""
 
-  @parameterized.named_parameters(
-      dict(testcase_name="conv1d_wavenet", family="conv1d", hilbert=zoo.spin_half(11),
-           fields=dict(layers=4, features=3, kernel_size=2, kernel_dilation=(1, 2, 4, 8))),
-      dict(testcase_name="conv1d_kernel_longer_than_chain", family="conv1d",
-           hilbert=zoo.spin_one(4), fields=dict(layers=2, features=(5, 3), kernel_size=7)),
-      dict(testcase_name="conv2d_wide_3x4", family="conv2d", hilbert=zoo.spin_half((3, 4)),
-           fields=dict(layers=3, features=(4, 6, 2), kernel_size=(3, 5))),
-      dict(testcase_name="conv2d_dilated_4x3", family="conv2d", hilbert=zoo.fock(2, (4, 3)),
-           fields=dict(layers=3, features=3, kernel_size=(2, 3),
-                       kernel_dilation=((1, 1), (2, 2), (3, 1)))),
-      dict(testcase_name="conv2d_single_row", family="conv2d", hilbert=zoo.spin_half((1, 7)),
-           fields=dict(layers=2, features=3, kernel_size=3)),
-      dict(testcase_name="conv2d_single_column", family="conv2d", hilbert=zoo.spin_half((6, 1)),
-           fields=dict(layers=2, features=3, kernel_size=(3, 1))),
-      dict(testcase_name="dense_no_bias", family="dense", hilbert=zoo.spin_half(7),
-           fields=dict(layers=2, features=5, use_bias=False)),
-      dict(testcase_name="conv1d_one_layer", family="conv1d", hilbert=zoo.spin_half(5),
-           fields=dict(layers=1, features=2, kernel_size=2)),
-      # Recurrent: chains open and periodic, a periodic 4 x 3 lattice (snake
-      # order; the last row reads row 0 across the boundary), one row.
-      dict(testcase_name="gru_chain_open", family="gru", hilbert=zoo.spin_half(7),
-           fields=dict(layers=2, features=3, pbc=False)),
-      dict(testcase_name="gru_chain_periodic_spin_one", family="gru",
-           hilbert=zoo.spin_one(5), fields=dict(layers=1, features=4, pbc=True)),
-      dict(testcase_name="gru_4x3_periodic", family="gru", hilbert=zoo.fock(2, (4, 3)),
-           fields=dict(layers=3, features=(3, 4, 2), pbc=True)),
-      dict(testcase_name="gru_single_row", family="gru", hilbert=zoo.spin_half((1, 5)),
-           fields=dict(layers=2, features=3, pbc=True)),
-      # Attention: three heads on a 2D lattice, one layer on a chain.
-      dict(testcase_name="transformer_3x3_three_heads", family="transformer",
-           hilbert=zoo.spin_half((3, 3)), fields=dict(layers=2, features=6, heads=3)),
-      dict(testcase_name="transformer_one_layer", family="transformer",
-           hilbert=zoo.spin_one(5), fields=dict(layers=1, features=4, heads=1)),
-      # Deep gated stacks.
-      dict(testcase_name="gated_conv1d_deep", family="gated_conv1d",
-           hilbert=zoo.spin_half(9),
-           fields=dict(layers=12, features=3, kernel_size=2,
-                       kernel_dilation=(1, 2, 4) * 4)),
-      dict(testcase_name="gated_conv2d_deep_dilated", family="gated_conv2d",
-           hilbert=zoo.spin_half((4, 3)),
-           fields=dict(layers=10, features=3, kernel_size=(2, 3),
-                       kernel_dilation="wavenet")),
-  )
-  def test_fast_equals_slow(self, family, hilbert, fields):
-    for dtype in (jnp.float64, jnp.complex128):
-      slow = helpers.SLOW_FAST[family][0](hilbert, param_dtype=dtype, **fields)
-      fast = helpers.SLOW_FAST[family][1](hilbert, param_dtype=dtype, **fields)
-      params, _ = slow.init(jax.random.key(6))
-      x = random_states(hilbert, jax.random.key(7), 8)
-      np.testing.assert_allclose(cached_conditionals(fast, params, x),
-                                 jax.jit(slow.conditionals)(params, x), rtol=0, atol=1e-10)
+  @parameterized.named_parameters(ARCHITECTURES)
+  def test_fast_equals_slow(self, family, hilbert, fields, dtype):
+    slow = helpers.SLOW_FAST[family][0](hilbert, param_dtype=dtype, **fields)
+    fast = helpers.SLOW_FAST[family][1](hilbert, param_dtype=dtype, **fields)
+    params, _ = slow.init(jax.random.key(6))
+    x = random_states(hilbert, jax.random.key(7), 8)
+    np.testing.assert_allclose(cached_conditionals(fast, params, x),
+                               jax.jit(slow.conditionals)(params, x), rtol=0, atol=1e-10)
 
   def test_float32_stays_float32(self):
     for family in helpers.SLOW_FAST:
