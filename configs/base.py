@@ -25,6 +25,8 @@ Arguments (`key=value,...`; see `zoo.config_tools.parse_arg` for the syntax):
   dtype: parameter dtype, float32 | float64 | complex64 | complex128.
   activation: selu | relu | tanh (on real and imaginary parts).
   machine_pow: p in sum_s |psi(s)|^p = 1; 2 for a wavefunction.
+  symmetries: "" or names of zoo.models.symmetric (`translations:spin_flip`
+    for several): the model symmetrized over their group.
   tiny: shrink to a few sites and features (`zoo.config_tools.shrink`).
 """
 
@@ -48,6 +50,7 @@ ARGS = dict(
     dtype="float64",
     activation="selu",
     machine_pow=2,
+    symmetries="",
     tiny=False,
 )
 
@@ -76,26 +79,39 @@ def space_config(args, shape: tuple[int, ...]) -> config_dict.ConfigDict:
   return cfg
 
 
+def model_section(family: str, args, **family_fields) -> config_dict.ConfigDict:
+  """A model section: the fields every family has, then `family_fields`
+  (commented where the family module sets them)."""
+  return config_tools.section(
+      family=family,  # a key of zoo.models.FAMILIES
+      fast=args.fast,  # the cached one-site pass (the Fast* twin)
+      **family_fields,
+      # float32 | float64 | complex64 | complex128 (gru, transformer, gated:
+      # real blocks and a complex output layer, the phase)
+      param_dtype=args.dtype,
+      precision=None,  # a jax.lax.Precision name, or None
+      machine_pow=args.machine_pow,  # p in sum |psi|^p = 1
+      # "" or a comma-separated list of zoo.models.symmetric.NAMES: the
+      # model is symmetrized over the group they generate.
+      symmetries=args.symmetries,
+  )
+
+
 def model_config(family: str, args, shape: tuple[int, ...],
                  **family_fields) -> config_dict.ConfigDict:
   """The lattice, hilbert and model sections of a masked family (dense,
-  conv1d, conv2d); `family_fields` (commented where the family module sets
-  them) join the fields every masked family has."""
+  conv1d, conv2d); `family_fields` join the fields every masked family
+  has."""
   cfg = space_config(args, shape)
-  cfg.model = config_tools.section(
-      family=family,  # a key of zoo.models.FAMILIES: dense | conv1d | conv2d
-      fast=args.fast,  # the cached one-site pass (the Fast* twin)
+  cfg.model = model_section(
+      family, args,
       layers=args.layers,  # masked layers; the last outputs local_size
       # Hidden width F, hidden widths (F1, ..., F_{layers-1}), all widths
       # ending in local_size, or ("pyramid" | "log", F) down to local_size.
       features=one_or_tuple(args.features),
       activation=args.activation,  # selu | relu | tanh, by name
       use_bias=True,  # a bias in every layer
-      param_dtype=args.dtype,  # float32 | float64 | complex64 | complex128
-      precision=None,  # a jax.lax.Precision name, or None
-      machine_pow=args.machine_pow,  # p in sum |psi|^p = 1
-      **family_fields,
-  )
+      **family_fields)
   return cfg
 
 

@@ -29,6 +29,8 @@ every experiment, with defaults from its row of `EXPERIMENTS`:
     lr.
   diag_shift: SR diagonal shift.
   seed: the seed of parameters and samples.
+  temperature, annealing_steps: variational annealing (off at 0).
+  init: a workdir or pretrained:NAME to start the parameters from.
   tiny: shrink to a few sites, features, samples and steps (tests, smoke
     runs); the lattice becomes 6 sites or 2 x 2.
 """
@@ -128,7 +130,8 @@ DEFAULT = "tfim_chain_fast_dense"  # the launcher's default experiment
 
 # The argument defaults every row of EXPERIMENTS starts from.
 ARGS = dict(L=20, steps=300, samples=1024, lr=0.05, schedule="constant",
-            final_lr_fraction=0.1, diag_shift=1e-3, seed=0, tiny=False)
+            final_lr_fraction=0.1, diag_shift=1e-3, seed=0, temperature=0.0,
+            annealing_steps=0, init="", tiny=False)
 
 
 def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
@@ -198,12 +201,23 @@ def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
   cfg.vmc.n_samples = TINY_SAMPLES if args.tiny else args.samples
   cfg.vmc.chunk_size = 0  # samples at once through the network; 0: all
   cfg.vmc.seed = args.seed  # parameters and samples
+  # Variational annealing: lower <E> - T S, T from `temperature` down to 0
+  # over `annealing_steps` steps (0: off).
+  cfg.vmc.temperature = args.temperature
+  cfg.vmc.annealing_steps = args.annealing_steps
   # The final energy: one evaluation with this many fresh samples. Its error
   # bar, sqrt(variance / eval_samples), must be well below the relative
   # error sought.
   cfg.vmc.eval_samples = 4 * cfg.vmc.n_samples
   if not args.tiny:
     cfg.vmc.eval_samples = max(cfg.vmc.eval_samples, EVAL_SAMPLES)
+
+  cfg.init = config_dict.ConfigDict()
+  # Where the parameters start: "" (the model's initialization), a run's
+  # workdir (its newest checkpoint) or "pretrained:NAME" (`python -m
+  # experiments.zoo pretrained`); the same weight-shared family, so a run
+  # can continue on a larger lattice (zoo.transfer).
+  cfg.init["from"] = args.init
 
   cfg.log = config_dict.ConfigDict()
   # Read the stats, log progress and append metrics every K steps (the steps

@@ -41,10 +41,8 @@ VARIANTS = {
 def config_from_args(args):
   shape = base.lattice_shape(args.lattice, args.L)
   cfg = base.space_config(args, shape)
-  cfg.model = config_tools.section(
-      # A key of zoo.models.FAMILIES: gated_conv1d | gated_conv2d.
-      family="gated_conv1d" if len(shape) == 1 else "gated_conv2d",
-      fast=args.fast,  # the cached one-site pass (the Fast* twin)
+  cfg.model = base.model_section(
+      "gated_conv1d" if len(shape) == 1 else "gated_conv2d", args,
       layers=args.layers,  # gated residual blocks after the input layer
       features=base.one_or_tuple(args.features),  # the residual stream width
       kernel_size=base.one_or_tuple(args.kernel),  # k, or (kh, kw)
@@ -52,11 +50,6 @@ def config_from_args(args):
       kernel_dilation=base.one_or_tuple(args.dilation),
       activation=args.activation,  # before the output layer, by name
       use_bias=True,  # a bias in every layer
-      # float32 | float64 | complex64 | complex128: the stream is real, a
-      # complex output layer gives the phase.
-      param_dtype=args.dtype,
-      precision=None,  # a jax.lax.Precision name, or None
-      machine_pow=args.machine_pow,  # p in sum |psi|^p = 1
   )
   return base.finish(cfg, args)
 

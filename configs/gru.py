@@ -29,17 +29,11 @@ VARIANTS = {
 
 def config_from_args(args):
   cfg = base.space_config(args, base.lattice_shape(args.lattice, args.L))
-  cfg.model = config_tools.section(
-      family="gru",  # a key of zoo.models.FAMILIES
-      fast=args.fast,  # the cached one-site pass (the Fast* twin)
+  cfg.model = base.model_section(
+      "gru", args,
       layers=args.layers,  # stacked GRU layers; an output layer follows
       features=base.one_or_tuple(args.features),  # hidden width, or per layer
       use_bias=True,  # biases of the gates
-      # float32 | float64 | complex64 | complex128: the GRUs are real, a
-      # complex output layer gives the phase.
-      param_dtype=args.dtype,
-      precision=None,  # a jax.lax.Precision name, or None
-      machine_pow=args.machine_pow,  # p in sum |psi|^p = 1
   )
   return base.finish(cfg, args)
 

@@ -27,17 +27,11 @@ VARIANTS = {
 
 def config_from_args(args):
   cfg = base.space_config(args, base.lattice_shape(args.lattice, args.L))
-  cfg.model = config_tools.section(
-      family="transformer",  # a key of zoo.models.FAMILIES
-      fast=args.fast,  # the KV-cached one-site pass (the Fast* twin)
+  cfg.model = base.model_section(
+      "transformer", args,
       layers=args.layers,  # attention + MLP blocks; an output layer follows
       features=base.one_or_tuple(args.features),  # the residual stream width
       heads=args.heads,  # attention heads, dividing the width
-      # float32 | float64 | complex64 | complex128: the blocks are real, a
-      # complex output layer gives the phase.
-      param_dtype=args.dtype,
-      precision=None,  # a jax.lax.Precision name, or None
-      machine_pow=args.machine_pow,  # p in sum |psi|^p = 1
   )
   return base.finish(cfg, args)
 

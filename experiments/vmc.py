@@ -46,8 +46,9 @@ DEFAULT_CONFIG = experiment_configs.DEFAULT
 # known; wall_s: seconds of training so far (interpolated within a K-step
 # read, compilation included).
 METRIC_FIELDS = ("step", "energy", "error", "variance", "grad_norm",
-                 "update_norm", "learning_rate", "relative_error", "wall_s")
-STAT_FIELDS = METRIC_FIELDS[1:6]
+                 "update_norm", "entropy", "temperature", "learning_rate",
+                 "relative_error", "wall_s")
+STAT_FIELDS = METRIC_FIELDS[1:8]
 LOG_FIELDS = ("every_k", "checkpoint_every", "keep_checkpoints")
 EVAL_STREAM = 1  # the final evaluation's samples: a stream of their own
 
@@ -113,7 +114,9 @@ def prepare(cfg, workdir: str, *, overwrite: bool = False,
       workdir holds another config's run (`workdir.WorkdirError`).
   """
   check_log(cfg)
-  experiment = build.experiment(cfg, mesh)
+  start_from = cfg.get("init", {}).get("from")
+  source = workdir_lib.load_source(start_from) if start_from else None
+  experiment = build.experiment(cfg, mesh, source)
   write = jax.process_index() == 0
   fresh = workdir_lib.prepare(cfg, workdir, overwrite, write)
   return Run(cfg, workdir, experiment, fresh, write)
@@ -159,8 +162,10 @@ def run(prepared: Run, stop_after: int | None = None) -> Result:
   state = None if prepared.fresh else workdir_lib.resume(
       workdir, jax.eval_shape(run_vmc.init, key))
   if state is None:
-    state = run_vmc.init(key)
-    logging.info("Starting a new run in %s", workdir)
+    state = run_vmc.init(key, prepared.experiment.initial_params)
+    logging.info("Starting a new run in %s%s", workdir,
+                 f" from {cfg.init['from']}" if prepared.experiment.initial_params
+                 is not None else "")
   else:
     state = run_vmc.put(state)
     logging.info("Resuming from step %d in %s", int(state.step), workdir)

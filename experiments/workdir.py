@@ -29,10 +29,12 @@ from typing import Any, Sequence
 
 from absl import logging
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from zoo import config_tools
+from zoo import pretrained
+from zoo import transfer
+from zoo import trees
 from zoo import vmc
 
 CONFIG_FILE = "config.json"
@@ -48,8 +50,8 @@ class WorkdirError(ValueError):
   """The workdir holds a run of another config (or files not from a run)."""
 
 
-class CheckpointMismatch(ValueError):
-  """A checkpoint's tree paths, shapes or dtypes are not the state's."""
+# A checkpoint's tree paths, shapes or dtypes are not the state's.
+CheckpointMismatch = trees.TreeMismatch
 
 
 # ---------------------------------------------------------------------------
@@ -106,12 +108,6 @@ def _host_state(state: vmc.TrainState) -> vmc.TrainState:
   return state._replace(key=jax.random.key_data(state.key))
 
 
-def _leaves_by_path(tree) -> dict[str, Any]:
-  """{tree path: leaf}, in the tree's order."""
-  return {jax.tree_util.keystr(path): leaf
-          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
 def checkpoint_path(workdir: str, step: int) -> str:
   return os.path.join(workdir, f"checkpoint_{step:08d}.npz")
 
@@ -135,7 +131,7 @@ def save_checkpoint(workdir: str, state: vmc.TrainState,
     FloatingPointError: if the state holds a NaN or an infinity (nothing is
       written).
   """
-  arrays = {path: np.asarray(leaf) for path, leaf in _leaves_by_path(
+  arrays = {path: np.asarray(leaf) for path, leaf in trees.by_path(
       jax.device_get(_host_state(state))).items()}
   for path, leaf in arrays.items():
     if leaf.dtype.kind in "fc" and not np.all(np.isfinite(leaf)):
@@ -160,29 +156,51 @@ def load_checkpoint(path: str, like: vmc.TrainState) -> vmc.TrainState:
       holds in excess, or holds with another shape or dtype.
   """
   template = jax.eval_shape(_host_state, like)
-  specs = _leaves_by_path(template)
   with np.load(path) as data:
     stored = {name: data[name] for name in data.files}
-  for name, spec in specs.items():
-    if name not in stored:
-      raise CheckpointMismatch(
-          f"checkpoint {path} has no array {name}, which this config's model "
-          f"and optimizer hold ({spec.shape} {spec.dtype}); it holds "
-          f"{', '.join(sorted(stored)) or 'nothing'}")
-    leaf = stored[name]
-    if leaf.shape != spec.shape or leaf.dtype != spec.dtype:
-      raise CheckpointMismatch(
-          f"checkpoint {path}: {name} has shape {leaf.shape} and dtype "
-          f"{leaf.dtype}; this config expects {spec.shape} {spec.dtype}")
-  extra = sorted(set(stored) - set(specs))
-  if extra:
-    raise CheckpointMismatch(
-        f"checkpoint {path} holds {extra[0]}, which this config's model and "
-        "optimizer do not have")
-  treedef = jax.tree.structure(template)
-  state = jax.tree.unflatten(treedef, [jnp.asarray(stored[name])
-                                       for name in specs])
+  state = trees.from_paths(template, stored, f"checkpoint {path}")
   return state._replace(key=jax.random.wrap_key_data(state.key))
+
+
+def load_source(spec: str) -> transfer.Source:
+  """The parameters `init.from` names: "pretrained:NAME" (`zoo.pretrained`)
+  or a run's workdir (`load_params`).
+
+  Raises:
+    ValueError: naming `init.from` when there is no such model or run.
+  """
+  if spec.startswith(pretrained.PREFIX):
+    try:
+      return pretrained.source(spec[len(pretrained.PREFIX):])
+    except ValueError as e:
+      raise ValueError(f"init.from={spec!r}: {e}") from None
+  try:
+    cfg, arrays = load_params(spec)
+  except ValueError as e:
+    raise ValueError(f"init.from={spec!r}: {e}") from None
+  return transfer.Source(cfg, arrays, spec)
+
+
+def load_params(workdir: str):
+  """(config, params) of the run in `workdir`: its config.json and the
+  parameters of its newest checkpoint.
+
+  Raises:
+    ValueError: naming the workdir when it holds no config or checkpoint.
+  """
+  config_path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(config_path):
+    raise ValueError(f"{workdir} holds no {CONFIG_FILE}: not a run's workdir")
+  with open(config_path) as f:
+    cfg = config_tools.config_from_json(f.read())
+  saved = checkpoints(workdir)
+  if not saved:
+    raise ValueError(f"{workdir} holds no checkpoint")
+  prefix = ".params"
+  with np.load(saved[-1][1]) as data:
+    params = {name[len(prefix):]: data[name] for name in data.files
+              if name.startswith(prefix)}
+  return cfg, params
 
 
 def resume(workdir: str, like: vmc.TrainState) -> vmc.TrainState | None:

@@ -20,6 +20,9 @@ Glossary of shapes: n = samples, N = sites, K = local states.
 from __future__ import annotations
 
 import copy
+import json
+import os
+import re
 import sys
 import time
 from typing import Any, NamedTuple, Sequence
@@ -33,7 +36,9 @@ from ml_collections import config_flags
 import numpy as np
 
 import experiments
+from experiments import workdir as workdir_lib
 from zoo import build, checks, config_tools, registry, sampler
+from zoo import pretrained as zoo_pretrained
 
 # Smoke runs only need correct numbers, not fast code: XLA's unoptimized
 # backend compiles these tiny models about three times faster.
@@ -258,12 +263,83 @@ USAGE = """usage: python -m experiments.zoo COMMAND
                          with --config.field=value overrides)
   validate [SPEC ...]    build, evaluate and sample every config (or the
                          given ones) at a tiny size
+  pretrained             one row per trained model of the zoo
+  save_pretrained WORKDIR NAME
+                         add a finished run to the trained models
 SPEC: a registered name, name:arg, path.py or path.py:arg."""
+
+PRETRAINED_HEADER = ("name", "family", "system", "lattice", "params",
+                     "energy", "error", "relative error", "steps", "wall")
+
+
+def pretrained_table() -> str:
+  """`pretrained`: each trained model, its system and what it reached."""
+  rows = []
+  for name in zoo_pretrained.names():
+    trained = zoo_pretrained.load(name)
+    cfg, record = trained.config, trained.record
+    relative = record.get("relative_error")
+    rows.append((
+        name, cfg.model.family, cfg.hamiltonian.kind,
+        "x".join(map(str, cfg.lattice.shape))
+        + ("" if cfg.lattice.pbc else " open"),
+        sum(int(np.prod(a.shape)) for a in trained.arrays.values()),
+        f"{record['energy']:.6f}", f"{record['error']:.1e}",
+        "-" if relative is None else f"{relative:.2e}", record["steps"],
+        _format_wall(record.get("wall_s"))))
+  return format_table(PRETRAINED_HEADER, rows)
+
+
+def _format_wall(seconds) -> str:
+  if seconds is None:
+    return "-"
+  minutes, seconds = divmod(int(round(seconds)), 60)
+  return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def save_pretrained(workdir: str, name: str, directory: str | None = None
+                    ) -> str:
+  """Writes a finished run (config.json, result.json, the newest
+  checkpoint's parameters) as the trained model `name`; returns the json
+  path. Refuses a name that is taken (nothing is overwritten)."""
+  directory = directory or os.path.dirname(zoo_pretrained.__file__)
+  if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+    raise ValueError(f"name={name!r}: must be lowercase letters, digits "
+                     "and '_', starting with a letter")
+  paths = [os.path.join(directory, f"{name}.{ext}") for ext in ("json", "npz")]
+  taken = [p for p in paths if os.path.exists(p)]
+  if taken:
+    raise ValueError(f"name={name!r}: {taken[0]} exists; pick another name")
+  result_path = os.path.join(workdir, workdir_lib.RESULT_FILE)
+  if not os.path.exists(result_path):
+    raise ValueError(f"{workdir} holds no {workdir_lib.RESULT_FILE}: the "
+                     "run has not finished")
+  with open(result_path) as f:
+    record = json.load(f)
+  cfg, arrays = workdir_lib.load_params(workdir)
+  record.pop("summary", None)
+  record["machine"] = _machine()
+  record["config"] = json.loads(cfg.to_json())
+  workdir_lib.atomic_write(paths[1], lambda f: np.savez_compressed(f, **arrays))
+  workdir_lib.atomic_write(
+      paths[0], lambda f: f.write(json.dumps(record, indent=1) + "\n"), "w")
+  return paths[0]
+
+
+def _machine() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      model = next(line.split(":", 1)[1].strip() for line in f
+                   if line.startswith("model name"))
+  except (OSError, StopIteration):
+    model = "unknown CPU"
+  return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
 def run(argv: Sequence[str]) -> int:
   """The command after absl has parsed the flags; returns the exit status."""
-  if len(argv) < 2 or argv[1] not in ("list", "describe", "validate"):
+  if len(argv) < 2 or argv[1] not in ("list", "describe", "validate",
+                                      "pretrained", "save_pretrained"):
     raise app.UsageError(USAGE)
   command, args = argv[1], list(argv[2:])
   config = flags.FLAGS["config"].value
@@ -277,6 +353,20 @@ def run(argv: Sequence[str]) -> int:
     for failure in failures:
       print(f"error: {failure}", file=sys.stderr)
     return 1 if failures else 0
+  if command == "pretrained":
+    if args:
+      raise app.UsageError(f"pretrained takes no arguments\n{USAGE}")
+    print(pretrained_table())
+    return 0
+  if command == "save_pretrained":
+    if len(args) != 2:
+      raise app.UsageError(f"save_pretrained takes WORKDIR NAME\n{USAGE}")
+    try:
+      print(save_pretrained(*args))
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 1
+    return 0
   if command == "describe":
     if bool(args) == (config is not None) or len(args) > 1:
       raise app.UsageError(f"describe takes one SPEC or --config\n{USAGE}")

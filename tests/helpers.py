@@ -3,6 +3,8 @@
 import itertools
 
 import jax.numpy as jnp
+import numpy as np
+from scipy import stats
 
 import zoo
 import zoo.models
@@ -61,3 +63,14 @@ def build(family, fast, space, dtype=jnp.float64, machine_pow=2, **overrides):
                 machine_pow=machine_pow, **overrides)
   hilbert = hilberts[space]() if isinstance(space, str) else space
   return SLOW_FAST[family][int(fast)](hilbert, **fields)
+
+
+def chi_squared_p_value(counts, probs, min_expected=5.0):
+  """Pearson chi-squared p-value, pooling states expected fewer than 5 times."""
+  expected = probs * counts.sum()
+  rare = expected < min_expected
+  observed = np.append(counts[~rare], counts[rare].sum())
+  expected = np.append(expected[~rare], expected[rare].sum())
+  if expected[-1] == 0:
+    observed, expected = observed[:-1], expected[:-1]
+  return stats.chisquare(observed, expected).pvalue

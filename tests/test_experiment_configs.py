@@ -18,7 +18,7 @@ from zoo.physics import hamiltonians
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = tuple(experiment_configs.EXPERIMENTS)
 SECTIONS = ("lattice", "hilbert", "model", "hamiltonian", "optimizer", "vmc",
-            "log")
+            "init", "log")
 
 
 class ExperimentConfigTest(parameterized.TestCase):

@@ -148,7 +148,7 @@ class TrainedRunTest(LauncherTestCase):
     with self.assertRaisesRegex(
         workdir_lib.CheckpointMismatch,
         r"\.params\['arnn_conv1d/~/layer_0'\]\['bias'\] has shape \(4,\) "
-        r"and dtype float64; this config expects \(1,\) float64"):
+        r"and dtype float64; expected \(1,\) float64"):
       workdir_lib.load_checkpoint(newest, state._replace(params=params))
     with self.assertRaises(workdir_lib.CheckpointMismatch):
       workdir_lib.resume(self.workdir, state._replace(params=params))

@@ -235,7 +235,7 @@ class SpecTest(parameterized.TestCase):
       ("bad_key", "fast_arnn_conv1d:featurs=3",
        "unknown argument 'featurs' in 'featurs=3' (did you mean 'features'?); "
        "known keys: L, activation, dilation, dtype, fast, features, hilbert, "
-       "kernel, layers, machine_pow, n_max, pbc, tiny, total"),
+       "kernel, layers, machine_pow, n_max, pbc, symmetries, tiny, total"),
       ("bad_type", "fast_arnn_conv2d:L=big",
        "argument L='big' is not an int (the type of its default 8)"),
       ("unknown_name", "fast_arnn_conv3d:L=4",
@@ -451,7 +451,8 @@ class BuildTest(parameterized.TestCase):
 
   @parameterized.named_parameters(
       ("unknown_model_field", "model.featurs", 3,
-       "model.featurs=3: is not a known field; known: family, fast, layers"),
+       "model.featurs=3: is not a known field; known: family, fast, symmetries, "
+       "layers"),
       ("family", "model.family", "conv3d",
        "model.family='conv3d': must be one of 'dense', 'conv1d', 'conv2d'"),
       ("layers", "model.layers", 0,

@@ -61,17 +61,6 @@ SAMPLER_CASES = [
 ]
 
 
-def chi_squared_p_value(counts, probs, min_expected=5.0):
-  """Pearson chi-squared p-value, pooling states expected fewer than 5 times."""
-  expected = probs * counts.sum()
-  rare = expected < min_expected
-  observed = np.append(counts[~rare], counts[rare].sum())
-  expected = np.append(expected[~rare], expected[rare].sum())
-  if expected[-1] == 0:
-    observed, expected = observed[:-1], expected[:-1]
-  return stats.chisquare(observed, expected).pvalue
-
-
 def state_index(hilbert, x):
   """The row of each configuration in Hilbert.all_states (which lists the
   configurations of the space in lexicographic order)."""
@@ -102,7 +91,7 @@ class SamplerTest(parameterized.TestCase):
       chex.assert_shape(log_prob, (n,))
       self.assertTrue(hilbert.contains(x).all())
       counts = np.bincount(state_index(hilbert, x), minlength=hilbert.n_states)
-      p_values.append(chi_squared_p_value(counts, exact))
+      p_values.append(helpers.chi_squared_p_value(counts, exact))
     # Fisher's method combines the repeats into one p-value.
     combined = stats.combine_pvalues(p_values).pvalue
     self.assertGreater(combined, 0.01, msg=f"p-values {p_values}")

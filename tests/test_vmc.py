@@ -93,6 +93,29 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
       chex.assert_trees_all_equal_dtypes(estimate.gradient, params)
 
   @parameterized.named_parameters(*DTYPES)
+  def test_free_energy_gradient_is_exact(self, dtype):
+    """With shift = T log p, the estimator gives the gradient of the free
+    energy F = <E> - T S, S = -sum_x p log p (variational annealing)."""
+    ham = hamiltonians.Heisenberg(lattice_lib.chain(6, True))
+    _, model, params, states, probs = _setup(dtype, ham)
+    temperature = 0.7
+    energy_fn = _exact_energy_fn(model, ham, states)
+
+    def free_energy(params):
+      log_p = 2 * model.log_psi(params, states).real
+      return energy_fn(params) + temperature * jnp.sum(jnp.exp(log_p) * log_p)
+
+    log_p = 2 * model.log_psi(params, states).real
+    estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
+                                   weights=probs, shift=temperature * log_p)
+    expected = jax.tree.map(jnp.conj, jax.jit(jax.grad(free_energy))(params))
+    chex.assert_trees_all_close(estimate.gradient, expected, atol=1e-10,
+                                rtol=1e-10)
+    # The statistics stay those of the energy.
+    np.testing.assert_allclose(estimate.stats.mean, energy_fn(params),
+                               rtol=1e-12)
+
+  @parameterized.named_parameters(*DTYPES)
   def test_gradient_is_exact_in_a_sector(self, dtype):
     # A model of the S^z = 0 sector: the estimator over the sector's states
     # equals <psi|H|psi> and its gradient from the matrix restricted to them.
@@ -350,6 +373,28 @@ class TrainTest(parameterized.TestCase):
       vmc.make_optimizer("sgd", 1e-2, sr=dict(shift=1e-3))
     with self.assertRaisesRegex(ValueError, "sr.diag_shift=0.0: must be"):
       vmc.make_optimizer("sgd", 1e-2, sr=dict(diag_shift=0.0))
+
+  def test_annealing(self):
+    temperature = vmc.make_temperature(2.0, 10)
+    np.testing.assert_allclose([float(temperature(t)) for t in (0, 5, 10, 20)],
+                               [2.0, 1.0, 0.0, 0.0])
+    self.assertEqual(float(vmc.make_temperature(0.0, 0)(3)), 0.0)
+    with self.assertRaisesRegex(ValueError, "temperature=-1.0: must be"):
+      vmc.make_temperature(-1.0, 10)
+    with self.assertRaisesRegex(ValueError, "annealing_steps=0: must be a "
+                                "positive integer when temperature > 0"):
+      vmc.make_temperature(1.0, 0)
+    ham = _tfim(6)
+    model = _model(ham.hilbert, jnp.float64)
+    run = vmc.make_vmc(model, ham, vmc.make_optimizer("sgd", 0.05),
+                       n_samples=64, temperature=temperature)
+    state, stats = run.run(run.init(jax.random.key(0)), 12)
+    np.testing.assert_allclose(stats.temperature,
+                               [float(temperature(t)) for t in range(12)])
+    # The entropy of the samples: between 0 and N log 2.
+    self.assertTrue(np.all((stats.entropy > 0)
+                           & (stats.entropy < 6 * np.log(2) + 1)))
+    chex.assert_tree_all_finite(state.params)
 
   def test_schedules(self):
     # Each starts at (or peaks at) the rate and ends at the final fraction.

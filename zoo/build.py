@@ -20,7 +20,9 @@ comment):
   hamiltonian: kind (`zoo.physics.hamiltonians.KINDS`) and its couplings.
   optimizer:   name, learning_rate, schedule, warmup_steps,
                final_lr_fraction, sr (enabled, diag_shift, solver).
-  vmc:         steps, n_samples, chunk_size (0: all), seed, eval_samples.
+  vmc:         steps, n_samples, chunk_size (0: all), seed, eval_samples,
+               temperature and annealing_steps (variational annealing: T
+               from temperature down to 0 over annealing_steps; 0: off).
 
 One lattice and one Hilbert space serve both the model and the Hamiltonian.
 """
@@ -35,7 +37,9 @@ import optax
 from zoo import checks
 from zoo import hilbert as hilbert_lib
 from zoo import models
+from zoo import transfer
 from zoo import vmc as vmc_lib
+from zoo.models import symmetric
 from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
 
@@ -44,7 +48,8 @@ HILBERT_FIELDS = ("kind", "n_max", "local_states", "total")
 OPTIMIZER_FIELDS = ("name", "learning_rate", "schedule", "warmup_steps",
                     "final_lr_fraction", "sr")
 SR_FIELDS = ("enabled", "diag_shift", "solver")
-VMC_FIELDS = ("steps", "n_samples", "chunk_size", "seed", "eval_samples")
+VMC_FIELDS = ("steps", "n_samples", "chunk_size", "seed", "eval_samples",
+              "temperature", "annealing_steps")
 
 
 def _section(cfg, name: str):
@@ -79,20 +84,30 @@ def hilbert(cfg) -> hilbert_lib.Hilbert:
 
 def model(cfg) -> models.Wavefunction:
   """The model of the `model` section on the config's Hilbert space; a
-  family that reads the boundary (`pbc`) gets the lattice's."""
+  family that reads the boundary (`pbc`) gets the lattice's, and
+  `symmetries` (names of `zoo.models.symmetric`) symmetrizes it."""
   space = hilbert(cfg)
   on = lattice(cfg)
   section = _section(cfg, "model")
   with checks.in_section("model"):
     family = checks.one_of("family", section.get("family"), models.FAMILIES)
     takes = models.FAMILY_FIELDS[family]
-    checks.known_fields(section, ("family", "fast") + tuple(
+    checks.known_fields(section, ("family", "fast", "symmetries") + tuple(
         f for f in takes if f != "pbc"))
     fast = checks.boolean("fast", section.get("fast", False))
-    fields = {k: v for k, v in section.items() if k not in ("family", "fast")}
+    fields = {k: v for k, v in section.items()
+              if k not in ("family", "fast", "symmetries")}
     if "pbc" in takes:
       fields["pbc"] = on.pbc
-    return models.FAMILIES[family][fast](space, **fields)
+    wavefunction = models.FAMILIES[family][fast](space, **fields)
+    names = section.get("symmetries") or ""
+    if not isinstance(names, str):
+      raise checks.FieldError("symmetries", names,
+                              "must be a string of symmetry names")
+    if names:
+      wavefunction = symmetric.Symmetrized(
+          wavefunction, symmetric.symmetry_group(names, space, on.pbc))
+    return wavefunction
 
 
 def hamiltonian(cfg) -> hamiltonians.SpinHalfHamiltonian:
@@ -146,7 +161,11 @@ def _vmc_fields(cfg) -> dict[str, Any]:
             "chunk_size", section.get("chunk_size", 0)) or None,
         seed=checks.non_negative_int("seed", section.get("seed", 0)),
         eval_samples=checks.positive_int("eval_samples",
-                                         section.get("eval_samples")))
+                                         section.get("eval_samples")),
+        temperature=vmc_lib.make_temperature(
+            section.get("temperature", 0.0),
+            section.get("annealing_steps", 0)),
+        annealing=bool(section.get("temperature", 0.0)))
 
 
 class Experiment(NamedTuple):
@@ -162,6 +181,8 @@ class Experiment(NamedTuple):
       samples.
     seed: `vmc.seed`, of the parameters and the samples.
     steps: `vmc.steps`.
+    initial_params: the parameters to start from (`source`), or None for
+      the model's initialization; `vmc.init(key, initial_params)`.
   """
   hamiltonian: hamiltonians.SpinHalfHamiltonian
   model: models.Wavefunction
@@ -170,12 +191,16 @@ class Experiment(NamedTuple):
   evaluate: Callable[..., vmc_lib.EnergyStats]
   seed: int
   steps: int
+  initial_params: Any = None
 
 
-def experiment(cfg, mesh: jax.sharding.Mesh | None = None) -> Experiment:
+def experiment(cfg, mesh: jax.sharding.Mesh | None = None,
+               source: transfer.Source | None = None) -> Experiment:
   """Checks an experiment config and builds its pieces (nothing runs).
 
-  `mesh` (a `zoo.sharding.batch_mesh`) shards the samples over its devices.
+  `mesh` (a `zoo.sharding.batch_mesh`) shards the samples over its devices;
+  `source` (`zoo.transfer`) gives parameters to start from, checked against
+  the model.
   """
   fields = _vmc_fields(cfg)
   ham = hamiltonian(cfg)
@@ -190,11 +215,14 @@ def experiment(cfg, mesh: jax.sharding.Mesh | None = None) -> Experiment:
   with checks.in_section("vmc"):
     run = vmc_lib.make_vmc(
         wavefunction, ham, optimizer(cfg), n_samples=fields["n_samples"],
-        chunk_size=fields["chunk_size"], mesh=mesh)
+        chunk_size=fields["chunk_size"], mesh=mesh,
+        temperature=fields["temperature"] if fields["annealing"] else None)
     evaluate = vmc_lib.make_evaluate(
         wavefunction, ham, fields["eval_samples"],
         chunk_size=fields["chunk_size"], mesh=mesh)
+  initial = None if source is None else transfer.params_for(source,
+                                                            wavefunction)
   return Experiment(hamiltonian=ham, model=wavefunction,
                     learning_rate=learning_rate(cfg), vmc=run,
                     evaluate=evaluate, seed=fields["seed"],
-                    steps=fields["steps"])
+                    steps=fields["steps"], initial_params=initial)

@@ -89,6 +89,13 @@ def positive_number(field: str, value) -> float:
   return float(value)
 
 
+def non_negative_number(field: str, value) -> float:
+  """A finite real number >= 0."""
+  if not is_number(value) or not (math.isfinite(value) and value >= 0):
+    raise FieldError(field, value, "must be a finite number >= 0")
+  return float(value)
+
+
 def finite_number(field: str, value) -> float:
   """A finite real number."""
   if not is_number(value) or not math.isfinite(value):

@@ -10,6 +10,10 @@ The uniforms of sample j come from `fold_in(key, j)`, so a sample depends only
 on the key and its index: the same key gives the same samples whatever the
 chunk size and however many devices share the batch.
 
+A symmetrized model (`zoo.models.symmetric`) is sampled through its base:
+sample j is drawn from the base, then group element g_j (uniform, from a
+stream of its own) is undone, which gives exactly |psi_G|^machine_pow.
+
 Glossary of shapes:
   n: samples, B: samples in one chunk, N: sites, K: local states.
 """
@@ -27,6 +31,11 @@ import numpy as np
 from zoo import checks
 from zoo import sharding
 from zoo.models import Wavefunction
+from zoo.models.symmetric import Symmetrized
+
+# The stream, within sample j's key, of the group element of a symmetrized
+# model's sample.
+GROUP_STREAM = 1
 
 
 # With chunk_size=None, a fast model's samples go through the site loop in
@@ -88,6 +97,8 @@ def chunk_for(n_samples: int, chunk_size: int | None, mesh=None,
   CACHE_BYTES_PER_CHUNK per device (the samples do not depend on it).
   """
   n_samples = checks.positive_int("n_samples", n_samples)
+  if isinstance(model, Symmetrized):
+    model = model.base  # samples through its base
   if chunk_size is None and model is not None:
     per_sample = cache_bytes_per_sample(model)
     if per_sample:
@@ -109,6 +120,8 @@ def draw(model: Wavefunction, params, key: jax.Array, n_samples: int,
   `n_samples` and `chunk` are static; chunks run in a `lax.map`, each split
   over the mesh's devices when a mesh is given.
   """
+  if isinstance(model, Symmetrized):
+    return _draw_symmetrized(model, params, key, n_samples, chunk, mesh)
   n_sites = model.hilbert.size
   n_chunks = math.ceil(n_samples / chunk)
 
@@ -124,6 +137,24 @@ def draw(model: Wavefunction, params, key: jax.Array, n_samples: int,
   samples = samples.reshape(-1, n_sites)[:n_samples]
   log_prob = log_prob.reshape(-1)[:n_samples]
   return sharding.constrain(samples, mesh), sharding.constrain(log_prob, mesh)
+
+
+def _draw_symmetrized(model: Symmetrized, params, key, n_samples: int,
+                      chunk: int, mesh):
+  """Samples of the base with each one's group element g_j undone, and
+  log |psi_G|^p of them (|G| passes of the base, `chunk` samples at once)."""
+  x, _ = draw(model.base, params, key, n_samples, chunk, mesh)
+  g = jax.vmap(lambda j: jax.random.randint(
+      jax.random.fold_in(jax.random.fold_in(key, j), GROUP_STREAM), (), 0,
+      model.group.size))(jnp.arange(n_samples))
+  x = sharding.constrain(model.group.apply_inverse(x, g), mesh)
+  n_chunks = math.ceil(n_samples / chunk)
+  padded = jnp.concatenate([x, jnp.broadcast_to(
+      x[:1], (n_chunks * chunk - n_samples, x.shape[1]))])
+  log_prob = jax.lax.map(
+      lambda xc: model.machine_pow * model.log_psi(params, xc).real,
+      padded.reshape(n_chunks, chunk, -1)).reshape(-1)[:n_samples]
+  return x, sharding.constrain(log_prob.astype(model.real_dtype), mesh)
 
 
 _draw_jit = jax.jit(draw, static_argnums=(0, 3, 4, 5))

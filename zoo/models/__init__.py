@@ -3,6 +3,7 @@
 from zoo.models.arnn import ARNN, ARNNSpec, normalize_log_psi
 from zoo.models.bundle import Wavefunction
 from zoo.models.families import (FAMILIES, FAMILY_FIELDS, FIELDS, MODELS,
+                                 SIZE_DEPENDENT,
                                  ARGRU, ARNNConv1D, ARNNConv2D, ARNNDense,
                                  ARNNGatedConv1D, ARNNGatedConv2D,
                                  ARTransformer, FastARGRU, FastARNNConv1D,

@@ -72,6 +72,12 @@ class Wavefunction:
     return self.spec.body or MaskedStack
 
   @property
+  def restarts(self) -> bool:
+    """Whether local energies restart connected configurations from the
+    shared prefix (`zoo.vmc.local_energy`): a fast model whose body does."""
+    return bool(self.is_fast and self.body_type.restarts)
+
+  @property
   def jacobian_batch(self) -> int:
     """Samples whose reverse passes an SR jacobian runs at once: the body's
     `jacobian_batch` (few for convolutions, whose vmapped reverse passes

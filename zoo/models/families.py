@@ -197,6 +197,9 @@ FAMILY_FIELDS = {
     "gated_conv1d": _CONV,
     "gated_conv2d": _CONV,
 }
+# Families whose parameter shapes depend on the number of sites (the others
+# share their weights across sites; see zoo.transfer).
+SIZE_DEPENDENT = ("dense",)
 # Families whose blocks add to one residual stream: one width for all.
 RESIDUAL = ("transformer", "gated_conv1d", "gated_conv2d")
 # Defaults of the fields a constructor may leave out.

@@ -8,4 +8,4 @@ from zoo.vmc.sr import (SOLVERS, SRProblem, centred_jacobian, centred_matvec,
                          stochastic_reconfiguration)
 from zoo.vmc.train import (OPTIMIZERS, SCHEDULES, SRConfig, StepStats,
                            TrainState, VMC, make_evaluate, make_optimizer,
-                           make_schedule, make_vmc)
+                           make_schedule, make_temperature, make_vmc)

@@ -183,7 +183,8 @@ def expect_and_grad(log_psi_fn: LogPsiFn, hamiltonian, params,
                     x: jax.Array,  # [B, N]
                     *, weights: jax.Array | None = None,
                     chunk_size: int | None = None,
-                    local_energy_fn=None) -> Estimate:
+                    local_energy_fn=None,
+                    shift: jax.Array | None = None) -> Estimate:
   """Energy statistics and gradient from samples x (or states and weights).
 
   Args:
@@ -200,6 +201,9 @@ def expect_and_grad(log_psi_fn: LogPsiFn, hamiltonian, params,
     local_energy_fn: (params, x) -> [B] local energies (e.g.
       `zoo.vmc.local_energy.local_energies` of a model); None: full passes,
       `hamiltonian.local_energy(log_psi_fn, ...)`.
+    shift: [B] real, added to the local energies in the gradient but not in
+      the statistics: T log p(x) gives the gradient of the free energy
+      <E> - T S, S = -<log p> (variational annealing, see `make_vmc`).
 
   Returns:
     An `Estimate`.
@@ -209,8 +213,10 @@ def expect_and_grad(log_psi_fn: LogPsiFn, hamiltonian, params,
   local_energies = _local_energies(log_psi_fn, hamiltonian, params, x,
                                    chunk_size, local_energy_fn)  # [B]
   stats = energy_stats(local_energies, weights)
-  gradient = energy_gradient(log_psi_fn, params, x, local_energies, weights,
-                             chunk_size)
+  gradient = energy_gradient(
+      log_psi_fn, params, x,
+      local_energies if shift is None else local_energies + shift, weights,
+      chunk_size)
   return Estimate(stats=stats, gradient=gradient,
                   local_energies=local_energies)
 
@@ -227,7 +233,8 @@ def expect_and_grad_sharded(log_psi_fn: LogPsiFn, hamiltonian, params,
                             x: jax.Array,  # [n, N], split over mesh
                             mesh: jax.sharding.Mesh,
                             *, chunk_size: int | None = None,
-                            local_energy_fn=None) -> Estimate:
+                            local_energy_fn=None,
+                            shift: jax.Array | None = None) -> Estimate:
   """`expect_and_grad` of samples split over a batch mesh (equal weights).
 
   Each device computes the local energies and its share of the gradient on
@@ -239,22 +246,26 @@ def expect_and_grad_sharded(log_psi_fn: LogPsiFn, hamiltonian, params,
   axis = sharding.BATCH_AXIS
   n_total = x.shape[0]
 
-  def per_device(params, x):  # [n / D, N]
+  def per_device(params, x, shift):  # [n / D, N], [n / D]
     e_loc = _local_energies(log_psi_fn, hamiltonian, params, x, chunk_size,
                             local_energy_fn)  # [n / D]
     mean = jax.lax.psum(jnp.sum(e_loc), axis) / n_total
     variance = jax.lax.psum(jnp.sum(jnp.abs(e_loc - mean)**2), axis) / n_total
     out = jax.eval_shape(log_psi_fn, params, x[:1])
-    cotangent = (2 / n_total * jnp.conj(e_loc - mean)).astype(out.dtype)
+    f_loc = e_loc + shift
+    f_mean = jax.lax.psum(jnp.sum(f_loc), axis) / n_total
+    cotangent = (2 / n_total * jnp.conj(f_loc - f_mean)).astype(out.dtype)
     gradient = jax.lax.psum(
         log_psi_vjp(log_psi_fn, params, x, cotangent, chunk_size), axis)
     return e_loc, mean, variance, gradient
 
   # check_vma=False: the reverse pass then gives each device's own share of
   # the gradient (no implicit reduction), and the psum above adds them once.
+  if shift is None:
+    shift = jnp.zeros(n_total, real_dtype_of(params))
   e_loc, mean, variance, gradient = jax.shard_map(
-      per_device, mesh=mesh, in_specs=(P(), P(axis)),
-      out_specs=(P(axis), P(), P(), P()), check_vma=False)(params, x)
+      per_device, mesh=mesh, in_specs=(P(), P(axis), P(axis)),
+      out_specs=(P(axis), P(), P(), P()), check_vma=False)(params, x, shift)
   stats = EnergyStats(mean=mean.real, error=jnp.sqrt(variance / n_total),
                       variance=variance)
   return Estimate(stats=stats, gradient=gradient, local_energies=e_loc)

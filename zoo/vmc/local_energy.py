@@ -45,7 +45,7 @@ RESTART_CONFIGS_PER_PASS = 16384
 
 def reuses_prefix(model) -> bool:
   """Whether `model`'s local energies restart from the shared prefix."""
-  return bool(model.is_fast and getattr(model.body_type, "restarts", False))
+  return model.restarts
 
 
 def first_changed_steps(hamiltonian, order: np.ndarray) -> np.ndarray:

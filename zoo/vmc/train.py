@@ -83,14 +83,21 @@ class StepStats(NamedTuple):
     energy: mean local energy.
     error: its standard error, sqrt(variance / n).
     variance: variance of the local energy.
-    grad_norm: Euclidean norm of the energy gradient (real coordinates).
+    grad_norm: Euclidean norm of the gradient (real coordinates): of the
+      energy, or of the free energy while annealing.
     update_norm: Euclidean norm of the parameter update.
+    entropy: S = -<log p(x)> of the samples, p = |psi|^machine_pow (exact
+      per sample for an autoregressive model).
+    temperature: T of the free energy <E> - T S the step lowered (0 when
+      not annealing).
   """
   energy: jax.Array
   error: jax.Array
   variance: jax.Array
   grad_norm: jax.Array
   update_norm: jax.Array
+  entropy: jax.Array
+  temperature: jax.Array
 
 
 class VMC(NamedTuple):
@@ -115,6 +122,25 @@ def _as_dict(name: str, value) -> dict[str, Any]:
   if not isinstance(value, Mapping):
     raise checks.FieldError(name, value, "must be a mapping or None")
   return dict(value)
+
+
+def make_temperature(initial: float, steps: int) -> Callable[[jax.Array], jax.Array]:
+  """step -> T of variational annealing (Hibat-Allah et al. 2021,
+  arXiv:2101.10154): `initial` at step 0, linearly down to 0 at `steps`,
+  then 0. initial = 0 turns annealing off."""
+  initial = checks.non_negative_number("temperature", initial)
+  steps = checks.non_negative_int("annealing_steps", steps)
+  if initial and not steps:
+    raise checks.FieldError("annealing_steps", steps,
+                            "must be a positive integer when temperature > 0")
+
+  def temperature(step):
+    step = jnp.asarray(step, jnp.result_type(float))
+    if not initial:
+      return jnp.zeros_like(step)
+    return initial * jnp.clip(1 - step / steps, 0, 1)
+
+  return temperature
 
 
 def make_schedule(name: str, learning_rate: float, *, steps: int | None = None,
@@ -187,6 +213,7 @@ def _tree_norm(tree) -> jax.Array:
 
 def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
              n_samples: int, chunk_size: int | None = None,
+             temperature: Callable[[jax.Array], jax.Array] | None = None,
              jacobian_batch: int | None = None,
              mesh: jax.sharding.Mesh | None = None) -> VMC:
   """Jitted init / step / run for a model, a Hamiltonian and an optimizer.
@@ -202,6 +229,11 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
       memory. None: all at once, but the local energy, which takes M
       connected configurations per sample, in passes of about
       `zoo.physics.hamiltonians.CONFIGS_PER_PASS` (faster on CPU).
+    temperature: step -> T (`make_temperature`): each step then lowers the
+      free energy <E> - T S, S = -<log p> the autoregressive entropy
+      (variational annealing, Hibat-Allah et al. 2021, arXiv:2101.10154);
+      its gradient is the energy's with E_loc(x) + T log p(x) in place of
+      E_loc(x). None: the energy alone.
     jacobian_batch: samples whose reverse passes run at once when a dense
       SR jacobian is built; None: the model's `jacobian_batch` (see
       `zoo.vmc.sr.JACOBIAN_BATCH`).
@@ -234,9 +266,8 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
       n_samples, None if chunk_size is None else chunk_size * (
           1 if mesh is None else mesh.devices.size), mesh, model=model)
 
-  def draw(params, key) -> jax.Array:  # [n, N]
-    x, _ = sampler.draw(model, params, key, n_samples, sample_chunk, mesh)
-    return x
+  def draw(params, key) -> tuple[jax.Array, jax.Array]:  # [n, N], [n]
+    return sampler.draw(model, params, key, n_samples, sample_chunk, mesh)
 
   local_energies = functools.partial(local_energy.local_energies, model,
                                      hamiltonian, chunk_size=chunk_size)
@@ -252,28 +283,34 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     return jax.device_put(state, sharding.replicated(mesh))
 
   @jit
-  def init(key: jax.Array) -> TrainState:
+  def init(key: jax.Array, params=None) -> TrainState:
     init_key, key = jax.random.split(key)
-    params, _ = model.init(init_key)
+    if params is None:
+      params, _ = model.init(init_key)
     return TrainState(params=params, opt_state=optimizer.init(params),
                       key=key, step=jnp.zeros((), jnp.int32))
 
   def step(state: TrainState) -> tuple[TrainState, StepStats]:
     key, sample_key = jax.random.split(state.key)
     params = state.params
-    x = jax.lax.stop_gradient(draw(params, sample_key))  # [n, N]
+    x, log_prob = jax.lax.stop_gradient(draw(params, sample_key))
+    t = (jnp.zeros((), log_prob.dtype) if temperature is None
+         else temperature(state.step).astype(log_prob.dtype))
+    shift = None if temperature is None else t * log_prob  # T log p(x)
     if mesh is None:
       estimate = estimators.expect_and_grad(
           model.log_psi, hamiltonian, params, x, chunk_size=chunk_size,
-          local_energy_fn=local_energies)
+          local_energy_fn=local_energies, shift=shift)
     else:
       estimate = estimators.expect_and_grad_sharded(
           model.log_psi, hamiltonian, params, x, mesh, chunk_size=chunk_size,
-          local_energy_fn=local_energies)
+          local_energy_fn=local_energies, shift=shift)
+    local = estimate.local_energies if shift is None else (
+        estimate.local_energies + shift)
 
     def sr_problem(dense: bool) -> sr_lib.SRProblem:
       return sr_lib.make_sr_problem(
-          model.log_psi, params, x, estimate.local_energies,
+          model.log_psi, params, x, local,
           chunk_size=chunk_size, jacobian_batch=jacobian_batch, dense=dense)
 
     updates, opt_state = optimizer.update(
@@ -283,7 +320,8 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
         energy=estimate.stats.mean, error=estimate.stats.error,
         variance=estimate.stats.variance,
         grad_norm=_tree_norm(estimate.gradient),
-        update_norm=_tree_norm(updates))
+        update_norm=_tree_norm(updates), entropy=-jnp.mean(log_prob),
+        temperature=t)
     return TrainState(params=params, opt_state=opt_state, key=key,
                       step=state.step + 1), stats
 

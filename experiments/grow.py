@@ -1,0 +1,113 @@
+r"""Grow the lattice: train at L, continue at L + 2, ... (transfer).
+
+  python -m experiments.grow --config=heisenberg_square_6x6 --sizes=4,6
+  python -m experiments.grow --config=fast_gru_experiment.py --sizes=4,6,8 \
+      --steps=200,300,300 --workdir=workdirs/grow
+
+Each stage trains the experiment `--config` on an L x L lattice (L sites on
+a chain) in `WORKDIR/L<L>`, starting from the previous stage's parameters
+(`init.from`, `zoo.transfer`: a weight-shared family, its parameters the
+same at every size); the first stage starts as the config says. A stage
+whose workdir holds a finished run is not trained again, so rerunning the
+command resumes where it stopped. `WORKDIR/grow.json` records every
+stage's result; the last line printed is the last stage's summary. Growing
+the lattice this way is how Moss et al. 2025 (arXiv:2502.17144) reach
+10 x 10 with 2D recurrent networks.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+
+import experiments
+from experiments import runtime
+from experiments import vmc as launcher
+from experiments import workdir as workdir_lib
+from zoo import checks, sharding
+
+STAGE = "L{}"  # a stage's workdir under --workdir
+RECORD = "grow.json"
+
+
+def stage_config(cfg, size: int, start_from: str, steps: int | None):
+  """A copy of `cfg` at lattice side `size`, starting from `start_from`."""
+  cfg = copy.deepcopy(cfg)
+  cfg.unlock()
+  dims = len(cfg.lattice.shape)
+  cfg.lattice.shape = (size,) * dims
+  cfg.init["from"] = start_from
+  if steps is not None:
+    cfg.vmc.steps = steps
+  return cfg
+
+
+def grow(cfg, sizes: Sequence[int], workdir: str,
+         steps: Sequence[int] | None = None, mesh=None) -> list[dict]:
+  """Trains `cfg` at each size in turn, each stage from the one before.
+
+  Returns one record per stage (size, workdir, the result's fields).
+  """
+  sizes = [checks.positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+  if steps is not None and len(steps) not in (1, len(sizes)):
+    raise checks.FieldError("steps", tuple(steps),
+                            f"must be one value or one per size ({len(sizes)})")
+  records, start_from = [], cfg.init["from"]
+  for i, size in enumerate(sizes):
+    stage_steps = None if steps is None else steps[min(i, len(steps) - 1)]
+    stage = stage_config(cfg, size, start_from, stage_steps)
+    here = os.path.join(workdir, STAGE.format(size))
+    result_path = os.path.join(here, workdir_lib.RESULT_FILE)
+    if os.path.exists(result_path):
+      logging.info("Stage L=%d is done in %s", size, here)
+      with open(result_path) as f:
+        result = json.load(f)
+    else:
+      logging.info("Stage L=%d in %s, from %r", size, here, start_from)
+      result = launcher.train(stage, here, mesh=mesh)
+      result = {k: v for k, v in result._asdict().items() if k != "state"}
+      result["summary"] = launcher.Result(state=None, **result).summary()
+    records.append(dict(size=size, workdir=here, **result))
+    workdir_lib.atomic_write(os.path.join(workdir, RECORD), lambda f: f.write(
+        json.dumps(records, indent=1, default=str) + "\n"), "w")
+    start_from = here
+  return records
+
+
+def run_command(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  runtime.setup()
+  spec = experiments.config_spec(flags.FLAGS["config"])
+  workdir = flags.FLAGS.workdir or os.path.join(
+      "workdirs", "grow-" + launcher.config_name(spec))
+  with experiments.clean_errors(ValueError, FloatingPointError,
+                                traceback=flags.FLAGS.traceback):
+    records = grow(flags.FLAGS.config, [int(s) for s in flags.FLAGS.sizes],
+                   workdir, [int(s) for s in flags.FLAGS.steps] or None,
+                   mesh=sharding.batch_mesh())
+  if runtime.is_main_process():
+    for record in records:
+      print(f"L={record['size']}: {record['summary']}", flush=True)
+
+
+def main():
+  experiments.define_config_flag("config")
+  flags.DEFINE_list("sizes", None, "lattice sides, in order", required=True)
+  flags.DEFINE_list("steps", [], "VMC steps per stage: one value or one per "
+                    "size; default: the config's")
+  flags.DEFINE_string("workdir", None,
+                      "the stages' parent directory; default "
+                      "workdirs/grow-<config name>")
+  experiments.define_traceback_flag()
+  app.run(run_command)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,142 @@
+"""Starting runs from other runs' parameters: transfer, growing the
+lattice, the zoo of trained models (zoo.transfer, zoo.pretrained,
+experiments.grow)."""
+
+import os
+import shutil
+import tempfile
+from unittest import mock
+
+from absl.testing import absltest
+import chex
+import jax
+import numpy as np
+import pytest
+
+from experiments import grow
+from experiments import vmc as launcher
+from experiments import workdir as workdir_lib
+from experiments import zoo as zoo_command
+from zoo import build, pretrained, registry, transfer
+from zoo.physics import exact
+
+
+def gru_config(size: int, steps: int = 4):
+  """A tiny GRU on a periodic Heisenberg chain of `size` sites."""
+  cfg = registry.get_config("heisenberg_chain_fast_dense:tiny=True")
+  cfg.model = registry.get_config("fast_gru:tiny=True,lattice=chain").model
+  cfg.lattice.shape = (size,)
+  cfg.vmc.steps = steps
+  return cfg
+
+
+class TransferTest(absltest.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.dir = tempfile.mkdtemp()
+    cls._env = mock.patch.dict(os.environ, {
+        exact.CACHE_ENV_VAR: os.path.join(cls.dir, "ed")})
+    cls._env.start()
+    cls.source_dir = os.path.join(cls.dir, "source")
+    cls.source = launcher.train(gru_config(4), cls.source_dir)
+
+  @classmethod
+  def tearDownClass(cls):
+    cls._env.stop()
+    shutil.rmtree(cls.dir, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_a_larger_lattice_starts_from_the_trained_parameters(self):
+    cfg = gru_config(6, steps=2)
+    cfg.init["from"] = self.source_dir
+    prepared = launcher.prepare(cfg, os.path.join(self.dir, "larger"))
+    chex.assert_trees_all_equal(prepared.experiment.initial_params,
+                                self.source.state.params)
+    state = prepared.experiment.vmc.init(jax.random.key(0),
+                                         prepared.experiment.initial_params)
+    chex.assert_trees_all_equal(state.params, self.source.state.params)
+    result = launcher.run(prepared)
+    self.assertEqual(result.steps, 2)
+
+  def test_what_does_not_fit_is_named(self):
+    dense = registry.get_config("heisenberg_chain_fast_dense:tiny=True")
+    dense_dir = os.path.join(self.dir, "dense")
+    launcher.train(dense, dense_dir, stop_after=2)
+    larger = registry.get_config("heisenberg_chain_fast_dense:tiny=True,L=8")
+    larger.lattice.shape = (8,)
+    larger.init["from"] = dense_dir
+    with self.assertRaisesRegex(
+        ValueError, r"init.from='.*dense': model.family='dense' has "
+        r"parameters whose shapes depend on the number of sites \(this "
+        r"model: 8\): transfer needs a weight-shared family"):
+      launcher.prepare(larger, os.path.join(self.dir, "refused"))
+    other = gru_config(6)
+    other.init["from"] = dense_dir
+    with self.assertRaisesRegex(
+        ValueError, r"init.from='.*dense': holds a dense model; this "
+        r"config's model.family is 'gru'"):
+      launcher.prepare(other, os.path.join(self.dir, "refused"))
+    wider = gru_config(6)
+    wider.model.features = 6
+    wider.init["from"] = self.source_dir
+    with self.assertRaisesRegex(
+        ValueError, r"init.from=.*: does not fit this config's model: .* "
+        r"\['arnn_gru/~/gru_0'\]\['b'\] has shape \(8,\)"):
+      launcher.prepare(wider, os.path.join(self.dir, "refused"))
+    missing = gru_config(6)
+    missing.init["from"] = os.path.join(self.dir, "nowhere")
+    with self.assertRaisesRegex(ValueError, r"init.from=.*nowhere.*holds no "
+                                r"config.json"):
+      launcher.prepare(missing, os.path.join(self.dir, "refused"))
+    self.assertFalse(os.path.exists(os.path.join(self.dir, "refused")))
+
+  def test_pretrained_round_trip(self):
+    directory = os.path.join(self.dir, "zoo")
+    os.makedirs(directory)
+    zoo_command.save_pretrained(self.source_dir, "tiny_gru", directory)
+    with self.assertRaisesRegex(ValueError, "name='tiny_gru': .* exists"):
+      zoo_command.save_pretrained(self.source_dir, "tiny_gru", directory)
+    self.assertEqual(pretrained.names(directory), ["tiny_gru"])
+    trained = pretrained.load("tiny_gru", directory)
+    self.assertAlmostEqual(trained.record["energy"], self.source.energy)
+    model, params = trained.model()
+    chex.assert_trees_all_equal(params, self.source.state.params)
+    x = np.ones((2, 4)) * np.array([1, -1, 1, -1])
+    np.testing.assert_allclose(model.log_psi(params, x),
+                               build.model(gru_config(4)).log_psi(
+                                   self.source.state.params, x))
+    with self.assertRaisesRegex(ValueError, "no trained model 'nothing'"):
+      pretrained.load("nothing", directory)
+    with self.assertRaisesRegex(ValueError, r"init.from='pretrained:nothing'"):
+      workdir_lib.load_source("pretrained:nothing")
+
+  @pytest.mark.slow
+  def test_grow(self):
+    records = grow.grow(gru_config(4, steps=2), [4, 6],
+                        os.path.join(self.dir, "grow"))
+    self.assertEqual([r["size"] for r in records], [4, 6])
+    self.assertTrue(all(r["steps"] == 2 for r in records))
+    # A rerun trains nothing: both stages are done.
+    with mock.patch.object(launcher, "train",
+                           side_effect=AssertionError("trained again")):
+      again = grow.grow(gru_config(4, steps=2), [4, 6],
+                        os.path.join(self.dir, "grow"))
+    self.assertEqual([r["energy"] for r in again],
+                     [r["energy"] for r in records])
+
+
+class SourceTest(absltest.TestCase):
+
+  def test_arrays_by_path(self):
+    model = build.model(registry.get_config("fast_gru:tiny=True"))
+    params, _ = model.init(jax.random.key(0))
+    from zoo import trees  # pylint: disable=g-import-not-at-top
+    source = transfer.Source(registry.get_config("fast_gru:tiny=True"),
+                             trees.by_path(params), "here")
+    chex.assert_trees_all_equal(transfer.params_for(source, model), params)
+
+
+if __name__ == "__main__":
+  absltest.main()
