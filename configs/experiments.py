@@ -30,6 +30,8 @@ every experiment, with defaults from its row of `EXPERIMENTS`:
   diag_shift: SR diagonal shift.
   seed: the seed of parameters and samples.
   temperature, annealing_steps: variational annealing (off at 0).
+  eval_samples: fresh samples of the final energy (0: 4 x samples, at least
+    EVAL_SAMPLES).
   init: a workdir or pretrained:NAME to start the parameters from.
   tiny: shrink to a few sites, features, samples and steps (tests, smoke
     runs); the lattice becomes 6 sites or 2 x 2.
@@ -57,7 +59,8 @@ EVAL_SAMPLES = 65536
 # kind and couplings (`zoo.physics.hamiltonians`); `lattice` (optional,
 # LATTICES) "chain" (L sites, the default) or "square" (L x L); `total`
 # (optional) the sector of the model and its samples, the sum of sigma_z
-# (0: S^z = 0; `--config.hilbert.total=None` lifts it); the other keys are
+# (0: S^z = 0; `--config.hilbert.total=None` lifts it); `pbc` (optional,
+# default True) False for open boundaries; the other keys are
 # argument defaults. The README's results table holds what each row
 # measured.
 EXPERIMENTS = {
@@ -117,6 +120,14 @@ EXPERIMENTS = {
         model="fast_arnn_dense:layers=2,features=16", lattice="square",
         hamiltonian=dict(kind="tfim", J=1.0, h=3.04),
         L=4, steps=600, samples=1024, lr=0.1, diag_shift=1e-3),
+    # Larger lattices with weight-shared families (the README's results
+    # table says what each reached). A 2D GRU (Hibat-Allah et al. 2020)
+    # reading its periodic neighbours, in the S^z = 0 sector.
+    "heisenberg_square_6x6": dict(
+        model="fast_gru:features=16", lattice="square", total=0,
+        hamiltonian=dict(kind="heisenberg", J=1.0, marshall_sign=True),
+        L=6, steps=1200, samples=1024, lr=0.05, schedule="cosine",
+        diag_shift=1e-3),
     "j1j2_square_fast_dense": dict(
         model="fast_arnn_dense_complex:layers=2,features=16", lattice="square",
         hamiltonian=dict(kind="j1j2", J1=1.0, J2=0.5, marshall_sign=True),
@@ -131,11 +142,12 @@ DEFAULT = "tfim_chain_fast_dense"  # the launcher's default experiment
 # The argument defaults every row of EXPERIMENTS starts from.
 ARGS = dict(L=20, steps=300, samples=1024, lr=0.05, schedule="constant",
             final_lr_fraction=0.1, diag_shift=1e-3, seed=0, temperature=0.0,
-            annealing_steps=0, init="", tiny=False)
+            annealing_steps=0, eval_samples=0, init="", tiny=False)
 
 
 def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
-                total: float | None = None) -> config_dict.ConfigDict:
+                total: float | None = None,
+                pbc: bool = True) -> config_dict.ConfigDict:
   """An experiment config from a model spec, Hamiltonian fields and arguments.
 
   Args:
@@ -144,6 +156,7 @@ def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
     args: parsed arguments (see the module docstring).
     lattice: "chain" (L sites) or "square" (L x L).
     total: None, or the sector of the model and its samples (`hilbert.total`).
+    pbc: periodic (True) or open (False) boundaries.
   """
   if lattice not in LATTICES:
     raise ValueError(f"lattice={lattice!r} is not one of {LATTICES}")
@@ -156,7 +169,7 @@ def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
       # (N,) chain or (Lx, Ly) lattice, raster order; the model and the
       # Hamiltonian both live on it.
       shape=(size, size) if lattice == "square" else (size,),
-      pbc=True,  # periodic (True) or open boundaries
+      pbc=pbc,  # periodic (True) or open boundaries
   )
   cfg.hilbert = config_tools.section(
       kind="spin_half",  # the Hamiltonians act on spins 1/2
@@ -210,7 +223,8 @@ def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
   # error sought.
   cfg.vmc.eval_samples = 4 * cfg.vmc.n_samples
   if not args.tiny:
-    cfg.vmc.eval_samples = max(cfg.vmc.eval_samples, EVAL_SAMPLES)
+    cfg.vmc.eval_samples = args.eval_samples or max(cfg.vmc.eval_samples,
+                                                    EVAL_SAMPLES)
 
   cfg.init = config_dict.ConfigDict()
   # Where the parameters start: "" (the model's initialization), a run's
@@ -237,7 +251,7 @@ def get_config_of(name: str, arg: str | None = None) -> config_dict.ConfigDict:
                      f"{', '.join(EXPERIMENTS)}")
   row = dict(EXPERIMENTS[name])
   layout = {key: row.pop(key) for key in ("model", "hamiltonian", "lattice",
-                                          "total") if key in row}
+                                          "total", "pbc") if key in row}
   args = config_tools.parse_arg(arg, **{**ARGS, **row})
   return base_config(args=args, **layout)
 
