@@ -73,7 +73,8 @@ class RecurrentBody:
     weights = [layer.weights(self._in_features(i))
                for i, layer in enumerate(self.layers)]
     own0 = self._neighbour_inputs(x, np.arange(n))  # [T, D K, B]
-    buffers = [layer.empty_buffer(batch) for layer in self.layers]
+    buffers = [_varying_as(layer.empty_buffer(batch), (x, weights))
+               for layer in self.layers]
 
     def step(buffers, inputs):
       t, own = inputs
@@ -96,3 +97,24 @@ class RecurrentBody:
     for i, layer in enumerate(self.layers):
       h = layer.update_site(h, index, self._in_features(i))
     return self._readout(h.T).T  # [K, B]
+
+
+def _varying_as(value: jax.Array, inputs) -> jax.Array:
+  """`value` typed as varying over every mesh axis that some leaf of
+  `inputs` varies over. Inside `shard_map` (NetKet's SR evaluates models so)
+  a scan's initial carry must have the type of what its step returns, which
+  varies as the inputs and weights do; elsewhere there are no such axes."""
+  axes = set()
+  for leaf in jax.tree.leaves(inputs):
+    axes |= _varying_axes(leaf)
+  axes -= _varying_axes(value)
+  if not axes:
+    return value
+  return jax.lax.pcast(value, tuple(sorted(axes)), to="varying")
+
+
+def _varying_axes(x) -> set:
+  """The mesh axes x varies over inside shard_map (jax 0.10: the aval's
+  `manual_axis_type.varying`)."""
+  kind = getattr(jax.typeof(x), "manual_axis_type", None)
+  return set(getattr(kind, "varying", ()))
