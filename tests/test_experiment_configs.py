@@ -38,6 +38,8 @@ class ExperimentConfigTest(parameterized.TestCase):
     experiment = build.experiment(cfg)
     ham = experiment.hamiltonian
     self.assertEqual(ham.lattice, build.lattice(cfg))
+    self.assertEqual(cfg.lattice.pbc,
+                     experiment_configs.EXPERIMENTS[name].get("pbc", True))
     # The model's space is the Hamiltonian's, or one S^z sector of it, and
     # the model section alone (as `zoo list` builds it) gives the same.
     self.assertEqual(experiment.model.hilbert,
@@ -68,8 +70,10 @@ class ExperimentConfigTest(parameterized.TestCase):
     self.assertIn(tuple(cfg.lattice.shape), ((6,), (6, 6)))
     self.assertEqual((cfg.vmc.steps, cfg.vmc.n_samples, cfg.vmc.seed),
                      (7, 64, 3))
-    self.assertEqual(cfg.vmc.eval_samples,
-                     max(4 * 64, experiment_configs.EVAL_SAMPLES))
+    self.assertEqual(
+        cfg.vmc.eval_samples,
+        experiment_configs.EXPERIMENTS[name].get("eval_samples")
+        or max(4 * 64, experiment_configs.EVAL_SAMPLES))
     self.assertEqual(
         registry.get_config(f"{name}:tiny=True").vmc.eval_samples,
         4 * experiment_configs.TINY_SAMPLES)

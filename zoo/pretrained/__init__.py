@@ -2,7 +2,7 @@
 
 Each is two files in this folder: NAME.json, the experiment config that
 trained it and its record (energy, error, the exact or reference energy and
-its method, relative error, steps, wall time, machine, command), and
+its method, relative error, steps, wall time, machine), and
 NAME.npz, its parameters, each array under its tree path (`zoo.trees`).
 `python -m experiments.zoo pretrained` lists them; a run starts from one
 with `--config.init.from=pretrained:NAME`, Python with `source(NAME)` or
