@@ -39,7 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def slow_case(name: str) -> bool:
   """The training runs go to the slow tier."""
-  return "lowers_the_energy" in name or "readme" in name
+  return any(word in name for word in ("lowers_the_energy", "readme",
+                                       "two_devices"))
 
 
 def _models():
@@ -181,6 +182,31 @@ class NetKetTest(parameterized.TestCase):
     # -7.1426 +- 0.0025 when measured).
     mean = float(re.search(r"(-?[\d.]+) ± ", run.stdout).group(1))
     self.assertLess(abs(mean - (-7.1422964)), 1e-2 * 7.1422964)
+
+  def test_sharded_over_two_devices(self):
+    script = """
+import jax, netket as nk, zoo, zoo.netket as zk
+assert jax.device_count() == 2
+hi = nk.hilbert.Spin(0.5, 8, total_sz=0)
+H = nk.operator.Heisenberg(hi, nk.graph.Chain(8), J=0.25)
+model = zoo.FastARGRU(zoo.spin_half(8, total_sz=0), layers=1, features=8)
+vs = nk.vqs.MCState(zk.Sampler(hi), zk.Model(model, hi), n_samples=256,
+                    seed=0, sampler_seed=1)
+assert len(vs.samples.sharding.device_set) == 2, vs.samples.sharding
+assert (vs.samples.sum(-1) == 0).all()
+before = vs.expect(H).mean.real
+nk.driver.VMC_SR(H, nk.optimizer.Sgd(0.05), variational_state=vs,
+                 diag_shift=1e-2).run(n_iter=20, show_progress=False)
+print("energies", before, vs.expect(H).mean.real)
+"""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                         text=True, timeout=900, cwd=ROOT, env=env,
+                         check=False)
+    self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+    before, after = map(float, re.search(r"energies (\S+) (\S+)",
+                                         run.stdout).groups())
+    self.assertLess(after, before - 0.5)
 
   def test_netket_own_sampler_refuses_the_sector(self):
     with self.assertRaisesRegex(ValueError, "constrained|unconstrained"):
