@@ -213,22 +213,29 @@ print("energies", before, vs.expect(H).mean.real)
       nk.sampler.ARDirectSampler(nk.hilbert.Spin(0.5, 8, total_sz=0))
 
   @parameterized.named_parameters(
-      ("dense", "dense", False), ("fast_dense", "dense", True),
-      ("conv2d", "conv2d", False), ("fast_conv2d", "conv2d", True))
-  def test_weights_from_netket_give_the_same_model(self, family, fast):
+      ("dense", "dense", False, jnp.float64),
+      ("fast_dense", "dense", True, jnp.float64),
+      ("conv2d", "conv2d", False, jnp.float64),
+      ("fast_conv2d", "conv2d", True, jnp.float64),
+      ("dense_complex", "dense", False, jnp.complex128),
+      ("fast_conv2d_complex", "conv2d", True, jnp.complex128))
+  def test_weights_from_netket_give_the_same_model(self, family, fast, dtype):
+    fields = dict(layers=3, features=4, param_dtype=dtype)
+    if dtype == jnp.complex128:  # NetKet's reim_selu
+      fields["activation"] = "selu_netket"
     if family == "dense":
       hilbert = nk.hilbert.Spin(0.5, N)
       theirs = (nk.models.FastARNNDense if fast else nk.models.ARNNDense)(
-          hilbert=hilbert, layers=3, features=4, param_dtype=jnp.float64)
+          hilbert=hilbert, layers=3, features=4, param_dtype=dtype)
       ours = (zoo.FastARNNDense if fast else zoo.ARNNDense)(
-          zoo.spin_half(N), layers=3, features=4)
+          zoo.spin_half(N), **fields)
     else:
       hilbert = nk.hilbert.Spin(0.5, 9)
       theirs = (nk.models.FastARNNConv2D if fast else nk.models.ARNNConv2D)(
           hilbert=hilbert, layers=3, features=4, kernel_size=(2, 3),
-          param_dtype=jnp.float64)
+          param_dtype=dtype)
       ours = (zoo.FastARNNConv2D if fast else zoo.ARNNConv2D)(
-          zoo.spin_half((3, 3)), layers=3, features=4, kernel_size=(2, 3))
+          zoo.spin_half((3, 3)), kernel_size=(2, 3), **fields)
     x = hilbert.all_states().astype(np.float64)
     variables = theirs.init(jax.random.key(7), x[:2])
     params = zk.params_from_netket(ours, variables)
@@ -263,6 +270,10 @@ print("energies", before, vs.expect(H).mean.real)
       nk.vqs.MCState(zk.Sampler(hilbert), nk.models.RBM(), n_samples=16)
     with self.assertRaisesRegex(ValueError, "dense and conv2d families"):
       zk.params_from_netket(sector, {})
+    with self.assertRaisesRegex(ValueError, "activation='selu_netket'"):
+      zk.params_from_netket(zoo.ARNNDense(zoo.spin_half(N), layers=2,
+                                          features=4,
+                                          param_dtype=jnp.complex128), {})
     dense = zoo.ARNNDense(zoo.spin_half(N), layers=2, features=4)
     netket_dense = nk.models.ARNNDense(hilbert=hilbert, layers=3, features=4)
     variables = netket_dense.init(jax.random.key(0), np.ones((1, N)))

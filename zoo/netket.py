@@ -24,8 +24,10 @@ Weights. `params_from_netket` turns the parameters of NetKet's `ARNNDense`,
 `ARNNConv2D` (and their fast twins, which share them) into those of the
 zoo's model of the same layers, and `params_to_netket` goes back: the
 masked kernels are the same numbers in another layout, and the last layer's
-outputs are reversed (the local-state order above). Others are refused by
-name (see `_CONVERTIBLE`).
+outputs are reversed (the local-state order above). Complex models convert
+with `activation="selu_netket"` (NetKet's `reim_selu`, scaled by sqrt(2)
+inside and out). Other families, and NetKet's `ARNNConv1D` (whose exclusive
+first layer has other taps, see the README), are refused by name.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ except ImportError as error:  # pragma: no cover (the extra is installed)
   ) from error
 
 from zoo import checks
+from zoo import nn
 from zoo import sampler as zoo_sampler
 from zoo import sharding
 from zoo.hilbert import Hilbert
@@ -317,11 +320,16 @@ def _zoo_layers(model: Wavefunction, params) -> list[str]:
     raise checks.FieldError(
         "model", model,
         "NetKet weights convert to the zoo's dense and conv2d families "
-        f"({', '.join(_CONVERTIBLE)}), spin 1/2, real parameters")
-  if np.iscomplexobj(np.zeros((), model.dtype)) or model.hilbert.local_size != 2:
+        f"({', '.join(_CONVERTIBLE)}), spin 1/2")
+  if model.hilbert.local_size != 2:
+    raise checks.FieldError("model", model,
+                            "NetKet weights convert for spin-1/2 models")
+  if (np.iscomplexobj(np.zeros((), model.dtype))
+      and model.spec.activation is not nn.ACTIVATIONS["selu_netket"]):
     raise checks.FieldError(
         "model", model,
-        "NetKet weights convert for spin-1/2 models with real parameters")
+        "complex NetKet weights need activation='selu_netket' (NetKet's "
+        "reim_selu scales by sqrt(2) inside and out; the zoo's selu does not)")
   names = sorted(params, key=lambda k: int(_ZOO_LAYER.fullmatch(k).group(2)))
   return names
 

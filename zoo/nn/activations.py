@@ -34,6 +34,21 @@ def reim(f):
   return activation
 
 
+def reim_scaled(f):
+  """As `reim`, but f(sqrt2 Re z) / sqrt2 + i f(sqrt2 Im z) / sqrt2 on
+  complex inputs (NetKet 3.23's `reim`), so that a model converted from
+  NetKet (`zoo.netket`) computes what it did there."""
+  sqrt2 = 2.0 ** 0.5
+
+  def activation(z):
+    if jnp.iscomplexobj(z):
+      return jax.lax.complex(f(sqrt2 * z.real), f(sqrt2 * z.imag)) / sqrt2
+    return f(z)
+
+  activation.__name__ = f"reim_scaled_{getattr(f, '__name__', 'f')}"
+  return activation
+
+
 reim_selu = reim(selu)
 reim_relu = reim(jax.nn.relu)
 reim_tanh = reim(jnp.tanh)
@@ -42,4 +57,5 @@ ACTIVATIONS = {
     "selu": reim_selu,
     "relu": reim_relu,
     "tanh": reim_tanh,
+    "selu_netket": reim_scaled(selu),  # NetKet's reim_selu
 }
