@@ -159,6 +159,20 @@ _ARCHITECTURES = [
          hilbert=zoo.spin_half((3, 3)), fields=dict(layers=2, features=6, heads=3)),
     dict(testcase_name="transformer_one_layer", family="transformer",
          hilbert=zoo.spin_one(5), fields=dict(layers=1, features=4, heads=1)),
+    # NetKet's exclusive first layer (k - 1 taps at multiples of the
+    # dilation): plain, dilated, wider than the chain.
+    dict(testcase_name="conv1d_netket_taps", family="conv1d",
+         hilbert=zoo.spin_half(7),
+         fields=dict(layers=3, features=3, kernel_size=3,
+                     first_taps="netket")),
+    dict(testcase_name="conv1d_netket_taps_dilated", family="conv1d",
+         hilbert=zoo.spin_one(8),
+         fields=dict(layers=3, features=3, kernel_size=2,
+                     kernel_dilation=(3, 1, 2), first_taps="netket")),
+    dict(testcase_name="conv1d_netket_taps_wide", family="conv1d",
+         hilbert=zoo.spin_half(4),
+         fields=dict(layers=2, features=2, kernel_size=5, kernel_dilation=2,
+                     first_taps="netket")),
     # Deep gated stacks.
     dict(testcase_name="gated_conv1d_deep", family="gated_conv1d",
          hilbert=zoo.spin_half(9),

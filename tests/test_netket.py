@@ -218,12 +218,23 @@ print("energies", before, vs.expect(H).mean.real)
       ("conv2d", "conv2d", False, jnp.float64),
       ("fast_conv2d", "conv2d", True, jnp.float64),
       ("dense_complex", "dense", False, jnp.complex128),
-      ("fast_conv2d_complex", "conv2d", True, jnp.complex128))
+      ("fast_conv2d_complex", "conv2d", True, jnp.complex128),
+      ("conv1d", "conv1d", False, jnp.float64),
+      ("fast_conv1d_dilated", "conv1d_dilated", True, jnp.float64),
+      ("conv1d_complex", "conv1d", False, jnp.complex128))
   def test_weights_from_netket_give_the_same_model(self, family, fast, dtype):
     fields = dict(layers=3, features=4, param_dtype=dtype)
     if dtype == jnp.complex128:  # NetKet's reim_selu
       fields["activation"] = "selu_netket"
-    if family == "dense":
+    if family.startswith("conv1d"):  # NetKet's first layer
+      hilbert = nk.hilbert.Spin(0.5, 8)
+      conv = dict(kernel_size=3, kernel_dilation=2 if "dilated" in family
+                  else 1)
+      theirs = (nk.models.FastARNNConv1D if fast else nk.models.ARNNConv1D)(
+          hilbert=hilbert, layers=3, features=4, param_dtype=dtype, **conv)
+      ours = (zoo.FastARNNConv1D if fast else zoo.ARNNConv1D)(
+          zoo.spin_half(8), first_taps="netket", **conv, **fields)
+    elif family == "dense":
       hilbert = nk.hilbert.Spin(0.5, N)
       theirs = (nk.models.FastARNNDense if fast else nk.models.ARNNDense)(
           hilbert=hilbert, layers=3, features=4, param_dtype=dtype)
@@ -268,8 +279,10 @@ print("energies", before, vs.expect(H).mean.real)
     hilbert = nk.hilbert.Spin(0.5, N)
     with self.assertRaisesRegex(ValueError, "wrap one in zoo.netket.Model"):
       nk.vqs.MCState(zk.Sampler(hilbert), nk.models.RBM(), n_samples=16)
-    with self.assertRaisesRegex(ValueError, "dense and conv2d families"):
+    with self.assertRaisesRegex(ValueError, "dense, conv1d and conv2d"):
       zk.params_from_netket(sector, {})
+    with self.assertRaisesRegex(ValueError, "first_taps='netket'"):
+      zk.params_from_netket(model, {})
     with self.assertRaisesRegex(ValueError, "activation='selu_netket'"):
       zk.params_from_netket(zoo.ARNNDense(zoo.spin_half(N), layers=2,
                                           features=4,

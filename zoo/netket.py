@@ -21,13 +21,13 @@ ascending order, so a NetKet configuration means the same spins in the zoo,
 and the sector's total is carried over the same way.
 
 Weights. `params_from_netket` turns the parameters of NetKet's `ARNNDense`,
-`ARNNConv2D` (and their fast twins, which share them) into those of the
-zoo's model of the same layers, and `params_to_netket` goes back: the
+`ARNNConv1D`, `ARNNConv2D` (and their fast twins, which share them) into
+those of the zoo's model of the same layers (conv1d with
+`first_taps="netket"`), and `params_to_netket` goes back: the
 masked kernels are the same numbers in another layout, and the last layer's
 outputs are reversed (the local-state order above). Complex models convert
 with `activation="selu_netket"` (NetKet's `reim_selu`, scaled by sqrt(2)
-inside and out). Other families, and NetKet's `ARNNConv1D` (whose exclusive
-first layer has other taps, see the README), are refused by name.
+inside and out). Other families are refused by name.
 """
 
 from __future__ import annotations
@@ -308,7 +308,8 @@ def _sample(sampler: Sampler, model: Model, variables, state, chain_length,
 # Weights.
 
 # NetKet ARNN -> the zoo family whose masked layers hold the same numbers.
-_CONVERTIBLE = {"dense": "arnn_dense", "conv2d": "arnn_conv2d"}
+_CONVERTIBLE = {"dense": "arnn_dense", "conv1d": "arnn_conv1d",
+                "conv2d": "arnn_conv2d"}
 _NETKET_LAYER = re.compile(r"_layers_(\d+)")
 _ZOO_LAYER = re.compile(r"(.*)/~/layer_(\d+)")
 
@@ -319,8 +320,13 @@ def _zoo_layers(model: Wavefunction, params) -> list[str]:
   if isinstance(model, Symmetrized) or family not in _CONVERTIBLE:
     raise checks.FieldError(
         "model", model,
-        "NetKet weights convert to the zoo's dense and conv2d families "
+        "NetKet weights convert to the zoo's dense, conv1d and conv2d families "
         f"({', '.join(_CONVERTIBLE)}), spin 1/2")
+  if family == "conv1d" and model.spec.first_taps != "netket":
+    raise checks.FieldError(
+        "model", model,
+        "NetKet's conv1d weights need first_taps='netket' (its exclusive "
+        "first layer has kernel_size - 1 taps, the zoo's default k)")
   if model.hilbert.local_size != 2:
     raise checks.FieldError("model", model,
                             "NetKet weights convert for spin-1/2 models")

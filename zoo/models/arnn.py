@@ -72,6 +72,8 @@ class ARNNSpec:
     pbc: recurrent families: read the wrap-around neighbours of a periodic
       lattice.
     heads: attention heads (the transformer), else 0.
+    first_taps: conv1d: "shifted" (the first layer's k taps start one site
+      back) or "netket" (k - 1 taps at multiples of the dilation, NetKet's).
   """
 
   family: str
@@ -91,6 +93,7 @@ class ARNNSpec:
   order: tuple[int, ...] | None = None
   pbc: bool = False
   heads: int = 0
+  first_taps: str = "shifted"
 
   @property
   def layers(self) -> int:
@@ -171,7 +174,7 @@ def _make_layer(spec: ARNNSpec, i: int) -> hk.Module:
   if spec.family == "conv1d":
     return nn.MaskedConv1D(features, spec.kernel_size[i][0],
                            kernel_dilation=spec.kernel_dilation[i][0],
-                           **common)
+                           netket_taps=spec.first_taps == "netket", **common)
   return nn.MaskedConv2D(spec.hilbert.shape, features, spec.kernel_size[i],
                          kernel_dilation=spec.kernel_dilation[i], **common)
 

@@ -39,6 +39,9 @@ Fields (the same values from Python and from a config):
   pbc: gru: read the wrap-around neighbours of a periodic lattice (a config
     takes it from its lattice section).
   heads: transformer: attention heads, dividing the width.
+  first_taps: conv1d: "shifted" (default: the exclusive first layer shifts
+    its input one site and keeps k taps) or "netket" (k - 1 taps at -d ..
+    -(k - 1) d, as NetKet's ARNNConv1D; `zoo.netket` converts its weights).
   activation: a callable or a name in `zoo.nn.ACTIVATIONS`; default selu on
     real and imaginary parts separately (masked: between layers; gated:
     before the output layer).
@@ -190,7 +193,7 @@ _MASKED = _COMMON + ("activation", "use_bias", "bias_init")
 _CONV = _MASKED + ("kernel_size", "kernel_dilation")
 FAMILY_FIELDS = {
     "dense": _MASKED,
-    "conv1d": _CONV,
+    "conv1d": _CONV + ("first_taps",),
     "conv2d": _CONV,
     "gru": _COMMON + ("use_bias", "pbc"),
     "transformer": _COMMON + ("heads",),
@@ -205,7 +208,8 @@ RESIDUAL = ("transformer", "gated_conv1d", "gated_conv2d")
 # Defaults of the fields a constructor may leave out.
 DEFAULTS = dict(kernel_dilation=1, activation="selu", use_bias=True,
                 param_dtype=jnp.float64, precision=None, machine_pow=2,
-                kernel_init=None, bias_init=nn.zeros, pbc=True, heads=1)
+                kernel_init=None, bias_init=nn.zeros, pbc=True, heads=1,
+                first_taps="shifted")
 
 
 def _widths(features, layers: int) -> tuple[int, ...]:
@@ -305,6 +309,15 @@ def make_spec(family: str, hilbert: Hilbert, *, fast: bool = False,
     raise checks.FieldError("bias_init", f["bias_init"],
                             "must be a JAX initializer")
   pbc = checks.boolean("pbc", f["pbc"]) if "pbc" in known else False
+  first_taps = "shifted"
+  if "first_taps" in known:
+    first_taps = checks.one_of("first_taps", f["first_taps"],
+                               ("shifted", "netket"))
+    if first_taps == "netket" and kernel_size[0][0] < 2:
+      raise checks.FieldError(
+          "kernel_size", kernel_size[0][0],
+          "must be >= 2 with first_taps='netket' (its first layer keeps "
+          "kernel_size - 1 taps)")
   order = None
   if family == "gru" and len(hilbert.shape) == 2:
     order = tuple(int(s) for s in recurrent_nn.snake_order(hilbert.shape))
@@ -317,7 +330,7 @@ def make_spec(family: str, hilbert: Hilbert, *, fast: bool = False,
       machine_pow=checks.positive_int("machine_pow", f["machine_pow"]),
       kernel_init=f["kernel_init"], bias_init=f.get("bias_init", nn.zeros),
       fast=checks.boolean("fast", fast), body=BODIES.get(family),
-      order=order, pbc=pbc, heads=heads)
+      order=order, pbc=pbc, heads=heads, first_taps=first_taps)
 
 
 def _family(family: str, fast: bool, name: str):

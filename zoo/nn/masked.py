@@ -156,33 +156,45 @@ class MaskedDense1D(_MaskedLayer):
 class MaskedConv1D(_MaskedLayer):
   """Causal 1D convolution: output i sees inputs i - t * dilation, t >= 0.
 
-  An exclusive layer shifts its input one site to the right first, so output
-  i sees only sites < i. kernel [k, Fin, Fout]: tap t multiplies the input at
-  offset -(k - 1 - t) * dilation (minus one more if exclusive); bias [Fout].
+  An exclusive layer shifts its input right first, so output i sees only
+  sites < i: by one site (k taps at offsets -1, -1 - d, ..., -1 - (k - 1) d),
+  or with `netket_taps` by the dilation d, dropping the tap at offset 0
+  (k - 1 taps at offsets -d, ..., -(k - 1) d, as NetKet's exclusive layer).
+  kernel [T, Fin, Fout], T taps: tap t multiplies the input at offset
+  -(T - 1 - t) * d, minus the shift; bias [Fout].
   """
 
   default_name = "masked_conv1d"
 
   def __init__(self, features: int, kernel_size: int, *, exclusive: bool,
-               kernel_dilation: int = 1, **kwargs):
+               kernel_dilation: int = 1, netket_taps: bool = False, **kwargs):
     super().__init__(features, exclusive=exclusive, **kwargs)
     self.kernel_size = checks.positive_int("kernel_size", kernel_size)
     self.kernel_dilation = checks.positive_int("kernel_dilation", kernel_dilation)
-    # Receptive span of one output, in sites, and left zero padding.
-    self.span = (self.kernel_size - 1) * self.kernel_dilation + 1
-    self.pad = self.span - 1 + int(self.exclusive)
+    netket = bool(netket_taps) and self.exclusive
+    if netket and self.kernel_size < 2:
+      raise checks.FieldError(
+          "kernel_size", kernel_size,
+          "must be >= 2 with NetKet's taps (the exclusive layer keeps "
+          "kernel_size - 1 of them)")
+    self.taps = self.kernel_size - int(netket)
+    # How far the input moves right, the receptive span of one output in
+    # sites, and the left zero padding.
+    self.shift = (self.kernel_dilation if netket else 1) if self.exclusive else 0
+    self.span = (self.taps - 1) * self.kernel_dilation + 1
+    self.pad = self.span - 1 + self.shift
 
-  def _kernel(self, in_features: int) -> jax.Array:  # [k, Fin, Fout]
+  def _kernel(self, in_features: int) -> jax.Array:  # [T, Fin, Fout]
     init = self.kernel_init or initializers.lecun_normal()
     return hk.get_parameter(
-        "kernel", (self.kernel_size, in_features, self.features),
+        "kernel", (self.taps, in_features, self.features),
         self.param_dtype, init=initializers.unmasked(init))
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """[B, N, Fin] -> [B, N, Fout]."""
     kernel = self._kernel(x.shape[-1])
-    if self.exclusive:
-      x = x[:, :-1]
+    if self.shift:
+      x = x[:, :-self.shift]
     y = jax.lax.conv_general_dilated(
         x, kernel, window_strides=(1,), padding=[(self.pad, 0)],
         rhs_dilation=(self.kernel_dilation,),
@@ -190,25 +202,32 @@ class MaskedConv1D(_MaskedLayer):
     bias = self._bias((self.features,))
     return y if bias is None else y + bias
 
+  @property
+  def _first_offset(self) -> int:
+    """Where the newest input's first push lands, from the current site."""
+    return max(self.shift - 1, 0)
+
   def init_cache(self, batch_size: int, in_features: int) -> None:
-    # Partial sums of the outputs at offsets 0 .. span - 1 from the current
-    # site, offset-major [span * Fout, B] (see `_push_line`); no inputs kept.
+    # Partial sums of the outputs at offsets 0 .. Q - 1 from the current
+    # site, offset-major [Q * Fout, B] (see `_push_line`); no inputs kept.
     del in_features
+    length = self.span + self._first_offset
     hk.set_state("line", jnp.zeros(
-        (self.span * self.features, batch_size), self.param_dtype))
+        (length * self.features, batch_size), self.param_dtype))
 
   def update_site(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
     """x_site [Fin, B], index scalar -> output at site `index` [Fout, B].
 
     The newest input (site index - 1 if exclusive, else index) feeds the
-    outputs index + m * dilation, m = 0 .. k - 1, through tap k - 1 - m.
+    outputs at index + s - 1 + m * dilation (s the shift; index + m *
+    dilation when not exclusive), m = 0 .. T - 1, through tap T - 1 - m.
     """
     if self.exclusive:
       x_site = jnp.where(index > 0, x_site, 0)
-    kernel = self._kernel(x_site.shape[0])[::-1]  # [k, Fin, Fout], m-th at m
-    pushed = _push(kernel, x_site, self.precision)  # [k * Fout, B]
+    kernel = self._kernel(x_site.shape[0])[::-1]  # [T, Fin, Fout], m-th at m
+    pushed = _push(kernel, x_site, self.precision)  # [T * Fout, B]
     line = _push_line(hk.get_state("line"), pushed, self.features,
-                      self.kernel_dilation)
+                      self.kernel_dilation, self._first_offset)
     hk.set_state("line", line)
     y = line[:self.features]
     bias = self._bias((self.features,))
@@ -223,14 +242,14 @@ def _push(taps: jax.Array, x_site: jax.Array, precision) -> jax.Array:
 
 
 def _push_line(line: jax.Array, pushed: jax.Array, features: int,
-               spacing: int) -> jax.Array:
+               spacing: int, start: int = 0) -> jax.Array:
   """Moves the partial sums of the coming outputs one site on, adds new ones.
 
   line [Q * G, B]: partial sums of the outputs at offsets 0 .. Q - 1 from
   the previous site, offset-major (G features each; offset 0 was that
   site's output, already read). Returns the sums at offsets 0 .. Q - 1 from
-  the current site, with pushed [k * G, B] added at offsets 0, spacing, ..,
-  (k - 1) * spacing.
+  the current site, with pushed [k * G, B] added at offsets start, start +
+  spacing, .., start + (k - 1) * spacing.
   """
   g = features
   shifted = jnp.pad(line[g:], ((0, g), (0, 0)))
@@ -238,8 +257,10 @@ def _push_line(line: jax.Array, pushed: jax.Array, features: int,
     k, batch = pushed.shape[0] // g, pushed.shape[1]
     pushed = jnp.pad(pushed.reshape(k, 1, g, batch),
                      ((0, 0), (0, spacing - 1), (0, 0), (0, 0)))
-    pushed = pushed.reshape(-1, batch)[:line.shape[0]]
-  return shifted + pushed.astype(line.dtype)
+    pushed = pushed.reshape(-1, pushed.shape[-1])
+  if start:
+    pushed = jnp.pad(pushed, ((start * g, 0), (0, 0)))
+  return shifted + pushed[:line.shape[0]].astype(line.dtype)
 
 
 class MaskedConv2D(_MaskedLayer):
