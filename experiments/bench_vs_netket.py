@@ -115,6 +115,9 @@ flags.DEFINE_enum("netket_sample_dtype", "same", ["same", "int8"],
 flags.DEFINE_enum("netket_call", "mcstate", ["mcstate", "sampler"],
                   "Time NetKet's MCState.sample(), or sampler.sample under "
                   "one jax.jit of our own.")
+flags.DEFINE_bool("netket_drives_zoo", False, "Sampling cases: also time "
+                  "NetKet's MCState.sample() drawing our fast model with "
+                  "our sampler (zoo.netket).")
 flags.DEFINE_integer("rounds", 5, "Timed rounds of [ours, NetKet] per case.")
 flags.DEFINE_integer("vmc_samples", 1024, "Samples per VMC step.")
 flags.DEFINE_float("tfim_h", 1.0, "Transverse field h of the VMC cases.")
@@ -332,6 +335,17 @@ def netket_sampling_call(nk, model, hilbert):
   return call
 
 
+def netket_drives_zoo_call(nk, case: dict):
+  """NetKet's MCState sampling our fast model with our sampler."""
+  zoo_netket = importlib.import_module("zoo.netket")
+  hilbert = nk.hilbert.Spin(0.5, n_sites(case))
+  vstate = nk.vqs.MCState(
+      zoo_netket.Sampler(hilbert, dtype=jnp.dtype(FLAGS.dtype)),
+      zoo_netket.Model(build_ours(case, True), hilbert),
+      n_samples=FLAGS.batch, seed=0, sampler_seed=1)
+  return lambda: jax.block_until_ready(vstate.sample())
+
+
 def tfim(case: dict):
   size = case["size"]
   lattice = (physics.chain(size) if case["dim"] == 1
@@ -448,6 +462,8 @@ def run_sampling_case(nk, name: str, mesh) -> list[dict]:
       model, hilbert = build_netket(nk, case, fast)
       if model is not None:
         calls[f"netket_{twin}"] = netket_sampling_call(nk, model, hilbert)
+      if FLAGS.netket_drives_zoo and fast:
+        calls[f"nkzoo_{twin}"] = netket_drives_zoo_call(nk, case)
   load = os.getloadavg()[0]
   timings = alternate(calls)
   rows = []
@@ -462,6 +478,10 @@ def run_sampling_case(nk, name: str, mesh) -> list[dict]:
     if theirs is not None:
       row["netket_per_s"] = FLAGS.batch / theirs["median_s"]
       row["ratio"] = row["ours_per_s"] / row["netket_per_s"]
+    driven = timings.get(f"nkzoo_{twin}")
+    if driven is not None:
+      row["nkzoo"] = driven
+      row["nkzoo_per_s"] = FLAGS.batch / driven["median_s"]
     rows.append(row)
   return rows
 
@@ -670,7 +690,9 @@ def main(argv):
             + (f"{spread(theirs['times_s']):<4}" if theirs else "-   ")
             + f"{row['ours']['compile_s']:>9.1f}/"
             + (f"{theirs['compile_s']:<5.1f}" if theirs else "-    ")
-            + f"{row['load']:>6.2f}", flush=True)
+            + f"{row['load']:>6.2f}"
+            + (f"  NetKet driving ours: {row['nkzoo_per_s']:.0f}/s"
+               if "nkzoo_per_s" in row else ""), flush=True)
   rows = results["sampling"]
   for side in ("ours", "netket"):
     p = exponent(rows, side)
