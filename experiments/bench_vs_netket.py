@@ -346,18 +346,18 @@ def netket_drives_zoo_call(nk, case: dict):
   return lambda: jax.block_until_ready(vstate.sample())
 
 
-def tfim(case: dict):
+def lattice(case: dict):
+  """The periodic chain or square lattice of a case."""
   size = case["size"]
-  lattice = (physics.chain(size) if case["dim"] == 1
-             else physics.square(size))
-  return physics.TransverseFieldIsing(lattice, h=FLAGS.tfim_h)
+  return physics.chain(size) if case["dim"] == 1 else physics.square(size)
+
+
+def tfim(case: dict):
+  return physics.TransverseFieldIsing(lattice(case), h=FLAGS.tfim_h)
 
 
 def heisenberg(case: dict):
-  size = case["size"]
-  lattice = (physics.chain(size) if case["dim"] == 1
-             else physics.square(size))
-  return physics.Heisenberg(lattice, marshall_sign=True)
+  return physics.Heisenberg(lattice(case), marshall_sign=True)
 
 
 def ours_vmc_call(case: dict, mesh):

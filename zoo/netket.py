@@ -74,16 +74,17 @@ class LocalStates(NamedTuple):
     return bool(np.array_equal(self.netket, self.zoo))
 
   def to_zoo(self, x: jax.Array, dtype) -> jax.Array:
-    if self.same:
-      return x.astype(dtype)
-    k = jnp.searchsorted(jnp.asarray(self.netket, x.dtype), x)
-    return jnp.asarray(self.zoo, dtype)[k]
+    return self._relabel(x, self.netket, self.zoo, dtype)
 
   def to_netket(self, x: jax.Array, dtype) -> jax.Array:
+    return self._relabel(x, self.zoo, self.netket, dtype)
+
+  def _relabel(self, x, source, target, dtype) -> jax.Array:
+    """x's values of `source`, as the values of `target` at their index."""
     if self.same:
       return x.astype(dtype)
-    k = jnp.searchsorted(jnp.asarray(self.zoo, x.dtype), x)
-    return jnp.asarray(self.netket, dtype)[k]
+    k = jnp.searchsorted(jnp.asarray(source, x.dtype), x)
+    return jnp.asarray(target, dtype)[k]
 
 
 def local_states(hilbert, space: Hilbert) -> LocalStates:
@@ -307,11 +308,10 @@ def _sample(sampler: Sampler, model: Model, variables, state, chain_length,
 # ---------------------------------------------------------------------------
 # Weights.
 
-# NetKet ARNN -> the zoo family whose masked layers hold the same numbers.
-_CONVERTIBLE = {"dense": "arnn_dense", "conv1d": "arnn_conv1d",
-                "conv2d": "arnn_conv2d"}
+# The zoo families whose masked layers hold the numbers of NetKet's ARNNs.
+_CONVERTIBLE = ("dense", "conv1d", "conv2d")
 _NETKET_LAYER = re.compile(r"_layers_(\d+)")
-_ZOO_LAYER = re.compile(r"(.*)/~/layer_(\d+)")
+_ZOO_LAYER = re.compile(r".*/~/layer_(\d+)")
 
 
 def _zoo_layers(model: Wavefunction, params) -> list[str]:
@@ -330,14 +330,13 @@ def _zoo_layers(model: Wavefunction, params) -> list[str]:
   if model.hilbert.local_size != 2:
     raise checks.FieldError("model", model,
                             "NetKet weights convert for spin-1/2 models")
-  if (np.iscomplexobj(np.zeros((), model.dtype))
+  if (jnp.issubdtype(model.dtype, jnp.complexfloating)
       and model.spec.activation is not nn.ACTIVATIONS["selu_netket"]):
     raise checks.FieldError(
         "model", model,
         "complex NetKet weights need activation='selu_netket' (NetKet's "
         "reim_selu scales by sqrt(2) inside and out; the zoo's selu does not)")
-  names = sorted(params, key=lambda k: int(_ZOO_LAYER.fullmatch(k).group(2)))
-  return names
+  return sorted(params, key=lambda k: int(_ZOO_LAYER.fullmatch(k).group(1)))
 
 
 def params_from_netket(model: Wavefunction, netket_params) -> dict:
