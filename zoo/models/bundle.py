@@ -187,6 +187,8 @@ class Wavefunction:
       fields.append(f"pbc={s.pbc}")
     if s.heads:
       fields.append(f"heads={s.heads}")
+    if s.first_taps != "shifted":
+      fields.append(f"first_taps={s.first_taps!r}")
     fields += [f"param_dtype={jnp.dtype(s.param_dtype).name}",
                f"machine_pow={s.machine_pow}"]
     return f"{self.name}({', '.join(fields)})"
