@@ -1,5 +1,7 @@
 """Masked layers on their own: receptive fields and cached == full pass."""
 
+from unittest import mock
+
 from absl.testing import absltest, parameterized
 import chex
 import haiku as hk
@@ -100,6 +102,46 @@ class MaskedLayerTest(parameterized.TestCase):
     chex.assert_tree_shape_prefix(params, ())
     self.assertEqual(jax.tree.map(jnp.shape, params),
                      {"masked_conv2d": {"kernel": (3, 3, FIN, FOUT), "bias": (FOUT,)}})
+
+  @parameterized.product(kind=("conv1d", "conv2d"), exclusive=(True, False),
+                         features=((1, 5), (6, 2), (6, 6)))
+  def test_full_pass_forms_equal_xla_convolution(self, kind, exclusive,
+                                                 features):
+    # (1, 5) spreads, (6, 2) pushes, (6, 6) is XLA's convolution: values,
+    # forward and reverse derivatives in x and the kernel against XLA's
+    # convolution alone; and the valid pass is the full pass after `back`.
+    fin, fout = features
+    shape = (4, 5) if kind == "conv2d" else (9,)
+
+    def layer():
+      if kind == "conv2d":
+        return nn.MaskedConv2D(shape, fout, (3, 3), kernel_dilation=(1, 2),
+                               exclusive=exclusive)
+      return nn.MaskedConv1D(fout, 3, kernel_dilation=2, exclusive=exclusive)
+
+    t = hk.transform(lambda x, valid=False: layer()(x, valid=valid))
+    back = hk.transform(lambda: layer().back)
+    x = jax.random.normal(jax.random.key(0), (B, *shape, fin))
+    params = t.init(jax.random.key(1), x)
+    params = jax.tree.map(lambda p: p + 0.1, params)  # a nonzero bias
+    apply = lambda p, x: t.apply(p, None, x)
+    dp = jax.tree.map(lambda p: jnp.cos(p), params)
+    dx = jnp.sin(x)
+    cotangent = jax.random.normal(jax.random.key(2), (B, *shape, fout))
+    results = []
+    for forced in (False, True):
+      with mock.patch.multiple(nn.masked, SPREAD_MAX_IN_FEATURES=(
+          0 if forced else nn.masked.SPREAD_MAX_IN_FEATURES),
+                               PUSH_MAX_OUT_FEATURES=(
+          0 if forced else nn.masked.PUSH_MAX_OUT_FEATURES)):
+        y, jvp = jax.jvp(apply, (params, x), (dp, dx))
+        _, vjp = jax.vjp(apply, params, x)
+        valid = t.apply(params, None, x, True)
+        results.append((y, jvp, vjp(cotangent), valid))
+    chex.assert_trees_all_close(results[0], results[1], atol=1e-12, rtol=0)
+    y, valid = results[0][0], results[0][3]
+    chex.assert_trees_all_close(valid, y[:, back.apply({}, None):],
+                                atol=1e-12, rtol=0)
 
   def test_bad_layer_fields(self):
     with self.assertRaisesRegex(ValueError, "kernel_size must have an odd width, got \\(3, 2\\)"):

@@ -177,12 +177,30 @@ class MaskedConv1D(_MaskedLayer):
           "kernel_size", kernel_size,
           "must be >= 2 with NetKet's taps (the exclusive layer keeps "
           "kernel_size - 1 of them)")
-    self.taps = self.kernel_size - int(netket)
-    # How far the input moves right, the receptive span of one output in
-    # sites, and the left zero padding.
-    self.shift = (self.kernel_dilation if netket else 1) if self.exclusive else 0
-    self.span = (self.taps - 1) * self.kernel_dilation + 1
-    self.pad = self.span - 1 + self.shift
+    self.taps, self.shift, self.span = self.geometry(
+        self.kernel_size, self.kernel_dilation, exclusive=self.exclusive,
+        netket_taps=netket_taps)
+    self.pad = self.span - 1 + self.shift  # the left zero padding
+    self.back = self.pad  # sites of context a valid pass needs
+
+  @staticmethod
+  def geometry(kernel_size: int, kernel_dilation: int, *, exclusive: bool,
+               netket_taps: bool = False) -> tuple[int, int, int]:
+    """(taps, shift, span): the taps kept, how far an exclusive layer moves
+    its input right, and the receptive span of one output in sites. An
+    output sees inputs from span - 1 + shift sites back to shift back."""
+    netket = bool(netket_taps) and exclusive
+    taps = kernel_size - int(netket)
+    shift = (kernel_dilation if netket else 1) if exclusive else 0
+    return taps, shift, (taps - 1) * kernel_dilation + 1
+
+  @classmethod
+  def sites_back(cls, kernel_size: int, kernel_dilation: int, *,
+                 exclusive: bool, netket_taps: bool = False) -> int:
+    """How many sites back the furthest input an output sees is."""
+    _, shift, span = cls.geometry(kernel_size, kernel_dilation,
+                                  exclusive=exclusive, netket_taps=netket_taps)
+    return span - 1 + shift
 
   def _kernel(self, in_features: int) -> jax.Array:  # [T, Fin, Fout]
     init = self.kernel_init or initializers.lecun_normal()
@@ -190,15 +208,28 @@ class MaskedConv1D(_MaskedLayer):
         "kernel", (self.taps, in_features, self.features),
         self.param_dtype, init=initializers.unmasked(init))
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """[B, N, Fin] -> [B, N, Fout]."""
+  def __call__(self, x: jax.Array, valid: bool = False) -> jax.Array:
+    """[B, N, Fin] -> [B, N, Fout]: zeros stand for the sites before x.
+
+    valid=True: x holds `pad` sites of context first, and the output
+    starts after them: [B, N, Fin] -> [B, N - pad, Fout].
+    """
     kernel = self._kernel(x.shape[-1])
-    if self.shift:
-      x = x[:, :-self.shift]
-    y = jax.lax.conv_general_dilated(
-        x, kernel, window_strides=(1,), padding=[(self.pad, 0)],
-        rhs_dilation=(self.kernel_dilation,),
-        dimension_numbers=("NWC", "WIO", "NWC"), precision=self.precision)
+
+    def conv(x, kernel):
+      if self.shift:
+        x = x[:, :-self.shift]
+      return jax.lax.conv_general_dilated(
+          x, kernel, window_strides=(1,),
+          padding=[(0 if valid else self.pad, 0)],
+          rhs_dilation=(self.kernel_dilation,),
+          dimension_numbers=("NWC", "WIO", "NWC"), precision=self.precision)
+
+    # Tap t reads the input (T - 1 - t) * dilation + shift sites back.
+    offsets = [((self.taps - 1 - t) * self.kernel_dilation + self.shift,)
+               for t in range(self.taps)]
+    y = _full_pass(x, kernel, conv, lambda kernel: kernel, offsets,
+                   self.precision, crop=self.pad if valid else 0)
     bias = self._bias((self.features,))
     return y if bias is None else y + bias
 
@@ -232,6 +263,60 @@ class MaskedConv1D(_MaskedLayer):
     y = line[:self.features]
     bias = self._bias((self.features,))
     return y if bias is None else y + bias[:, None]
+
+
+# A convolution's full pass with at most this many input features
+# "spreads", with at most this many output features "pushes"; otherwise it
+# is XLA's convolution (see `_full_pass`; BENCHMARKS.md, "Tuned constants").
+SPREAD_MAX_IN_FEATURES = 1
+PUSH_MAX_OUT_FEATURES = 4
+
+
+def _shifted(a: jax.Array, offsets: Sequence[int]) -> jax.Array:
+  """a [B, *S, F] moved by `offsets` along S, zeros shifted in:
+  out[p] = a[p - offsets] where that is inside, else 0."""
+  zero = jnp.zeros((), a.dtype)
+  return jax.lax.pad(a, zero, [(0, 0, 0)] + [(o, -o, 0) for o in offsets]
+                     + [(0, 0, 0)])
+
+
+def _full_pass(x: jax.Array, kernel: jax.Array, conv, taps_of,
+               offsets: Sequence[Sequence[int]], precision,
+               crop: int = 0) -> jax.Array:
+  """A masked convolution's full pass: conv(x, kernel), XLA's, or the same
+  sum over the unmasked taps (`taps_of(kernel)` [T, Fin, Fout], tap t
+  reading the input `offsets[t]` back) where that is faster; without the
+  first `crop` outputs along axis 1 (conv leaves them out itself).
+
+  With few input features each tap's shifted input times its kernel slice
+  is added ("spread"); with few output features one matmul gives every
+  tap's share and the shifted shares are added ("push"). Reverse passes
+  through the shifted shares are slow, so "push" takes its derivatives
+  from XLA's convolution (both are linear in x and in the kernel).
+  """
+  count, fin, fout = taps_of(kernel).shape
+  x = x.astype(jnp.result_type(x.dtype, kernel.dtype))
+  if fin <= SPREAD_MAX_IN_FEATURES:
+    taps = taps_of(kernel)
+    return sum(jnp.matmul(_shifted(x, o), taps[t], precision=precision)
+               for t, o in enumerate(offsets))[:, crop:]
+  if fout > PUSH_MAX_OUT_FEATURES:
+    return conv(x, kernel)
+
+  @jax.custom_jvp
+  def pushed(x, kernel):
+    taps = jnp.transpose(taps_of(kernel), (1, 0, 2)).reshape(fin, count * fout)
+    shares = jnp.matmul(x, taps, precision=precision).reshape(
+        *x.shape[:-1], count, fout)
+    return sum(_shifted(shares[..., t, :], o)
+               for t, o in enumerate(offsets))[:, crop:]
+
+  @pushed.defjvp
+  def _(primals, tangents):
+    (x, kernel), (dx, dkernel) = primals, tangents
+    return pushed(x, kernel), conv(dx, kernel) + conv(x, dkernel)
+
+  return pushed(x, kernel)
 
 
 def _push(taps: jax.Array, x_site: jax.Array, precision) -> jax.Array:
@@ -290,8 +375,15 @@ class MaskedConv2D(_MaskedLayer):
     mask[-1, kw // 2 + (0 if self.exclusive else 1):] = False
     self.mask = mask  # [kh, kw]
     # Rows of partial sums the cache keeps, and side padding in columns.
-    self.ring_rows = (kh - 1) * dh + 1
+    self.ring_rows = self.rows_back(self.kernel_size, self.kernel_dilation) + 1
+    self.back = self.ring_rows - 1  # rows of context a valid pass needs
     self.pad_cols = (kw // 2) * dw
+
+  @staticmethod
+  def rows_back(kernel_size: Sequence[int], kernel_dilation: Sequence[int]
+                ) -> int:
+    """How many rows above its own an output sees."""
+    return (kernel_size[0] - 1) * kernel_dilation[0]
 
   def _kernel(self, in_features: int) -> jax.Array:  # [kh, kw, Fin, Fout]
     kh, kw = self.kernel_size
@@ -302,14 +394,32 @@ class MaskedConv2D(_MaskedLayer):
         init=initializers.masked(init, mask))
     return kernel * jnp.asarray(mask, kernel.dtype)
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """[B, H, W, Fin] -> [B, H, W, Fout]."""
+  def __call__(self, x: jax.Array, valid: bool = False) -> jax.Array:
+    """[B, H', W, Fin] -> [B, H', W, Fout]; any number of rows H', zeros
+    above them (the lattice's rows, or a window of them).
+
+    valid=True: x holds `rows_back` rows of context first, and the output
+    starts after them: [B, H', W, Fin] -> [B, H' - rows_back, W, Fout].
+    """
     kernel = self._kernel(x.shape[-1])
-    y = jax.lax.conv_general_dilated(
-        x, kernel, window_strides=(1, 1),
-        padding=[(self.ring_rows - 1, 0), (self.pad_cols, self.pad_cols)],
-        rhs_dilation=self.kernel_dilation,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=self.precision)
+    kh, kw = self.kernel_size
+    dh, dw = self.kernel_dilation
+    back = self.back
+
+    def conv(x, kernel):
+      return jax.lax.conv_general_dilated(
+          x, kernel, window_strides=(1, 1),
+          padding=[(0 if valid else back, 0), (self.pad_cols, self.pad_cols)],
+          rhs_dilation=self.kernel_dilation,
+          dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=self.precision)
+
+    # Tap (j, t) reads the input (kh - 1 - j) dh rows up and (kw // 2 - t)
+    # dw columns left; the masked taps are left out.
+    rows, cols = np.nonzero(self.mask)
+    offsets = [((kh - 1 - j) * dh, (kw // 2 - t) * dw)
+               for j, t in zip(rows, cols)]
+    y = _full_pass(x, kernel, conv, lambda kernel: kernel[rows, cols],
+                   offsets, self.precision, crop=back if valid else 0)
     bias = self._bias((self.features,))
     return y if bias is None else y + bias
 
