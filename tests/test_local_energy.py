@@ -1,5 +1,8 @@
-"""Local energies that restart connected configurations from the shared
-prefix equal the full evaluation (zoo.vmc.local_energy)."""
+"""Local energies that reuse what a configuration shares with its connected
+ones (restarts from the shared prefix, cones of the convolutions) equal the
+full evaluation (zoo.vmc.local_energy)."""
+
+from unittest import mock
 
 from absl.testing import absltest, parameterized
 import jax
@@ -46,6 +49,37 @@ CASES = [dict(testcase_name=f"{family}_{system}_{jnp.dtype(dtype).name}",
          for dtype in ((jnp.float64, jnp.complex128)[i % 2],)]
 
 
+# The families with a bounded reach, on lattices longer than it; slow and
+# fast twins (the same full pass); both boundaries, Hamiltonians and spaces.
+CONE_SYSTEMS = {
+    "tfim_chain_open": (lambda: hamiltonians.TransverseFieldIsing(
+        lattice_lib.chain(13, pbc=False), h=0.7), None),
+    "heisenberg_chain_sz0": (lambda: hamiltonians.Heisenberg(
+        lattice_lib.chain(12), marshall_sign=True), 0),
+    "j1j2_6x3_open": (lambda: hamiltonians.J1J2(
+        lattice_lib.square(6, 3, pbc=False), J2=0.4), None),
+    "heisenberg_6x3_sz1": (lambda: hamiltonians.Heisenberg(
+        lattice_lib.square(6, 3)), 1),
+}
+CONE_FIELDS = {
+    "conv1d": dict(layers=2, features=3, kernel_size=2,
+                   kernel_dilation=(1, 2)),
+    "conv2d": dict(layers=2, features=3, kernel_size=(2, 3)),
+    "gated_conv1d": dict(layers=2, features=3, kernel_size=2),
+    "gated_conv2d": dict(layers=1, features=3, kernel_size=(2, 3)),
+}
+CONE_CASES = [
+    dict(testcase_name=f"{family}_{'fast' if fast else 'slow'}_{system}_"
+         f"{jnp.dtype(dtype).name}", family=family, fast=fast, system=system,
+         dtype=dtype)
+    for i, (family, fast, system) in enumerate(
+        (f, fast, s) for f in CONE_FIELDS for fast in (False, True)
+        for s in (("tfim_chain_open", "heisenberg_chain_sz0")
+                  if f.endswith("1d") else ("j1j2_6x3_open",
+                                            "heisenberg_6x3_sz1")))
+    for dtype in ((jnp.float64, jnp.complex128)[i % 2],)]
+
+
 def slow_case(name: str) -> bool:
   """The slow tier: all but the recurrent family (which restarts by
   default) and one convolution."""
@@ -80,7 +114,74 @@ class LocalEnergyTest(parameterized.TestCase):
     chunked = jax.jit(lambda p, x: local_energy.local_energies(
         model, ham, p, x, chunk_size=5))(params, x)
     np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)
-    self.assertEqual(local_energy.reuses_prefix(model), family == "gru")
+    self.assertEqual(local_energy.strategy(model, ham) == "restart",
+                     family == "gru")
+
+  @parameterized.named_parameters(CONE_CASES)
+  def test_cones_equal_full_passes(self, family, fast, system, dtype):
+    # Lattices longer than the stages' reach, so that cones stop short of
+    # the edge, start inside it and meet both; periodic bonds span it all.
+    build, sector = CONE_SYSTEMS[system]
+    ham = build()
+    hilbert = zoo.spin_half(ham.lattice.shape if family.endswith("2d")
+                            else ham.n_sites, total_sz=sector)
+    model = helpers.SLOW_FAST[family][int(fast)](
+        hilbert, param_dtype=dtype, **CONE_FIELDS[family])
+    unit, backs = model.reach
+    plan = local_energy.cone_plan(ham, model.reach)
+    units = ham.n_sites // unit
+    shapes = {(c.changed, c.units) for c in plan}
+    self.assertTrue(any(u < units for _, u in shapes), msg=str(shapes))
+    self.assertTrue(any(c.units < c.changed + sum(backs) for c in plan))
+    params, _ = model.init(jax.random.key(0))
+    x = sampler.sample(model, params, jax.random.key(1), 12)
+    full = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
+        params, x)
+    in_cones = jax.jit(lambda p, x: local_energy._in_cones(
+        model, ham, p, x, plan))(params, x)
+    np.testing.assert_allclose(in_cones, full, rtol=0, atol=1e-10)
+    chunked = jax.jit(lambda p, x: local_energy.local_energies(
+        model, ham, p, x, chunk_size=5))(params, x)
+    np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)
+
+  def test_cone_plan_covers_every_changed_conditional(self):
+    # Brute force: flipping the changed sites of each connected
+    # configuration changes only conditionals inside its cone.
+    ham = hamiltonians.Heisenberg(lattice_lib.square(5, 3))
+    model = zoo.ARNNConv2D(zoo.spin_half((5, 3)), layers=2, features=3,
+                           kernel_size=(2, 3), param_dtype=jnp.float64)
+    params, _ = model.init(jax.random.key(0))
+    x = sampler.sample(model, params, jax.random.key(1), 8)
+    xp, _ = ham.connected(x)
+    cond = jax.vmap(lambda c: model.conditionals_log_psi(params, c))(xp)
+    differs = np.asarray(jnp.any(jnp.abs(cond - cond[:, :1]) > 1e-12,
+                                 axis=(0, 3)))  # [M, N]
+    cone = np.zeros_like(differs)
+    for c in local_energy.cone_plan(ham, model.reach):
+      for term, first, sites in zip(c.terms, c.first, c.sites):
+        cone[term, first * 3:first * 3 + sites.size] = sites
+    self.assertFalse(np.any(differs & ~cone), msg=str(np.argwhere(
+        differs & ~cone)))
+    self.assertTrue(differs[1:].any(axis=1).all())
+
+  def test_strategy(self):
+    chain = hamiltonians.TransverseFieldIsing(lattice_lib.chain(64), h=1.0)
+    square = hamiltonians.Heisenberg(lattice_lib.square(4, 4))
+    conv1d = zoo.FastARNNConv1D(chain.hilbert, layers=3, features=4,
+                                kernel_size=3)
+    self.assertEqual(local_energy.strategy(conv1d, chain), "cones")
+    dense = zoo.ARNNDense(chain.hilbert, layers=2, features=2)
+    self.assertEqual(local_energy.strategy(dense, chain), "full")
+    conv2d = zoo.FastARNNConv2D(square.hilbert, layers=3, features=4,
+                                kernel_size=(3, 3))
+    self.assertEqual(local_energy.strategy(conv2d, square), "cones")
+    # Cones that save too little are left for full passes.
+    with mock.patch.object(local_energy, "CONE_MAX_FRACTION", 0.1):
+      self.assertEqual(local_energy.strategy(conv2d, square), "full")
+    gru = zoo.FastARGRU(square.hilbert, layers=1, features=4)
+    self.assertEqual(local_energy.strategy(gru, square), "restart")
+    self.assertEqual(local_energy.strategy(zoo.ARGRU(
+        square.hilbert, layers=1, features=4), square), "full")
 
   def test_first_changed_steps(self):
     ham = hamiltonians.Heisenberg(lattice_lib.square(2, 3))

@@ -29,7 +29,23 @@ module, so its Haiku modules are named `arnn_<family>/~/...`. It has
                                             from the sites generated before it
 
 and a body with `cached = False` has no cached pass (its fast twin would
-only repeat the full pass).
+only repeat the full pass). A body whose outputs see a bounded stretch
+of earlier sites (the convolutions) is also a chain of stages over units
+(a site in 1D, a row in 2D), so that a configuration that differs from
+another in a few units can be evaluated only where it may differ
+(zoo.vmc.local_energy):
+
+  reach(spec) -> (unit, backs)              sites per unit, and per stage
+                                            how many units back its
+                                            furthest input lies (None: no
+                                            bounded reach)
+  units(x [B, N]) -> h [B, U, ..., 1]       the input of stage 0
+  stage(i, h, valid) -> h'                  stage i; valid: h starts with
+                                            backs[i] units of context that
+                                            the output leaves out
+  head(h) -> z [B, n, K]                    the logits of h's sites
+
+so that logits(x) = head(stage(S - 1, ... stage(0, units(x)))).
 
 Glossary of shapes:
   B: batch, N: sites, K: local states, F: features, H x W: 2D lattice,
@@ -200,16 +216,40 @@ class MaskedStack:
   def _in_features(self, i: int) -> int:
     return 1 if i == 0 else self.spec.features[i - 1]
 
-  def logits(self, x: jax.Array) -> jax.Array:
-    batch, n = x.shape
-    h = x.astype(self.spec.param_dtype)[..., None]  # [B, N, 1]
+  @staticmethod
+  def reach(spec: ARNNSpec) -> tuple[int, tuple[int, ...]] | None:
+    """(unit, units back per stage) of the convolutions (module doc)."""
+    if spec.family == "dense":
+      return None
+    layers = list(zip(spec.kernel_size, spec.kernel_dilation))
+    if spec.family == "conv1d":
+      return 1, tuple(nn.MaskedConv1D.sites_back(
+          k[0], d[0], exclusive=i == 0, netket_taps=spec.first_taps == "netket")
+                      for i, (k, d) in enumerate(layers))
+    return spec.hilbert.shape[1], tuple(nn.MaskedConv2D.rows_back(k, d)
+                                        for k, d in layers)
+
+  def units(self, x: jax.Array) -> jax.Array:
+    """x [B, N] -> [B, N, 1] (dense, conv1d) or [B, H', W, 1] (conv2d)."""
+    h = x.astype(self.spec.param_dtype)[..., None]
     if self.spec.family == "conv2d":
-      h = h.reshape(batch, *self.spec.hilbert.shape, 1)  # [B, H, W, 1]
-    for i, layer in enumerate(self.layers):
-      if i > 0:
-        h = self.spec.activation(h)
-      h = layer(h)
-    return h.reshape(batch, n, -1)
+      h = h.reshape(x.shape[0], -1, self.spec.hilbert.shape[1], 1)
+    return h
+
+  def stage(self, i: int, h: jax.Array, valid: bool = False) -> jax.Array:
+    if i > 0:
+      h = self.spec.activation(h)
+    return self.layers[i](h) if self.spec.family == "dense" else (
+        self.layers[i](h, valid=valid))
+
+  def head(self, h: jax.Array) -> jax.Array:
+    return h.reshape(h.shape[0], -1, h.shape[-1])
+
+  def logits(self, x: jax.Array) -> jax.Array:
+    h = self.units(x)
+    for i in range(len(self.layers)):
+      h = self.stage(i, h)
+    return self.head(h)
 
   def init_cache(self, batch_size: int) -> None:
     for i, layer in enumerate(self.layers):
@@ -246,6 +286,27 @@ class ARNN(hk.Module):
       sum_before = jnp.cumsum(values, axis=1) - values
       allowed = allowed_states(hilbert, sum_before, jnp.arange(len(sites)))
       z = _restrict(z, allowed[:, np.argsort(sites)])  # back to site order
+    return normalize_log_psi(z, self.spec.machine_pow)
+
+  def units(self, x: jax.Array) -> jax.Array:
+    return self.body.units(x)
+
+  def stage(self, i: int, h: jax.Array, valid: bool) -> jax.Array:
+    return self.body.stage(i, h, valid)
+
+  def head_log_psi(self, h: jax.Array, x: jax.Array, start: jax.Array,
+                   sum_before: jax.Array) -> jax.Array:
+    """The conditionals of a run of consecutive sites from the last stage's
+    output h over them: x [B, L] their values, `start` [B] the first one,
+    sum_before [B] the total of the sites before it (used on a constrained
+    space). log psi_i [B, L, K]; raster order."""
+    z = self.body.head(h)
+    hilbert = self.spec.hilbert
+    if hilbert.total is not None:
+      values = x.astype(self.spec.real_dtype)
+      before = sum_before[:, None] + jnp.cumsum(values, axis=1) - values
+      steps = start[:, None] + jnp.arange(x.shape[1])
+      z = _restrict(z, allowed_states(hilbert, before, steps))
     return normalize_log_psi(z, self.spec.machine_pow)
 
   def init_cache(self, batch_size: int) -> None:

@@ -46,7 +46,8 @@ class Wavefunction:
     def functions():
       net = ARNN(spec)
       return net.conditionals_log_psi, (
-          net.conditionals_log_psi, net.init_cache, net.conditional_log_psi)
+          net.conditionals_log_psi, net.init_cache, net.conditional_log_psi,
+          net.units, net.stage, net.head_log_psi)
 
     self._transformed = hk.multi_transform_with_state(functions)
 
@@ -76,6 +77,12 @@ class Wavefunction:
     """Whether local energies restart connected configurations from the
     shared prefix (`zoo.vmc.local_energy`): a fast model whose body does."""
     return bool(self.is_fast and self.body_type.restarts)
+
+  @property
+  def reach(self) -> tuple[int, tuple[int, ...]] | None:
+    """(unit, units back per stage): how far back the body's stages see
+    (`zoo.models.arnn`), or None where every earlier site may matter."""
+    return self.body_type.reach(self.spec)
 
   @property
   def jacobian_batch(self) -> int:
@@ -138,6 +145,26 @@ class Wavefunction:
     out = jnp.take_along_axis(cond, idx[..., None], axis=-1)[..., 0].sum(-1)
     chex.assert_shape(out, (x.shape[0],))
     return out[0] if single else out
+
+  # The body as stages (`zoo.models.arnn`), for a model with a `reach`;
+  # x [B, N'] of whole units.
+
+  def units(self, params: Params, x: jax.Array) -> jax.Array:
+    """The input of stage 0 of x."""
+    return self._transformed.apply[3](params, {}, None, x)[0]
+
+  def stage(self, params: Params, i: int, h: jax.Array,
+            valid: bool = False) -> jax.Array:
+    """Stage i of h; valid: h starts with the stage's units back of
+    context, which the output leaves out."""
+    return self._transformed.apply[4](params, {}, None, i, h, valid)[0]
+
+  def head_log_psi(self, params: Params, h: jax.Array, x: jax.Array,
+                   start: jax.Array, sum_before: jax.Array) -> jax.Array:
+    """log psi_i [B, L, K] of the sites x [B, L] from site `start` [B]
+    on, h their last stage's output, sum_before [B] the total before them."""
+    return self._transformed.apply[5](params, {}, None, h, x, start,
+                                      sum_before)[0]
 
   def init_cache(self, params: Params, batch_size: int) -> State:
     """A zeroed cache for `batch_size` configurations, as Haiku state."""

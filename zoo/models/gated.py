@@ -74,16 +74,47 @@ class GatedConvBody:
     a, b = jnp.split(u, 2, axis=axis)
     return jnp.tanh(a) * jax.nn.sigmoid(b)
 
-  def logits(self, x: jax.Array) -> jax.Array:
-    batch, n = x.shape
-    h = x.astype(self.spec.real_dtype)[..., None]  # [B, N, 1]
+  @staticmethod
+  def reach(spec) -> tuple[int, tuple[int, ...]]:
+    """(unit, units back per stage), as zoo.models.arnn.MaskedStack.reach:
+    the input convolution, then a block per gate (the 1 x 1 layers see
+    their own site only)."""
+    dilations = [None] + list(spec.kernel_dilation)
+    kernels = [spec.kernel_size[0]] + list(spec.kernel_size)
+    if spec.family == "gated_conv2d":
+      return spec.hilbert.shape[1], tuple(
+          nn.MaskedConv2D.rows_back(k, d or (1, 1))
+          for k, d in zip(kernels, dilations))
+    return 1, tuple(nn.MaskedConv1D.sites_back(k[0], (d or (1,))[0],
+                                               exclusive=i == 0)
+                    for i, (k, d) in enumerate(zip(kernels, dilations)))
+
+  def units(self, x: jax.Array) -> jax.Array:
+    """x [B, N] -> [B, N, 1] (1D) or [B, H', W, 1] (2D)."""
+    h = x.astype(self.spec.real_dtype)[..., None]
     if self.two_d:
-      h = h.reshape(batch, *self.spec.hilbert.shape, 1)  # [B, H, W, 1]
-    h = self.input(h)
-    for gate, residual in zip(self.gates, self.residuals):
-      h = h + residual(self._gate(gate(h), axis=-1))
+      h = h.reshape(x.shape[0], -1, self.spec.hilbert.shape[1], 1)
+    return h
+
+  def stage(self, i: int, h: jax.Array, valid: bool = False) -> jax.Array:
+    """The input convolution (i = 0), else residual block i - 1."""
+    if i == 0:
+      return self.input(h, valid=valid)
+    gate = self.gates[i - 1]
+    u = gate(h, valid=valid)
+    if valid:
+      h = h[:, gate.back:]
+    return h + self.residuals[i - 1](self._gate(u, axis=-1))
+
+  def head(self, h: jax.Array) -> jax.Array:
     z = self.readout(self.spec.activation(h).astype(self.spec.param_dtype))
-    return z.reshape(batch, n, -1)
+    return z.reshape(h.shape[0], -1, z.shape[-1])
+
+  def logits(self, x: jax.Array) -> jax.Array:
+    h = self.units(x)
+    for i in range(1 + len(self.gates)):
+      h = self.stage(i, h)
+    return self.head(h)
 
   def init_cache(self, batch_size: int) -> None:
     features = self.spec.features[0]

@@ -36,6 +36,11 @@ class RecurrentBody:
   # Samples per batch of reverse passes in an SR jacobian (BENCHMARKS.md).
   jacobian_batch = 16
 
+  @staticmethod
+  def reach(spec) -> None:
+    """None: the hidden state carries every earlier site (zoo.models.arnn)."""
+    del spec
+
   def __init__(self, spec):
     self.spec = spec
     self.neighbours = recurrent.neighbourhood(spec.hilbert.shape, spec.pbc)

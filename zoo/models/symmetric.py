@@ -190,6 +190,10 @@ class Symmetrized(Wavefunction):
   def restarts(self) -> bool:
     return False
 
+  @property
+  def reach(self) -> None:
+    return None  # psi_G sums over images whose changed sites move
+
   def log_psi(self, params, x) -> jax.Array:
     """log psi_G(x): [B] (see the module docstring)."""
     x, single = self._batched(x)

@@ -55,6 +55,11 @@ class TransformerBody:
   restarts = False  # its full pass attends in parallel (zoo.vmc.local_energy)
   jacobian_batch = 16  # see zoo.models.arnn.MaskedStack
 
+  @staticmethod
+  def reach(spec) -> None:
+    """None: attention sees every earlier site (zoo.models.arnn)."""
+    del spec
+
   def __init__(self, spec):
     self.spec = spec
     features, heads = spec.features[0], spec.heads

@@ -15,10 +15,27 @@ that holds its j, so the work per x' is N - j up to a segment. Exact: the
 same conditionals, summed in another order (equal to the full evaluation
 to round-off, ~1e-15 in float64).
 
-Models whose full pass is one parallel computation over the sites (the
-masked and gated convolutions, the dense model, attention) evaluate their
-connected configurations faster in full passes, and do so
-(`reuses_prefix`).
+Models whose outputs see only a bounded stretch of earlier sites (the
+masked and gated convolutions) are chains of stages over units (a site in
+1D, a row in 2D), stage i's output at a unit seeing its input from b_i
+units back to that unit (`reach`). If x' differs from x in units u0 .. u1,
+stage i's output differs from x's only on the units u0 .. u1 + b_0 + ..
++ b_i (its cone), and there it depends on stage i's input from b_i units
+before u0 on. So x's stage outputs are kept from one full pass, and each
+stage of x' is computed only on its cone, from a window of x's input to
+that stage with x''s own values written over the cone of the stage before
+(one "valid" pass over all windows of one shape). Above the lattice's top
+row the window holds zeros, the layers' own padding; at the bottom the
+cones end at the lattice's edge. Then
+
+  log psi(x') = log psi(x) + sum_{i in cone} (log psi_i(x') - log psi_i(x)).
+
+Connected configurations whose cones have the same shape go through one
+pass (`cone_plan`); cones are used only when their stages' outputs cover at
+most CONE_MAX_FRACTION of the units of full passes.
+
+The dense model and attention evaluate their connected configurations in
+full passes (`strategy`).
 
 Glossary of shapes:
   B: samples, C: samples in one chunk, N: sites, T: steps (= N),
@@ -31,6 +48,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from typing import NamedTuple
+
 from zoo import checks
 from zoo.chunks import split_chunks
 
@@ -41,11 +60,86 @@ SEGMENTS = 8
 # each segment's scan sees only the terms that restart in it
 # (BENCHMARKS.md, "Tuned constants").
 RESTART_CONFIGS_PER_PASS = 16384
+# Samples per pass of cones when local_energies is not told a chunk size.
+CONE_SAMPLES_PER_PASS = 32
 
 
-def reuses_prefix(model) -> bool:
-  """Whether `model`'s local energies restart from the shared prefix."""
-  return model.restarts
+# Cones are used when their stages' outputs cover at most this fraction
+# of the units that full passes over the connected configurations would
+# (BENCHMARKS.md, "Tuned constants").
+CONE_MAX_FRACTION = 0.75
+
+
+class Cones(NamedTuple):
+  """Connected configurations whose cones have one shape.
+
+  Attributes:
+    terms: [m] which connected configurations (indices into M).
+    first: [m] the first unit each one changes.
+    changed: units from the first changed one to the last (u1 - u0 + 1).
+    units: the units of the last stage's cone (from the first changed one).
+    sites: [m, units * unit] where the conditionals may differ from x's.
+  """
+  terms: np.ndarray
+  first: np.ndarray
+  changed: int
+  units: int
+  sites: np.ndarray
+
+
+def cone_plan(hamiltonian, reach: tuple[int, tuple[int, ...]]) -> list[Cones]:
+  """The cones of every connected configuration that changes x (module
+  docstring), grouped by shape, for a body of `reach` (unit, backs)."""
+  unit, backs = reach
+  n = hamiltonian.n_sites
+  total_units = n // unit
+  groups = {}
+  for m, sites in enumerate(hamiltonian.connected_sites()):
+    changed = sites[sites >= 0]
+    if not changed.size:
+      continue  # the diagonal
+    u0, u1 = changed.min() // unit, changed.max() // unit
+    units = min(u1 - u0 + 1 + sum(backs), total_units - u0)
+    positions = u0 * unit + np.arange(units * unit)
+    groups.setdefault((u1 - u0 + 1, units), []).append(
+        (m, u0, positions >= changed.min()))
+  return [Cones(terms=np.array([m for m, _, _ in members]),
+                first=np.array([u for _, u, _ in members]),
+                changed=changed, units=units,
+                sites=np.stack([c for _, _, c in members]))
+          for (changed, units), members in sorted(groups.items())]
+
+
+def stage_units(cones: Cones, backs: tuple[int, ...]) -> list[tuple[int, int]]:
+  """(input units that differ from x's, output units) of each stage."""
+  out, changed = [], cones.changed
+  for back in backs:
+    out.append((changed, min(changed + back, cones.units)))
+    changed = out[-1][1]
+  return out
+
+
+def strategy(model, hamiltonian) -> str:
+  """How `local_energies` evaluates `model`'s connected configurations:
+  "restart" (a recurrent fast model), "cones" (a model with a reach whose
+  cones are small enough) or "full"."""
+  if model.restarts:
+    return "restart"
+  if model.reach is not None:
+    unit, backs = model.reach
+    full = (hamiltonian.n_sites // unit) * len(backs) * (
+        hamiltonian.n_connected - 1)
+    cones = sum(len(c.terms) * sum(u for _, u in stage_units(c, backs))
+                for c in cone_plan(hamiltonian, model.reach))
+    if cones <= CONE_MAX_FRACTION * full:
+      return "cones"
+  return "full"
+
+
+def reuses_prefix(model, hamiltonian) -> bool:
+  """Whether `model`'s local energies reuse what a configuration shares
+  with its connected ones (restarts or windows)."""
+  return strategy(model, hamiltonian) != "full"
 
 
 def first_changed_steps(hamiltonian, order: np.ndarray) -> np.ndarray:
@@ -62,20 +156,29 @@ def local_energies(model, hamiltonian, params, x: jax.Array, *,
                    segments: int = SEGMENTS) -> jax.Array:
   """E_loc(x) [B] of `model` (a `zoo.Wavefunction`) under `hamiltonian`.
 
-  A model that `reuses_prefix` restarts each connected configuration from
-  x's cache (module docstring); any other goes through
-  `hamiltonian.local_energy` with full passes. `chunk_size` as there: at
-  most that many samples (times M) at once.
+  By `strategy`: a recurrent fast model restarts each connected
+  configuration from x's cache, a model with a reach evaluates cones
+  (module docstring), any other goes through `hamiltonian.local_energy`
+  with full passes. `chunk_size` as there: at most that many samples
+  (times M) at once.
   """
   chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
-  if not reuses_prefix(model):
+  how = strategy(model, hamiltonian)
+  if how == "full":
     return hamiltonian.local_energy(model.log_psi, params, x,
                                     chunk_size=chunk_size)
-  segments = checks.positive_int("segments", segments)
   batch = x.shape[0]
+  if how == "restart":
+    segments = checks.positive_int("segments", segments)
+    default_chunk = RESTART_CONFIGS_PER_PASS // hamiltonian.n_connected
+    one = lambda chunk: _restarted(model, hamiltonian, params, chunk,
+                                   segments)
+  else:
+    plan = cone_plan(hamiltonian, model.reach)
+    default_chunk = CONE_SAMPLES_PER_PASS
+    one = lambda chunk: _in_cones(model, hamiltonian, params, chunk, plan)
   if chunk_size is None:
-    chunk_size = max(1, RESTART_CONFIGS_PER_PASS // hamiltonian.n_connected)
-  one = lambda chunk: _restarted(model, hamiltonian, params, chunk, segments)
+    chunk_size = max(1, default_chunk)
   if chunk_size >= batch:
     return one(x)
   e_loc = jax.lax.map(one, split_chunks(x, chunk_size, "first"))
@@ -132,5 +235,62 @@ def _restarted(model, hamiltonian, params, x: jax.Array,
     log_psi = log_psi.at[:, terms].set(
         prefix[g][:, None] + total.reshape(batch, terms.size))
   ratios = jnp.exp(log_psi - log_psi[:, :1])
+  # A vanishing element must contribute 0 even if psi(x') overflows.
+  return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
+
+
+def _in_cones(model, hamiltonian, params, x: jax.Array,
+              plan: list[Cones]) -> jax.Array:
+  """The local energies of one chunk x [C, N] by cones (module doc)."""
+  batch, n = x.shape
+  unit, backs = model.reach
+  xp, mels = hamiltonian.connected(x)  # [C, M, N], [C, M]
+  indices = model.hilbert.states_to_indices
+  zeros = jnp.zeros(batch, jnp.int32)
+  values = x.astype(model.real_dtype)
+  before = jnp.cumsum(values, axis=1) - values  # [C, N] sums before a site
+  # x's stage inputs, and its conditionals.
+  inputs = [model.units(params, x)]  # [C, U, ..., F]
+  for i in range(len(backs)):
+    inputs.append(model.stage(params, i, inputs[-1]))
+  log_psi_x = jnp.take_along_axis(
+      model.head_log_psi(params, inputs.pop(), x, zeros, before[:, 0]),
+      indices(x)[..., None], axis=-1)[..., 0]  # [C, N]
+  total = jnp.sum(log_psi_x, axis=1)  # [C]
+  log_psi = jnp.broadcast_to(total[:, None], mels.shape)
+  for cones in plan:
+    m = len(cones.terms)
+    first = cones.first[:, None]  # [m, 1]
+    # Stage 0's input: x''s changed units.
+    configs = xp[:, cones.terms].reshape(batch, m, n // unit, unit)
+    h = model.units(params, configs[:, np.arange(m)[:, None],
+                                    first + np.arange(cones.changed)]
+                    .reshape(batch * m, cones.changed * unit))
+    for i, (back, (changed, out)) in enumerate(
+        zip(backs, stage_units(cones, backs))):
+      # x's input from `back` units before the first changed one to the
+      # end of the output, x''s own written over the changed units.
+      padded = jnp.pad(inputs[i], [(0, 0), (back, 0)] + [(0, 0)] * (
+          inputs[i].ndim - 2))
+      window = padded[:, first + np.arange(back + out)]  # [C, m, ...]
+      window = window.reshape(batch * m, *window.shape[2:])
+      window = jnp.concatenate(
+          [window[:, :back], h, window[:, back + changed:]], axis=1)
+      h = model.stage(params, i, window, valid=True)  # [C m, out, ...]
+    positions = first * unit + np.arange(cones.units * unit)  # [m, L]
+    sites = jnp.take_along_axis(
+        xp[:, cones.terms], jnp.broadcast_to(
+            positions, (batch, *positions.shape)), axis=2)  # [C, m, L]
+    starts = jnp.broadcast_to(jnp.asarray(cones.first * unit), (batch, m))
+    cone = model.head_log_psi(
+        params, h, sites.reshape(batch * m, -1), starts.reshape(-1),
+        before[:, cones.first * unit].reshape(-1))  # [C m, L, K]
+    cone = jnp.take_along_axis(
+        cone, indices(sites).reshape(batch * m, -1, 1),
+        axis=-1).reshape(sites.shape)
+    change = jnp.where(cones.sites, cone - log_psi_x[:, positions], 0)
+    log_psi = log_psi.at[:, cones.terms].set(
+        total[:, None] + jnp.sum(change, axis=-1))
+  ratios = jnp.exp(log_psi - total[:, None])
   # A vanishing element must contribute 0 even if psi(x') overflows.
   return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
