@@ -258,6 +258,9 @@ def _in_cones(model, hamiltonian, params, x: jax.Array,
       indices(x)[..., None], axis=-1)[..., 0]  # [C, N]
   total = jnp.sum(log_psi_x, axis=1)  # [C]
   log_psi = jnp.broadcast_to(total[:, None], mels.shape)
+  # Zeros above the top row: the layers' own padding.
+  inputs = [jnp.pad(h, [(0, 0), (back, 0)] + [(0, 0)] * (h.ndim - 2))
+            for h, back in zip(inputs, backs)]
   for cones in plan:
     m = len(cones.terms)
     first = cones.first[:, None]  # [m, 1]
@@ -270,9 +273,7 @@ def _in_cones(model, hamiltonian, params, x: jax.Array,
         zip(backs, stage_units(cones, backs))):
       # x's input from `back` units before the first changed one to the
       # end of the output, x''s own written over the changed units.
-      padded = jnp.pad(inputs[i], [(0, 0), (back, 0)] + [(0, 0)] * (
-          inputs[i].ndim - 2))
-      window = padded[:, first + np.arange(back + out)]  # [C, m, ...]
+      window = inputs[i][:, first + np.arange(back + out)]  # [C, m, ...]
       window = window.reshape(batch * m, *window.shape[2:])
       window = jnp.concatenate(
           [window[:, :back], h, window[:, back + changed:]], axis=1)
