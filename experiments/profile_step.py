@@ -15,6 +15,7 @@ Medians of --rounds alternating rounds, after a compiling call each.
   python -m experiments.profile_step                  # TFIM chain N = 64
   python -m experiments.profile_step --case=tfim_2d_8
   python -m experiments.profile_step --case=heisenberg_2d_10 --sr
+  python -m experiments.profile_step --case=heisenberg_2d_10 --memory=1024,4096
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ flags.DEFINE_integer("features", 16, "Hidden features.")
 flags.DEFINE_enum("dtype", "float32", ["float32", "float64"], "Parameters.")
 flags.DEFINE_bool("sr", False, "Time the step with SR (diag shift 1e-3).")
 flags.DEFINE_integer("rounds", 5, "Timed rounds.")
+flags.DEFINE_list("memory", [], "Instead of timing: XLA's compiled memory "
+                  "(arguments + outputs + temporaries) of one whole step for "
+                  "each of these sample counts.")
+flags.DEFINE_integer("chunk", None, "--memory: the step's chunk_size "
+                     "(samples at once through each stage); None: none.")
 
 
 def build(case: dict):
@@ -107,10 +113,32 @@ def stages(model, hamiltonian, n: int, sr: bool) -> dict:
           for name, call in calls.items()}
 
 
+def step_memory(model, hamiltonian, n: int, sr: bool) -> dict:
+  """MiB of one compiled step of n samples, from XLA's memory analysis."""
+  optimizer = zoo_vmc.make_optimizer(
+      "sgd", 0.01, sr=dict(diag_shift=1e-3) if sr else None)
+  vmc = zoo_vmc.make_vmc(model, hamiltonian, optimizer, n_samples=n,
+                         chunk_size=FLAGS.chunk)
+  state = vmc.init(jax.random.key(0))
+  memory = vmc.step.lower(state).compile().memory_analysis()
+  mib = lambda b: b / 2**20
+  return dict(total=mib(memory.argument_size_in_bytes
+                        + memory.output_size_in_bytes
+                        + memory.temp_size_in_bytes),
+              temp=mib(memory.temp_size_in_bytes))
+
+
 def main(argv):
   del argv
   case = CASES[FLAGS.case]
   model, hamiltonian = build(case)
+  if FLAGS.memory:
+    for n in FLAGS.memory:
+      m = step_memory(model, hamiltonian, int(n), FLAGS.sr)
+      print(f"{FLAGS.case} step of {n} samples, chunk {FLAGS.chunk}: "
+            f"{m['total']:.1f} MiB "
+            f"(temporaries {m['temp']:.1f})")
+    return
   calls = stages(model, hamiltonian, FLAGS.samples, FLAGS.sr)
   for call in calls.values():
     call()  # compile
