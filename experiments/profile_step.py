@@ -41,6 +41,10 @@ CASES = {
     "tfim_2d_8": dict(dim=2, size=8, hamiltonian="tfim"),
     "heisenberg_2d_10": dict(dim=2, size=10, hamiltonian="heisenberg"),
     "heisenberg_1d_64": dict(dim=1, size=64, hamiltonian="heisenberg"),
+    # The default run's model (`python -m experiments.vmc`): fast dense
+    # 2 x 16, float64 (use with --sr).
+    "tfim_1d_20_dense": dict(dim=1, size=20, hamiltonian="tfim",
+                             dense=True),
 }
 
 flags.DEFINE_enum("case", "tfim_1d_64", list(CASES), "The lattice and "
@@ -64,6 +68,9 @@ def build(case: dict):
   hamiltonian = (physics.TransverseFieldIsing(lattice, h=1.0)
                  if case["hamiltonian"] == "tfim"
                  else physics.Heisenberg(lattice, marshall_sign=True))
+  if case.get("dense"):
+    return zoo.FastARNNDense(hamiltonian.hilbert, layers=2, features=16,
+                             param_dtype="float64"), hamiltonian
   family = zoo.FastARNNConv1D if case["dim"] == 1 else zoo.FastARNNConv2D
   model = family(hamiltonian.hilbert, layers=FLAGS.layers,
                  features=FLAGS.features,
