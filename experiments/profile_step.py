@@ -111,7 +111,8 @@ def stages(model, hamiltonian, n: int, sr: bool) -> dict:
     def sr_call(params, x, local, grad):
       problem = lambda dense: sr_lib.make_sr_problem(
           model.log_psi, params, x, local, chunk_size=None,
-          jacobian_batch=model.jacobian_batch, dense=dense)
+          jacobian_batch=model.jacobian_batch, dense=dense,
+          live=model.live_parameters())
       updates, _ = solve.update(grad, solve.init(params), params,
                                 sr_problem=problem)
       return updates

@@ -277,6 +277,35 @@ class SRTest(parameterized.TestCase):
       np.testing.assert_allclose(delta, expected, rtol=1e-7, atol=1e-9,
                                  err_msg=solver)
 
+  @parameterized.named_parameters(*DTYPES)
+  def test_masked_columns_left_out_change_nothing(self, dtype):
+    ham = _tfim()
+    hilbert2d = zoo.spin_half((2, 3))
+    for model in (zoo.FastARNNDense(ham.hilbert, layers=2, features=3,
+                                    param_dtype=dtype),
+                  zoo.ARNNConv2D(hilbert2d, layers=2, features=3,
+                                 kernel_size=(2, 3), param_dtype=dtype)):
+      params, _ = model.init(jax.random.key(2))
+      x = zoo.sampler.sample(model, params, jax.random.key(0), 40)
+      e_loc = jnp.asarray(np.random.default_rng(0).normal(size=40))
+      full = vmc.make_sr_problem(model.log_psi, params, x, e_loc)
+      live = vmc.make_sr_problem(model.log_psi, params, x, e_loc,
+                                 live=model.live_parameters())
+      # The columns left out are zero for every sample: masked entries.
+      dropped = np.setdiff1d(np.arange(full.jacobian.shape[1]), live.columns)
+      self.assertGreater(dropped.size, 0)
+      np.testing.assert_array_equal(full.jacobian[:, dropped], 0)
+      np.testing.assert_array_equal(full.jacobian[:, live.columns],
+                                    live.jacobian)
+      force = full.jacobian.T @ full.residual
+      for solver in ("cholesky", "minsr", "cg"):
+        np.testing.assert_allclose(
+            vmc.natural_gradient(live, force, diag_shift=1e-2, solver=solver,
+                                 cg_tol=1e-12),
+            vmc.natural_gradient(full, force, diag_shift=1e-2, solver=solver,
+                                 cg_tol=1e-12),
+            rtol=0, atol=1e-9, err_msg=f"{model.name} {solver}")
+
   def test_transform_in_a_chain(self):
     ham, model, params, states, probs = _setup(jnp.complex128)
     estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,

@@ -195,6 +195,28 @@ class Wavefunction:
     log_psi, state = self.conditional_log_psi(params, state, x, index)
     return jnp.exp(self.machine_pow * log_psi.real), state
 
+  def live_parameters(self) -> Params:
+    """The params tree as numpy bools: False at the masked kernel entries,
+    which the layers multiply by zero, so that no derivative ever reaches
+    them (SR leaves them out of its jacobian)."""
+    if getattr(self, "_live", None) is None:
+      masks = {}
+
+      def creator(next_creator, shape, dtype, init, context):
+        mask = getattr(init, "mask", np.ones((), bool))
+        masks.setdefault(context.module_name, {})[context.name] = (
+            np.broadcast_to(mask, shape))
+        return next_creator(shape, dtype, init)
+
+      def trace(x):
+        with hk.custom_creator(creator):
+          return ARNN(self.spec).conditionals_log_psi(x)
+
+      x = jnp.zeros((1, self.hilbert.size), self.real_dtype)
+      jax.eval_shape(hk.transform(trace).init, jax.random.key(0), x)
+      self._live = masks
+    return self._live
+
   def parameter_shapes(self) -> Params:
     """The params tree as jax.ShapeDtypeStructs, without initializing."""
     return jax.eval_shape(self.init, jax.random.key(0))[0]

@@ -44,6 +44,9 @@ def masked(init: Initializer, mask: np.ndarray) -> hk.initializers.Initializer:
     w = init(hk.next_rng_key(), shape, dtype)
     return (w * jnp.asarray(mask, dtype) * scale).astype(dtype)
 
+  # The entries that stay zero, for whoever asks which parameters are live
+  # (`zoo.Wavefunction.live_parameters`).
+  haiku_init.mask = np.asarray(mask, bool)
   return haiku_init
 
 

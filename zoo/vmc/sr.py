@@ -49,6 +49,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from zoo import checks
@@ -64,12 +65,30 @@ class SRProblem(NamedTuple):
   Attributes:
     residual: [M] e, the weighted centred local energies (rows as in A).
     jacobian: [M, P] A, the weighted centred log-derivatives; None when
-      `matvec` alone is given.
+      `matvec` alone is given. With `columns`, only those columns [M, P'].
     matvec: v [P] -> S v [P] without the shift, or None to use `jacobian`.
+    columns: [P'] the coordinates the jacobian holds, or None for all; the
+      others must have zero log-derivatives for every x (masked kernel
+      entries), so that S and F vanish there and so does delta.
   """
   residual: jax.Array
   jacobian: jax.Array | None = None
   matvec: Callable[[jax.Array], jax.Array] | None = None
+  columns: jax.Array | None = None
+
+
+def live_columns(params, live) -> np.ndarray | None:
+  """The real coordinates (indices into P, in `estimators.RealCoordinates`
+  order) where `live` (a params-shaped tree of bools, e.g.
+  `zoo.Wavefunction.live_parameters()`) is True; None when all are."""
+  if live is None:
+    return None
+  parts = []
+  for leaf, mask in zip(jax.tree.leaves(params), jax.tree.leaves(live)):
+    mask = np.ravel(np.broadcast_to(mask, jnp.shape(leaf)))
+    parts += [mask, mask] if jnp.iscomplexobj(leaf) else [mask]
+  mask = np.concatenate(parts)
+  return None if mask.all() else np.flatnonzero(mask)
 
 
 def _stack_parts(z: jax.Array, is_complex: bool) -> jax.Array:
@@ -89,11 +108,13 @@ JACOBIAN_BATCH = 2
 def centred_jacobian(log_psi_fn: estimators.LogPsiFn, params,
                      x: jax.Array,  # [n, N]
                      weights: jax.Array | None = None,
-                     batch_size: int = JACOBIAN_BATCH) -> jax.Array:  # [M, P]
+                     batch_size: int = JACOBIAN_BATCH,
+                     columns: jax.Array | None = None) -> jax.Array:  # [M, P]
   """A: rows sqrt(w(x)) (O(x) - <O>), one reverse pass per sample.
 
   `batch_size` samples go through their reverse passes at once (see
   JACOBIAN_BATCH); it also bounds the activations held in memory.
+  `columns`: keep only these coordinates ([M, P']).
   """
   checks.positive_int("batch_size", batch_size)
   coords = estimators.RealCoordinates(params)
@@ -105,13 +126,16 @@ def centred_jacobian(log_psi_fn: estimators.LogPsiFn, params,
     return jnp.stack([log_psi.real, log_psi.imag] if is_complex
                      else [log_psi.real])
 
+  def row(x_one):  # [K, P] or [K, P']
+    jac = jax.jacrev(parts)(theta, x_one)
+    return jac if columns is None else jac[:, columns]
+
   n = x.shape[0]
-  jac = jax.lax.map(lambda x_one: jax.jacrev(parts)(theta, x_one), x,
-                    batch_size=batch_size)  # [n, K, P]
+  jac = jax.lax.map(row, x, batch_size=batch_size)  # [n, K, P]
   w = estimators.normalized_weights(weights, n, coords.real_dtype)  # [n]
   jac = jac - jnp.einsum("n,nkp->kp", w, jac)
   jac = jnp.sqrt(w)[:, None, None] * jac
-  return jnp.swapaxes(jac, 0, 1).reshape(-1, coords.size)
+  return jnp.swapaxes(jac, 0, 1).reshape(-1, jac.shape[-1])
 
 
 def centred_matvec(log_psi_fn: estimators.LogPsiFn, params,
@@ -154,12 +178,14 @@ def make_sr_problem(log_psi_fn: estimators.LogPsiFn, params,
                     *, weights: jax.Array | None = None,
                     chunk_size: int | None = None,
                     jacobian_batch: int = JACOBIAN_BATCH,
-                    dense: bool = True) -> SRProblem:
+                    dense: bool = True, live=None) -> SRProblem:
   """The SR problem of samples x.
 
   dense=True builds the jacobian A (`centred_jacobian` with
-  `batch_size=jacobian_batch`); dense=False only the jvp/vjp matvec, whose
-  passes see at most `chunk_size` samples at a time.
+  `batch_size=jacobian_batch`), of the `live` coordinates only (a
+  params-shaped tree of bools, `zoo.Wavefunction.live_parameters()`, or
+  None for all); dense=False only the jvp/vjp matvec, whose passes see at
+  most `chunk_size` samples at a time.
   """
   x = jnp.asarray(x)
   real = estimators.real_dtype_of(params)
@@ -168,8 +194,12 @@ def make_sr_problem(log_psi_fn: estimators.LogPsiFn, params,
   centred = local_energies - jnp.sum(w * local_energies)
   residual = _stack_parts(jnp.sqrt(w) * centred, is_complex).astype(real)
   if dense:
-    return SRProblem(residual=residual, jacobian=centred_jacobian(
-        log_psi_fn, params, x, weights, jacobian_batch))
+    columns = live_columns(params, live)
+    if columns is not None:
+      columns = jnp.asarray(columns)
+    return SRProblem(residual=residual, columns=columns,
+                     jacobian=centred_jacobian(log_psi_fn, params, x, weights,
+                                               jacobian_batch, columns))
   return SRProblem(residual=residual, matvec=centred_matvec(
       log_psi_fn, params, x, weights, chunk_size))
 
@@ -192,10 +222,17 @@ def natural_gradient(problem: SRProblem,
   """delta = (S + diag_shift 1)^{-1} force, by the chosen solver.
 
   force is F = gradient / 2 in real coordinates; minsr uses
-  `problem.residual` instead, whose A^T e is that F.
+  `problem.residual` instead, whose A^T e is that F. A problem with
+  `columns` is solved on those coordinates; delta is zero on the others.
   """
   _check_solver(solver)
   solver = resolve_solver(solver, problem)
+  if problem.columns is not None and problem.jacobian is not None:
+    inner = natural_gradient(
+        problem._replace(columns=None), force[problem.columns],
+        diag_shift=diag_shift, solver=solver, cg_tol=cg_tol,
+        cg_maxiter=cg_maxiter)
+    return jnp.zeros_like(force).at[problem.columns].set(inner)
   jac = problem.jacobian
   if solver in ("cholesky", "minsr") and jac is None:
     raise ValueError(

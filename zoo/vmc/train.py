@@ -311,7 +311,8 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     def sr_problem(dense: bool) -> sr_lib.SRProblem:
       return sr_lib.make_sr_problem(
           model.log_psi, params, x, local,
-          chunk_size=chunk_size, jacobian_batch=jacobian_batch, dense=dense)
+          chunk_size=chunk_size, jacobian_batch=jacobian_batch, dense=dense,
+          live=model.live_parameters())
 
     updates, opt_state = optimizer.update(
         estimate.gradient, state.opt_state, params, sr_problem=sr_problem)
