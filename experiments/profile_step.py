@@ -25,7 +25,6 @@ import time
 
 from absl import app, flags
 import jax
-import jax.numpy as jnp
 
 import zoo
 from zoo import physics, sampler
