@@ -44,11 +44,12 @@ Glossary of shapes:
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from typing import NamedTuple
 
 from zoo import checks
 from zoo.chunks import split_chunks
@@ -87,9 +88,12 @@ class Cones(NamedTuple):
   sites: np.ndarray
 
 
-def cone_plan(hamiltonian, reach: tuple[int, tuple[int, ...]]) -> list[Cones]:
+@functools.lru_cache(maxsize=64)
+def cone_plan(hamiltonian, reach: tuple[int, tuple[int, ...]]
+              ) -> tuple[Cones, ...]:
   """The cones of every connected configuration that changes x (module
-  docstring), grouped by shape, for a body of `reach` (unit, backs)."""
+  docstring), grouped by shape, for a body of `reach` (unit, backs).
+  Cached: `strategy` and `local_energies` ask for the same plan."""
   unit, backs = reach
   n = hamiltonian.n_sites
   total_units = n // unit
@@ -103,11 +107,11 @@ def cone_plan(hamiltonian, reach: tuple[int, tuple[int, ...]]) -> list[Cones]:
     positions = u0 * unit + np.arange(units * unit)
     groups.setdefault((u1 - u0 + 1, units), []).append(
         (m, u0, positions >= changed.min()))
-  return [Cones(terms=np.array([m for m, _, _ in members]),
-                first=np.array([u for _, u, _ in members]),
-                changed=changed, units=units,
-                sites=np.stack([c for _, _, c in members]))
-          for (changed, units), members in sorted(groups.items())]
+  return tuple(Cones(terms=np.array([m for m, _, _ in members]),
+                      first=np.array([u for _, u, _ in members]),
+                      changed=changed, units=units,
+                      sites=np.stack([c for _, _, c in members]))
+               for (changed, units), members in sorted(groups.items()))
 
 
 def stage_units(cones: Cones, backs: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -135,11 +139,6 @@ def strategy(model, hamiltonian) -> str:
       return "cones"
   return "full"
 
-
-def reuses_prefix(model, hamiltonian) -> bool:
-  """Whether `model`'s local energies reuse what a configuration shares
-  with its connected ones (restarts or windows)."""
-  return strategy(model, hamiltonian) != "full"
 
 
 def first_changed_steps(hamiltonian, order: np.ndarray) -> np.ndarray:
@@ -240,7 +239,7 @@ def _restarted(model, hamiltonian, params, x: jax.Array,
 
 
 def _in_cones(model, hamiltonian, params, x: jax.Array,
-              plan: list[Cones]) -> jax.Array:
+              plan: tuple[Cones, ...]) -> jax.Array:
   """The local energies of one chunk x [C, N] by cones (module doc)."""
   batch, n = x.shape
   unit, backs = model.reach
