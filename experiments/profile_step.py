@@ -108,10 +108,10 @@ def stages(model, hamiltonian, n: int, sr: bool) -> dict:
 
     @jax.jit
     def sr_call(params, x, local, grad):
-      problem = lambda dense: sr_lib.make_sr_problem(
+      problem = lambda solver: sr_lib.make_sr_problem(
           model.log_psi, params, x, local, chunk_size=None,
-          jacobian_batch=model.jacobian_batch, dense=dense,
-          live=model.live_parameters())
+          jacobian_batch=model.jacobian_batch, solver=solver,
+          live=model.live_parameters(), probe=model.layer_probe())
       updates, _ = solve.update(grad, solve.init(params), params,
                                 sr_problem=problem)
       return updates

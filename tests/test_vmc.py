@@ -11,6 +11,7 @@ import optax
 import zoo
 from zoo import sampler
 from zoo import vmc
+from zoo.models import symmetric
 from zoo.physics import exact
 from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
@@ -306,6 +307,96 @@ class SRTest(parameterized.TestCase):
                                  cg_tol=1e-12),
             rtol=0, atol=1e-9, err_msg=f"{model.name} {solver}")
 
+  @parameterized.named_parameters(*DTYPES)
+  def test_gram_equals_the_jacobians_product(self, dtype):
+    # A A^T from the dense layers' Gram factors, and A^T c by one reverse
+    # pass, against the per-sample jacobian: with and without biases,
+    # weighted samples, row blocks that do not divide the rows.
+    ham = _tfim()
+    for use_bias in (True, False):
+      model = zoo.FastARNNDense(ham.hilbert, layers=3, features=3,
+                                use_bias=use_bias, param_dtype=dtype)
+      probe = model.layer_probe()
+      self.assertTrue(probe.dense)
+      self.assertLen(probe.layers, 3)
+      params, _ = model.init(jax.random.key(2))
+      x = zoo.sampler.sample(model, params, jax.random.key(0), 40)
+      rng = np.random.default_rng(0)
+      w = jnp.asarray(rng.uniform(size=40))
+      e_loc = jnp.asarray(rng.normal(size=40))
+      jac = vmc.sr.centred_jacobian(model.log_psi, params, x, w)
+      for row_block in (16, 1024):
+        np.testing.assert_allclose(
+            vmc.sr.centred_gram(probe, params, x, w, row_block=row_block),
+            jac @ jac.T, rtol=0, atol=1e-12)
+      c = jnp.asarray(rng.normal(size=jac.shape[0]))
+      np.testing.assert_allclose(
+          vmc.sr.centred_transpose(model.log_psi, params, x, w)(c),
+          jac.T @ c, rtol=0, atol=1e-12)
+      full = vmc.make_sr_problem(model.log_psi, params, x, e_loc, weights=w)
+      force = full.jacobian.T @ full.residual
+      expected = vmc.natural_gradient(full, force, diag_shift=1e-2,
+                                      solver="minsr")
+      for solver in ("auto", "minsr"):
+        gram = vmc.make_sr_problem(model.log_psi, params, x, e_loc,
+                                   weights=w, probe=probe, solver=solver)
+        self.assertIsNone(gram.jacobian)
+        np.testing.assert_allclose(
+            vmc.natural_gradient(gram, force, diag_shift=1e-2,
+                                 solver=solver),
+            expected, rtol=0, atol=1e-12, err_msg=solver)
+      with self.assertRaisesRegex(ValueError, "solver='cholesky'"):
+        vmc.natural_gradient(gram, force, diag_shift=1e-2, solver="cholesky")
+      # Other solvers get the form they use.
+      self.assertIsNotNone(vmc.make_sr_problem(
+          model.log_psi, params, x, e_loc, probe=probe,
+          solver="cholesky").jacobian)
+      self.assertIsNotNone(vmc.make_sr_problem(
+          model.log_psi, params, x, e_loc, probe=probe, solver="cg").matvec)
+
+  @parameterized.named_parameters(*DTYPES)
+  def test_probed_jacobian_equals_reverse_passes(self, dtype):
+    # Every masked layer's sample gradients (dense; convolutions with
+    # dilation, NetKet's taps, biases or not; 1D and 2D), weighted and
+    # centred as A, against one reverse pass per sample.
+    ham = _tfim()
+    hilbert2d = zoo.spin_half((3, 3))
+    for model in (
+        zoo.ARNNDense(ham.hilbert, layers=2, features=3, param_dtype=dtype),
+        zoo.FastARNNConv1D(ham.hilbert, layers=3, features=3, kernel_size=3,
+                           kernel_dilation=(1, 2, 1), param_dtype=dtype),
+        zoo.ARNNConv1D(ham.hilbert, layers=2, features=2, kernel_size=3,
+                       first_taps="netket", use_bias=False,
+                       param_dtype=dtype),
+        zoo.FastARNNConv2D(hilbert2d, layers=2, features=3,
+                           kernel_size=(2, 3), kernel_dilation=(1, 2),
+                           param_dtype=dtype)):
+      probe = model.layer_probe()
+      self.assertIsNotNone(probe, model.name)
+      params, _ = model.init(jax.random.key(2))
+      x = zoo.sampler.sample(model, params, jax.random.key(0), 12)
+      w = jnp.asarray(np.random.default_rng(0).uniform(size=12))
+      live = vmc.sr.live_columns(params, model.live_parameters())
+      for cols in (None,) + (() if live is None else (jnp.asarray(live),)):
+        np.testing.assert_allclose(
+            vmc.sr.probed_jacobian(probe, params, x, w, cols),
+            vmc.sr.centred_jacobian(model.log_psi, params, x, w,
+                                    columns=cols),
+            rtol=0, atol=1e-12, err_msg=model.name)
+
+  def test_layer_probe_only_where_every_parameter_is_in_a_masked_layer(self):
+    hilbert = zoo.spin_half(6)
+    dense = zoo.FastARNNDense(hilbert, layers=2, features=3)
+    self.assertTrue(dense.layer_probe().dense)
+    conv = zoo.FastARNNConv1D(hilbert, layers=2, features=3, kernel_size=3)
+    self.assertFalse(conv.layer_probe().dense)
+    for model in (zoo.FastARGRU(hilbert, layers=1, features=3),
+                  zoo.FastARTransformer(hilbert, layers=1, features=4,
+                                        heads=2),
+                  symmetric.Symmetrized(dense, symmetric.symmetry_group(
+                      "translations", hilbert, pbc=True))):
+      self.assertIsNone(model.layer_probe(), model.name)
+
   def test_transform_in_a_chain(self):
     ham, model, params, states, probs = _setup(jnp.complex128)
     estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
@@ -324,7 +415,7 @@ class SRTest(parameterized.TestCase):
                                 atol=1e-12)
     # A lazy problem gives the same update.
     lazy, _ = optimizer.update(estimate.gradient, state, params,
-                               sr_problem=lambda dense: problem)
+                               sr_problem=lambda solver: problem)
     chex.assert_trees_all_close(lazy, updates)
     with self.assertRaisesRegex(ValueError, "sr_problem"):
       optimizer.update(estimate.gradient, state, params)

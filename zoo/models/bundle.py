@@ -11,7 +11,7 @@ Glossary of shapes:
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import chex
 import haiku as hk
@@ -20,11 +20,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo import checks
+from zoo import nn
 from zoo.hilbert import Hilbert
 from zoo.models.arnn import ARNN, ARNNSpec, MaskedStack
 
 Params = Mapping[str, Mapping[str, jax.Array]]
 State = Mapping[str, Mapping[str, jax.Array]]
+
+
+class LayerProbe(NamedTuple):
+  """`Wavefunction.layer_probe()`.
+
+  Attributes:
+    log_psi: (params, x [B, N], shifts {layer: [B, ..., Fout]}) ->
+      (log psi [B], {layer: its input [B, ..., Fin]}); the shifts are added
+      to the layers' outputs (zeros change nothing; a missing layer gets
+      none).
+    layers: {layer module name: its `zoo.nn.masked.GradientRule`}.
+  """
+  log_psi: Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
+  layers: dict[str, nn.masked.GradientRule]
+
+  @property
+  def dense(self) -> bool:
+    """Whether every layer is a MaskedDense1D (SR's Gram form)."""
+    return all(rule.dense is not None for rule in self.layers.values())
 
 
 class Wavefunction:
@@ -140,11 +160,14 @@ class Wavefunction:
   def log_psi(self, params: Params, x) -> jax.Array:
     """log psi(x): [B], real for real params, complex otherwise."""
     x, single = self._batched(x)
-    cond = self.conditionals_log_psi(params, x)  # [B, N, K]
-    idx = self.hilbert.states_to_indices(x)  # [B, N]
-    out = jnp.take_along_axis(cond, idx[..., None], axis=-1)[..., 0].sum(-1)
+    out = self._select(self.conditionals_log_psi(params, x), x)
     chex.assert_shape(out, (x.shape[0],))
     return out[0] if single else out
+
+  def _select(self, cond: jax.Array, x: jax.Array) -> jax.Array:
+    """log psi [B] from the conditionals [B, N, K] of x [B, N]."""
+    idx = self.hilbert.states_to_indices(x)  # [B, N]
+    return jnp.take_along_axis(cond, idx[..., None], axis=-1)[..., 0].sum(-1)
 
   # The body as stages (`zoo.models.arnn`), for a model with a `reach`;
   # x [B, N'] of whole units.
@@ -216,6 +239,62 @@ class Wavefunction:
       jax.eval_shape(hk.transform(trace).init, jax.random.key(0), x)
       self._live = masks
     return self._live
+
+  def layer_probe(self) -> LayerProbe | None:
+    """For a model whose every parameter belongs to a masked layer
+    (`zoo.nn.masked`) called once per pass: log psi with each layer's
+    input recorded and a shift added to its output, and the layers; else
+    None.
+
+    A sample's gradient with respect to such a layer's parameters follows
+    from the layer's input and the cotangent at its output
+    (its `gradient_rule`), and the cotangents of every sample come from one
+    reverse pass with respect to the shifts: SR's jacobian without a
+    reverse pass per sample, and for dense layers A A^T without A
+    (`zoo.vmc.sr.centred_gram`).
+    """
+    if not hasattr(self, "_layer_probe"):
+      self._layer_probe = self._build_layer_probe()
+    return self._layer_probe
+
+  def _build_layer_probe(self) -> LayerProbe | None:
+    calls = []
+    layer_types = (nn.MaskedDense1D, nn.MaskedConv1D, nn.MaskedConv2D)
+
+    def probe(x, shifts):
+      inputs = {}
+
+      def interceptor(method, args, kwargs, context):
+        out = method(*args, **kwargs)
+        module = context.module
+        if (isinstance(module, layer_types)
+            and context.method_name == "__call__"):
+          name = module.module_name
+          calls.append((name, module.gradient_rule(),
+                        bool(kwargs.get("valid", False))))
+          inputs[name] = args[0]
+          out = out + shifts[name] if name in shifts else out
+        return out
+
+      with hk.intercept_methods(interceptor):
+        cond = ARNN(self.spec).conditionals_log_psi(x)
+      return self._select(cond, x), inputs
+
+    transformed = hk.transform(probe)
+    x = jnp.zeros((1, self.hilbert.size), self.real_dtype)
+    shapes = self.parameter_shapes()
+    jax.eval_shape(transformed.apply, shapes, None, x, {})
+    names = [name for name, _, _ in calls]
+    if (len(set(names)) != len(names) or set(names) != set(shapes)
+        or any(valid for _, _, valid in calls)
+        or any(set(shapes[name]) - {"kernel", "bias"} for name in names)):
+      return None
+
+    def log_psi(params, x, shifts):
+      return transformed.apply(params, None, x, shifts)
+
+    return LayerProbe(log_psi=log_psi,
+                      layers={name: rule for name, rule, _ in calls})
 
   def parameter_shapes(self) -> Params:
     """The params tree as jax.ShapeDtypeStructs, without initializing."""

@@ -194,6 +194,9 @@ class Symmetrized(Wavefunction):
   def reach(self) -> None:
     return None  # psi_G sums over images whose changed sites move
 
+  def layer_probe(self) -> None:
+    return None  # a sample's gradient sums over its images
+
   def log_psi(self, params, x) -> jax.Array:
     """log psi_G(x): [B] (see the module docstring)."""
     x, single = self._batched(x)

@@ -40,7 +40,7 @@ Glossary of shapes:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import haiku as hk
 import jax
@@ -59,6 +59,25 @@ def _positive_pair(name: str, value: Any) -> tuple[int, int]:
                             "must be a positive integer or a pair of them")
   return (checks.positive_int(f"{name}[0]", value[0]),
           checks.positive_int(f"{name}[1]", value[1]))
+
+
+class GradientRule(NamedTuple):
+  """A masked layer's parameter gradients from its input and output.
+
+  Attributes:
+    sample_gradients: (x [B, ..., Fin], c [B, ..., Fout], kernel shape) ->
+      {"kernel": [B, *kernel shape], "bias": [B, ...] if the layer has
+      one}: each configuration's gradient of a scalar L, from the full
+      pass's input x and L's cotangent c at the output. Linear in c: with
+      c = dL/dRe(y) + i dL/dIm(y) (the conjugate of JAX's vjp for complex
+      y) they are dL/dRe + i dL/dIm of each parameter, as
+      `zoo.vmc.estimators` packs gradients. A pure function, callable
+      outside a transform.
+    dense: (exclusive, use_bias) of a MaskedDense1D, whose Gram matrices
+      `MaskedDense1D.gradient_gram` forms without the gradients; else None.
+  """
+  sample_gradients: Callable[..., dict[str, jax.Array]]
+  dense: tuple[bool, bool] | None = None
 
 
 class _MaskedLayer(hk.Module):
@@ -93,6 +112,11 @@ class _MaskedLayer(hk.Module):
     return hk.get_parameter("bias", shape, self.param_dtype,
                             init=initializers.unmasked(self.bias_init))
 
+  def gradient_rule(self) -> "GradientRule":
+    """How this layer's parameter gradients follow from its input and the
+    cotangent at its output (see `GradientRule`)."""
+    raise NotImplementedError
+
 
 class MaskedDense1D(_MaskedLayer):
   """Dense layer over all sites with a lower-triangular block mask.
@@ -120,12 +144,61 @@ class MaskedDense1D(_MaskedLayer):
         init=initializers.masked(init, mask))
     return kernel * jnp.asarray(mask, kernel.dtype)
 
+  def gradient_rule(self) -> "GradientRule":
+    site_mask, use_bias = self.site_mask, self.use_bias
+
+    def sample_gradients(x, c, kernel_shape):
+      del kernel_shape
+      mask = jnp.asarray(site_mask[:, None, :, None], c.real.dtype)
+      kernel = jnp.einsum("bjf,big->bjfig", jnp.conj(x), c) * mask
+      return {"kernel": kernel, **({"bias": c} if use_bias else {})}
+
+    return GradientRule(sample_gradients, dense=(self.exclusive, use_bias))
+
   def __call__(self, x: jax.Array) -> jax.Array:
     """[B, N, Fin] -> [B, N, Fout]."""
     kernel = self._kernel(x.shape[-1])
     y = jnp.einsum("bjf,jfig->big", x, kernel, precision=self.precision)
     bias = self._bias((self.n_sites, self.features))
     return y if bias is None else y + bias
+
+  @staticmethod
+  def gradient_gram(exclusive: bool, has_bias: bool,
+                    x_rows: jax.Array,  # [R, N, Fin]
+                    c_rows: jax.Array,  # [R, N, Fout]
+                    x_cols: jax.Array,  # [S, N, Fin]
+                    c_cols: jax.Array,  # [S, N, Fout]
+                    precision=None) -> jax.Array:  # [R, S]
+    """Re <g_r, g_s>: inner products of the layer's parameter gradients
+    (kernel and bias, real coordinates) of scalar functions r and s.
+
+    A scalar's gradient through this layer is the outer product of the
+    layer's input x and the scalar's cotangent c at the output, masked:
+    dL / dW[j, f, i, g] = mask[j, i] conj(x[j, f]) c[i, g], dL / db = c,
+    with c = dL/dRe(y) + i dL/dIm(y) (the conjugate of JAX's vjp for
+    complex y). So the inner products factor into per-site Gram matrices
+    of inputs and of cotangents, and the [N Fin N Fout] gradients are never
+    formed: sum_i (sum_{j: mask[j, i]} x_r[j] . conj x_s[j] + [bias])
+    (conj c_r[i] . c_s[i]), real part; the inner sum runs up the sites.
+    """
+    def site(carry, inputs):
+      total, reach = carry  # [R, S]: the sum, the inputs' Gram so far
+      xr, xs, cr, cs = inputs  # [R, Fin], [S, Fin], [R, Fout], [S, Fout]
+      inputs_gram = jnp.matmul(xr, jnp.conj(xs).T, precision=precision)
+      if not exclusive:
+        reach = reach + inputs_gram
+      cots_gram = jnp.matmul(jnp.conj(cr), cs.T, precision=precision)
+      total = total + (reach + 1 if has_bias else reach) * cots_gram
+      if exclusive:
+        reach = reach + inputs_gram
+      return (total, reach), None
+
+    sites_first = [jnp.swapaxes(a, 0, 1)
+                   for a in (x_rows, x_cols, c_rows, c_cols)]
+    dtype = jnp.result_type(*sites_first)
+    zeros = jnp.zeros((x_rows.shape[0], x_cols.shape[0]), dtype)
+    (total, _), _ = jax.lax.scan(site, (zeros, zeros), sites_first)
+    return total.real
 
   def init_cache(self, batch_size: int, in_features: int) -> None:
     hk.set_state("inputs", jnp.zeros(
@@ -225,13 +298,26 @@ class MaskedConv1D(_MaskedLayer):
           rhs_dilation=(self.kernel_dilation,),
           dimension_numbers=("NWC", "WIO", "NWC"), precision=self.precision)
 
-    # Tap t reads the input (T - 1 - t) * dilation + shift sites back.
-    offsets = [((self.taps - 1 - t) * self.kernel_dilation + self.shift,)
-               for t in range(self.taps)]
-    y = _full_pass(x, kernel, conv, lambda kernel: kernel, offsets,
+    y = _full_pass(x, kernel, conv, lambda kernel: kernel, self._offsets(),
                    self.precision, crop=self.pad if valid else 0)
     bias = self._bias((self.features,))
     return y if bias is None else y + bias
+
+  def _offsets(self) -> list[tuple[int]]:
+    """Tap t reads the input (T - 1 - t) * dilation + shift sites back."""
+    return [((self.taps - 1 - t) * self.kernel_dilation + self.shift,)
+            for t in range(self.taps)]
+
+  def gradient_rule(self) -> "GradientRule":
+    offsets, use_bias = self._offsets(), self.use_bias
+
+    def sample_gradients(x, c, kernel_shape):
+      del kernel_shape
+      kernel = _tap_gradients(x, c, offsets)
+      return {"kernel": kernel,
+              **({"bias": jnp.sum(c, axis=1)} if use_bias else {})}
+
+    return GradientRule(sample_gradients)
 
   @property
   def _first_offset(self) -> int:
@@ -278,6 +364,17 @@ def _shifted(a: jax.Array, offsets: Sequence[int]) -> jax.Array:
   zero = jnp.zeros((), a.dtype)
   return jax.lax.pad(a, zero, [(0, 0, 0)] + [(o, -o, 0) for o in offsets]
                      + [(0, 0, 0)])
+
+
+def _tap_gradients(x: jax.Array, c: jax.Array,
+                   offsets: Sequence[Sequence[int]]) -> jax.Array:
+  """[B, T, Fin, Fout]: each configuration's gradient with respect to the
+  taps of a full pass out[p] = sum_t x[p - offsets[t]] taps[t], from its
+  input x [B, *S, Fin] and the cotangent c [B, *S, Fout] at its output."""
+  spatial = "".join("pqrs"[:x.ndim - 2])
+  contract = f"b{spatial}f,b{spatial}g->bfg"
+  return jnp.stack([jnp.einsum(contract, jnp.conj(_shifted(x, o)), c)
+                    for o in offsets], axis=1)
 
 
 def _full_pass(x: jax.Array, kernel: jax.Array, conv, taps_of,
@@ -402,8 +499,6 @@ class MaskedConv2D(_MaskedLayer):
     starts after them: [B, H', W, Fin] -> [B, H' - rows_back, W, Fout].
     """
     kernel = self._kernel(x.shape[-1])
-    kh, kw = self.kernel_size
-    dh, dw = self.kernel_dilation
     back = self.back
 
     def conv(x, kernel):
@@ -413,15 +508,33 @@ class MaskedConv2D(_MaskedLayer):
           rhs_dilation=self.kernel_dilation,
           dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=self.precision)
 
-    # Tap (j, t) reads the input (kh - 1 - j) dh rows up and (kw // 2 - t)
-    # dw columns left; the masked taps are left out.
-    rows, cols = np.nonzero(self.mask)
-    offsets = [((kh - 1 - j) * dh, (kw // 2 - t) * dw)
-               for j, t in zip(rows, cols)]
+    rows, cols, offsets = self._taps()
     y = _full_pass(x, kernel, conv, lambda kernel: kernel[rows, cols],
                    offsets, self.precision, crop=back if valid else 0)
     bias = self._bias((self.features,))
     return y if bias is None else y + bias
+
+  def _taps(self) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """The unmasked taps' kernel rows and columns, and their offsets: tap
+    (j, t) reads the input (kh - 1 - j) dh rows up and (kw // 2 - t) dw
+    columns left."""
+    kh, kw = self.kernel_size
+    dh, dw = self.kernel_dilation
+    rows, cols = np.nonzero(self.mask)
+    return rows, cols, [((kh - 1 - j) * dh, (kw // 2 - t) * dw)
+                        for j, t in zip(rows, cols)]
+
+  def gradient_rule(self) -> "GradientRule":
+    (rows, cols, offsets), use_bias = self._taps(), self.use_bias
+
+    def sample_gradients(x, c, kernel_shape):
+      taps = _tap_gradients(x, c, offsets)  # [B, T, Fin, Fout]
+      kernel = jnp.zeros((x.shape[0], *kernel_shape), taps.dtype)
+      kernel = kernel.at[:, rows, cols].set(taps)
+      return {"kernel": kernel,
+              **({"bias": jnp.sum(c, axis=(1, 2))} if use_bias else {})}
+
+    return GradientRule(sample_gradients)
 
   def _push_taps(self) -> list[tuple[int, int, int]]:
     """Unmasked taps as (kernel row j, first flipped column, count) per row.

@@ -54,6 +54,7 @@ import optax
 
 from zoo import checks
 from zoo import chunks
+from zoo import nn
 from zoo.vmc import estimators
 
 SOLVERS = ("auto", "cholesky", "cg", "minsr")
@@ -70,11 +71,15 @@ class SRProblem(NamedTuple):
     columns: [P'] the coordinates the jacobian holds, or None for all; the
       others must have zero log-derivatives for every x (masked kernel
       entries), so that S and F vanish there and so does delta.
+    gram: [M, M] T = A A^T, for minsr without A (`centred_gram`), with
+    transpose: c [M] -> A^T c [P].
   """
   residual: jax.Array
   jacobian: jax.Array | None = None
   matvec: Callable[[jax.Array], jax.Array] | None = None
   columns: jax.Array | None = None
+  gram: jax.Array | None = None
+  transpose: Callable[[jax.Array], jax.Array] | None = None
 
 
 def live_columns(params, live) -> np.ndarray | None:
@@ -138,6 +143,140 @@ def centred_jacobian(log_psi_fn: estimators.LogPsiFn, params,
   return jnp.swapaxes(jac, 0, 1).reshape(-1, jac.shape[-1])
 
 
+# Rows of A A^T built at once from the layers' Gram factors: bounds the
+# [rows, M] sums carried up the sites (8 MiB each at 1024 x 1024 in
+# float64, the size of A A^T itself).
+GRAM_ROW_BLOCK = 1024
+
+
+def _probed_rows(probe, params, x: jax.Array):
+  """The layers' inputs and cotangents of the rows of A, from one reverse
+  pass with respect to shifts at the layers' outputs (the samples are
+  independent): ({layer: [M, ..., Fin]}, {layer: [M, ..., Fout]}, K), rows
+  (part, sample) as in A, K = 2 parts (Re and Im log psi) or 1.
+
+  The cotangents are dL/dRe(y) + i dL/dIm(y) (JAX's vjp gives their
+  conjugate), as the layers' gradient rules take them.
+  """
+  n = x.shape[0]
+  _, input_shapes = jax.eval_shape(probe.log_psi, params, x[:1], {})
+  shifts = {}
+  for name in probe.layers:
+    kernel = params[name]["kernel"]  # [..., Fin, Fout]
+    like = input_shapes[name]
+    shifts[name] = jnp.zeros((n, *like.shape[1:-1], kernel.shape[-1]),
+                             jnp.result_type(like.dtype, kernel.dtype))
+
+  def parts(shifts):  # [K, n]: Re log psi (and Im)
+    log_psi, inputs = probe.log_psi(params, x, shifts)
+    stacked = ([log_psi.real, log_psi.imag] if jnp.iscomplexobj(log_psi)
+               else [log_psi.real])
+    return jnp.stack(stacked), inputs
+
+  out, vjp, inputs = jax.vjp(parts, shifts, has_aux=True)
+  k = out.shape[0]
+  eye = jnp.eye(k, dtype=out.dtype)
+  cots = [vjp(jnp.broadcast_to(eye[i][:, None], out.shape))[0]
+          for i in range(k)]
+  rows_c = {name: jnp.conj(jnp.concatenate([c[name] for c in cots]))
+            for name in probe.layers}
+  rows_x = {name: jnp.concatenate([inputs[name]] * k)
+            for name in probe.layers}
+  return rows_x, rows_c, k
+
+
+def _centre_rows(a: jax.Array, w: jax.Array, k: int) -> jax.Array:
+  """Rows (part, sample) of [M, ...] -> sqrt(w) (row - its part's mean)."""
+  a = a.reshape(k, w.shape[0], *a.shape[1:])
+  mean = jnp.einsum("n,kn...->k...", w, a)[:, None]
+  s = jnp.sqrt(w).reshape((1, -1) + (1,) * (a.ndim - 2))
+  return (s * (a - mean)).reshape(-1, *a.shape[2:])
+
+
+def probed_jacobian(probe, params, x: jax.Array,  # [n, N]
+                    weights: jax.Array | None = None,
+                    columns: jax.Array | None = None) -> jax.Array:  # [M, P]
+  """A of `centred_jacobian` from a model's `layer_probe()`: every
+  sample's gradient from the layers' inputs and cotangents
+  (their `gradient_rule`s), with no reverse pass per sample."""
+  coords = estimators.RealCoordinates(params)
+  n = x.shape[0]
+  w = estimators.normalized_weights(weights, n, coords.real_dtype)
+  rows_x, rows_c, k = _probed_rows(probe, params, x)
+  grads = {name: rule.sample_gradients(rows_x[name], rows_c[name],
+                                       params[name]["kernel"].shape)
+           for name, rule in probe.layers.items()}
+  jac = jax.vmap(coords.flatten)(grads)  # [M, P]
+  if columns is not None:
+    jac = jac[:, columns]
+  return _centre_rows(jac, w, k)
+
+
+def centred_gram(probe, params, x: jax.Array,  # [n, N]
+                 weights: jax.Array | None = None,
+                 row_block: int = GRAM_ROW_BLOCK) -> jax.Array:  # [M, M]
+  """T = A A^T of `centred_jacobian`, without A, from a model's
+  `layer_probe()` whose layers are all dense (`probe.dense`).
+
+  With the layers' inputs and cotangents (`_probed_rows`),
+  `MaskedDense1D.gradient_gram` gives the inner products of the samples'
+  gradients. The cost is O(M^2 N F) against O(M P) for A and O(M^2 P) for
+  A A^T, P ~ N^2 F^2 / 2.
+  """
+  checks.positive_int("row_block", row_block)
+  n = x.shape[0]
+  real = estimators.real_dtype_of(params)
+  w = estimators.normalized_weights(weights, n, real)
+  rows_x, rows_c, k = _probed_rows(probe, params, x)
+  m = k * n
+  pad = -m % row_block
+
+  def blocks(a):  # [M, ...] -> [M' / row_block, row_block, ...]
+    a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+    return a.reshape((-1, row_block) + a.shape[1:])
+
+  def block_rows(xc):  # T's rows of one block
+    bx, bc = xc
+    return sum(nn.MaskedDense1D.gradient_gram(
+        *rule.dense, bx[name], bc[name], rows_x[name], rows_c[name],
+        precision=jax.lax.Precision.HIGHEST)
+               for name, rule in probe.layers.items())
+
+  t = jax.lax.map(block_rows, (jax.tree.map(blocks, rows_x),
+                               jax.tree.map(blocks, rows_c)))
+  t = t.reshape(-1, m)[:m]
+  # A = C G with G the raw gradients, C centring and weighting each
+  # part's rows: T = C (G G^T) C^T.
+  t = _centre_rows(_centre_rows(t, w, k).T, w, k)
+  return t.astype(real)
+
+
+def centred_transpose(log_psi_fn: estimators.LogPsiFn, params,
+                      x: jax.Array,  # [n, N]
+                      weights: jax.Array | None = None,
+                      chunk_size: int | None = None
+                      ) -> Callable[[jax.Array], jax.Array]:
+  """c [M] -> A^T c [P] by one reverse pass of log psi over the samples.
+
+  A^T c = sum_(k, x) u_k(x) O_k(x), with O_0 = Re O, O_1 = Im O and
+  u = sqrt(w) c - w sum_x sqrt(w) c (the centring moved onto c), which is
+  Re sum_x (u_0 - i u_1) O, one vjp.
+  """
+  coords = estimators.RealCoordinates(params)
+  n = x.shape[0]
+  w = estimators.normalized_weights(weights, n, coords.real_dtype)
+  s = jnp.sqrt(w)
+
+  def transpose(c):
+    u = s * c.reshape(-1, n)
+    u = u - w * jnp.sum(u, axis=1, keepdims=True)
+    cotangent = u[0] - 1j * u[1] if u.shape[0] == 2 else u[0]
+    return coords.flatten(estimators.log_psi_vjp(log_psi_fn, params, x,
+                                                 cotangent, chunk_size))
+
+  return transpose
+
+
 def centred_matvec(log_psi_fn: estimators.LogPsiFn, params,
                    x: jax.Array,  # [n, N]
                    weights: jax.Array | None = None,
@@ -178,14 +317,22 @@ def make_sr_problem(log_psi_fn: estimators.LogPsiFn, params,
                     *, weights: jax.Array | None = None,
                     chunk_size: int | None = None,
                     jacobian_batch: int = JACOBIAN_BATCH,
-                    dense: bool = True, live=None) -> SRProblem:
-  """The SR problem of samples x.
+                    dense: bool = True, live=None, probe=None,
+                    solver: str | None = None) -> SRProblem:
+  """The SR problem of samples x, in the form its solver uses.
 
   dense=True builds the jacobian A (`centred_jacobian` with
   `batch_size=jacobian_batch`), of the `live` coordinates only (a
   params-shaped tree of bools, `zoo.Wavefunction.live_parameters()`, or
   None for all); dense=False only the jvp/vjp matvec, whose passes see at
   most `chunk_size` samples at a time.
+
+  `solver`, when given, sets dense (False for "cg"). A `probe`
+  (`zoo.Wavefunction.layer_probe()`, where not None) builds A from the
+  layers (`probed_jacobian`) instead of per-sample reverse passes; if its
+  layers are all dense and the solver is minsr, or "auto" with fewer rows
+  than live coordinates, the problem holds A A^T (`centred_gram`) and
+  A^T's product instead of A.
   """
   x = jnp.asarray(x)
   real = estimators.real_dtype_of(params)
@@ -193,19 +340,40 @@ def make_sr_problem(log_psi_fn: estimators.LogPsiFn, params,
   is_complex = jnp.iscomplexobj(jax.eval_shape(log_psi_fn, params, x[:1]))
   centred = local_energies - jnp.sum(w * local_energies)
   residual = _stack_parts(jnp.sqrt(w) * centred, is_complex).astype(real)
+  if solver is not None:
+    _check_solver(solver)
+    dense = solver != "cg"
+  columns = live_columns(params, live)
+  coordinates = (estimators.RealCoordinates(params).size if columns is None
+                 else columns.size)
+  if probe is not None and probe.dense and (solver == "minsr" or (
+      solver == "auto" and residual.shape[0] < coordinates)):
+    return SRProblem(
+        residual=residual, gram=centred_gram(probe, params, x, weights),
+        transpose=centred_transpose(log_psi_fn, params, x, weights,
+                                    chunk_size))
   if dense:
-    columns = live_columns(params, live)
     if columns is not None:
       columns = jnp.asarray(columns)
-    return SRProblem(residual=residual, columns=columns,
-                     jacobian=centred_jacobian(log_psi_fn, params, x, weights,
-                                               jacobian_batch, columns))
+    if probe is not None:
+      jacobian = probed_jacobian(probe, params, x, weights, columns)
+    else:
+      jacobian = centred_jacobian(log_psi_fn, params, x, weights,
+                                  jacobian_batch, columns)
+    return SRProblem(residual=residual, columns=columns, jacobian=jacobian)
   return SRProblem(residual=residual, matvec=centred_matvec(
       log_psi_fn, params, x, weights, chunk_size))
 
 
 def resolve_solver(solver: str, problem: SRProblem) -> str:
   """The solver "auto" stands for, given the problem's shapes."""
+  if problem.gram is not None:
+    if solver not in ("auto", "minsr"):
+      raise ValueError(
+          f"solver={solver!r} cannot use an SR problem that holds A A^T "
+          "(gram) only; use solver='minsr' or build the problem for it "
+          "(make_sr_problem(..., solver=...))")
+    return "minsr"
   if solver != "auto":
     return solver
   if problem.jacobian is None:
@@ -233,6 +401,12 @@ def natural_gradient(problem: SRProblem,
         diag_shift=diag_shift, solver=solver, cg_tol=cg_tol,
         cg_maxiter=cg_maxiter)
     return jnp.zeros_like(force).at[problem.columns].set(inner)
+  if problem.gram is not None:
+    t = problem.gram + diag_shift * jnp.eye(problem.gram.shape[0],
+                                            dtype=problem.gram.dtype)
+    coeffs = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(t),
+                                        problem.residual)  # [M]
+    return problem.transpose(coeffs)
   jac = problem.jacobian
   if solver in ("cholesky", "minsr") and jac is None:
     raise ValueError(
@@ -269,9 +443,10 @@ def stochastic_reconfiguration(
 
   `update(gradient, state, params=None, *, sr_problem)` needs the extra
   argument `sr_problem`: an `SRProblem` of the same samples as the
-  gradient, or a callable `dense -> SRProblem` (`dense` says whether the
-  solver needs the jacobian), so that the problem is built only when SR is
-  in the chain and only in the form its solver uses.
+  gradient, or a callable `solver -> SRProblem` (this transformation's
+  solver, e.g. for `make_sr_problem(..., solver=solver)`), so that the
+  problem is built only when SR is in the chain and only in the form its
+  solver uses.
 
   Args:
     diag_shift: lambda > 0, added to S (see the module docstring).
@@ -294,9 +469,9 @@ def stochastic_reconfiguration(
       raise ValueError(
           "sr_problem must be given to the update of "
           "stochastic_reconfiguration(): an SRProblem or a callable "
-          "dense -> SRProblem; got None")
+          "solver -> SRProblem; got None")
     if callable(sr_problem):
-      sr_problem = sr_problem(solver != "cg")
+      sr_problem = sr_problem(solver)
     coords = estimators.RealCoordinates(updates)
     force = coords.flatten(updates) / 2
     delta = natural_gradient(sr_problem, force, diag_shift=diag_shift,

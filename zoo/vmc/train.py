@@ -308,11 +308,12 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     local = estimate.local_energies if shift is None else (
         estimate.local_energies + shift)
 
-    def sr_problem(dense: bool) -> sr_lib.SRProblem:
+    def sr_problem(solver: str) -> sr_lib.SRProblem:
       return sr_lib.make_sr_problem(
           model.log_psi, params, x, local,
-          chunk_size=chunk_size, jacobian_batch=jacobian_batch, dense=dense,
-          live=model.live_parameters())
+          chunk_size=chunk_size, jacobian_batch=jacobian_batch,
+          solver=solver, live=model.live_parameters(),
+          probe=model.layer_probe())
 
     updates, opt_state = optimizer.update(
         estimate.gradient, state.opt_state, params, sr_problem=sr_problem)
