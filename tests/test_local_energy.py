@@ -1,6 +1,7 @@
 """Local energies that reuse what a configuration shares with its connected
-ones (restarts from the shared prefix, cones of the convolutions) equal the
-full evaluation (zoo.vmc.local_energy)."""
+ones (restarts from the shared prefix, the dense body from the first
+change, cones of the convolutions) equal the full evaluation
+(zoo.vmc.local_energy)."""
 
 from unittest import mock
 
@@ -117,6 +118,42 @@ class LocalEnergyTest(parameterized.TestCase):
     self.assertEqual(local_energy.strategy(model, ham) == "restart",
                      family == "gru")
 
+  @parameterized.named_parameters(
+      dict(testcase_name=f"{system}_{jnp.dtype(dtype).name}", system=system,
+           dtype=dtype)
+      for system, dtype in (("tfim_chain_open", jnp.complex128),
+                            ("heisenberg_chain_sz0", jnp.float64),
+                            ("j1j2_2x3_open", jnp.float64),
+                            ("heisenberg_2x4_sz0", jnp.complex128)))
+  def test_suffixes_equal_full_passes(self, system, dtype):
+    # The dense and attention bodies from each block's first site on: one
+    # block (the whole lattice), blocks that do not divide it, one per
+    # site; both twins.
+    build, sector = SYSTEMS[system]
+    ham = build()
+    hilbert = zoo.spin_half(ham.n_sites, total_sz=sector)
+    for model in (zoo.ARNNDense(hilbert, layers=3, features=3,
+                                param_dtype=dtype),
+                  zoo.FastARNNDense(hilbert, layers=2, features=2,
+                                    use_bias=False, param_dtype=dtype),
+                  zoo.ARTransformer(hilbert, layers=2, features=4, heads=2,
+                                    param_dtype=dtype),
+                  zoo.FastARTransformer(hilbert, layers=1, features=4,
+                                        heads=1, param_dtype=dtype)):
+      params, _ = model.init(jax.random.key(0))
+      x = sampler.sample(model, params, jax.random.key(1), 16)
+      full = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
+          params, x)
+      first = local_energy.first_changed_steps(ham, np.arange(ham.n_sites))
+      for blocks in (1, 3, ham.n_sites):
+        plan = local_energy.suffix_plan(ham.n_sites, first, blocks)
+        self.assertCountEqual(np.concatenate([t for _, t in plan]),
+                              np.flatnonzero(first < ham.n_sites))
+        suffixes = jax.jit(lambda p, x: local_energy._from_first_change(
+            model, ham, p, x, plan))(params, x)
+        np.testing.assert_allclose(suffixes, full, rtol=0, atol=1e-10,
+                                   err_msg=f"{model.name}, {blocks} blocks")
+
   @parameterized.named_parameters(CONE_CASES)
   def test_cones_equal_full_passes(self, family, fast, system, dtype):
     # Lattices longer than the stages' reach, so that cones stop short of
@@ -171,7 +208,9 @@ class LocalEnergyTest(parameterized.TestCase):
                                 kernel_size=3)
     self.assertEqual(local_energy.strategy(conv1d, chain), "cones")
     dense = zoo.ARNNDense(chain.hilbert, layers=2, features=2)
-    self.assertEqual(local_energy.strategy(dense, chain), "full")
+    self.assertEqual(local_energy.strategy(dense, chain), "suffix")
+    self.assertEqual(local_energy.strategy(zoo.FastARTransformer(
+        chain.hilbert, layers=1, features=4, heads=2), chain), "suffix")
     conv2d = zoo.FastARNNConv2D(square.hilbert, layers=3, features=4,
                                 kernel_size=(3, 3))
     self.assertEqual(local_energy.strategy(conv2d, square), "cones")

@@ -47,6 +47,16 @@ another in a few units can be evaluated only where it may differ
 
 so that logits(x) = head(stage(S - 1, ... stage(0, units(x)))).
 
+A body whose later sites can be computed from what a configuration x
+keeps of its full pass (the dense stack: its stage outputs; attention:
+its keys and values) has `suffixes = (blocks, samples per pass)` (see
+zoo.vmc.local_energy) and
+
+  keep(x [B, N]) -> kept                    a pytree, batch first
+  logits_from(x' [B, m, N], kept, start)    z [B, m, N - start, K] of
+                                            configurations equal to the
+                                            kept ones before site `start`
+
 Glossary of shapes:
   B: batch, N: sites, K: local states, F: features, H x W: 2D lattice,
   T: generation steps (= N).
@@ -205,6 +215,10 @@ class MaskedStack:
   # shared prefix (zoo.vmc.local_energy): not when the full pass is one
   # parallel computation over the sites.
   restarts = False
+  # For a body that local energies evaluate from the first change on
+  # (`keep`, `logits_from`; zoo.vmc.local_energy): (blocks of sites, samples
+  # per pass); else None.
+  suffixes = None
   # Samples per batch of reverse passes in an SR jacobian (see
   # zoo.vmc.sr.JACOBIAN_BATCH; the measurements: BENCHMARKS.md).
   jacobian_batch = 2
@@ -219,8 +233,6 @@ class MaskedStack:
   @staticmethod
   def reach(spec: ARNNSpec) -> tuple[int, tuple[int, ...]] | None:
     """(unit, units back per stage) of the convolutions (module doc)."""
-    if spec.family == "dense":
-      return None
     layers = list(zip(spec.kernel_size, spec.kernel_dilation))
     if spec.family == "conv1d":
       return 1, tuple(nn.MaskedConv1D.sites_back(
@@ -239,8 +251,7 @@ class MaskedStack:
   def stage(self, i: int, h: jax.Array, valid: bool = False) -> jax.Array:
     if i > 0:
       h = self.spec.activation(h)
-    return self.layers[i](h) if self.spec.family == "dense" else (
-        self.layers[i](h, valid=valid))
+    return self.layers[i](h, valid=valid)
 
   def head(self, h: jax.Array) -> jax.Array:
     return h.reshape(h.shape[0], -1, h.shape[-1])
@@ -265,6 +276,46 @@ class MaskedStack:
       if i > 0:
         h = self.spec.activation(h)
       h = layer.update_site(h, index)
+    return h
+
+
+class DenseStack(MaskedStack):
+  """The dense family's body: masked dense layers. Every output sees every
+  earlier site, so there is no reach; but each layer is linear in its
+  input with element-wise activations between, so for x' equal to x
+  before site s, stage i's output changes only from s on, by the layer's
+  kernel from s on applied to the change of its input there
+  (`MaskedDense1D.linear_from`). `keep(x)` holds x's stage inputs and
+  outputs (module doc)."""
+
+  # (blocks, samples per pass): BENCHMARKS.md, "Tuned constants".
+  suffixes = (4, 512)
+
+  @staticmethod
+  def reach(spec: ARNNSpec) -> None:
+    del spec
+
+  def stage(self, i: int, h: jax.Array, valid: bool = False) -> jax.Array:
+    if valid:
+      raise ValueError("the dense body has no valid pass (no reach)")
+    if i > 0:
+      h = self.spec.activation(h)
+    return self.layers[i](h)
+
+  def keep(self, x: jax.Array) -> list[jax.Array]:
+    h = [self.units(x)]  # [B, N, 1], then each stage's output [B, N, F]
+    for i in range(len(self.layers)):
+      h.append(self.stage(i, h[-1]))
+    return h
+
+  def logits_from(self, x: jax.Array, kept: list[jax.Array],
+                  start: int) -> jax.Array:
+    h = self.units(x)[..., start:, :]  # [B, m, L, 1]
+    for i, layer in enumerate(self.layers):
+      h_x = kept[i][:, None, start:]
+      if i > 0:
+        h, h_x = self.spec.activation(h), self.spec.activation(h_x)
+      h = kept[i + 1][:, None, start:] + layer.linear_from(h - h_x, start)
     return h
 
 
@@ -294,13 +345,35 @@ class ARNN(hk.Module):
   def stage(self, i: int, h: jax.Array, valid: bool) -> jax.Array:
     return self.body.stage(i, h, valid)
 
+  def keep(self, x: jax.Array):
+    return self.body.keep(x)
+
+  def conditionals_from(self, x: jax.Array, kept, start: int,
+                        sum_before: jax.Array) -> jax.Array:
+    """log psi_i [B, m, N - start, K] of configurations x [B, m, N] equal
+    to the kept ones (`keep`, [B, ...]) before site `start`, from there
+    on; sum_before [B] the total of the sites before `start` (used on a
+    constrained space). Raster order."""
+    batch, m, n = x.shape
+    z = self.body.logits_from(x, kept, start)
+    z = z.reshape(batch * m, n - start, z.shape[-1])
+    return self._finish(z, x[..., start:].reshape(batch * m, n - start),
+                        jnp.full(batch * m, start),
+                        jnp.repeat(sum_before, m)).reshape(
+                            batch, m, n - start, -1)
+
   def head_log_psi(self, h: jax.Array, x: jax.Array, start: jax.Array,
                    sum_before: jax.Array) -> jax.Array:
     """The conditionals of a run of consecutive sites from the last stage's
     output h over them: x [B, L] their values, `start` [B] the first one,
     sum_before [B] the total of the sites before it (used on a constrained
     space). log psi_i [B, L, K]; raster order."""
-    z = self.body.head(h)
+    return self._finish(self.body.head(h), x, start, sum_before)
+
+  def _finish(self, z: jax.Array, x: jax.Array, start: jax.Array,
+              sum_before: jax.Array) -> jax.Array:
+    """The logits z [B, L, K] of a run of consecutive sites (as
+    `head_log_psi`) -> their conditionals: restricted, normalized."""
     hilbert = self.spec.hilbert
     if hilbert.total is not None:
       values = x.astype(self.spec.real_dtype)

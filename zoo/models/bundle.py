@@ -67,7 +67,8 @@ class Wavefunction:
       net = ARNN(spec)
       return net.conditionals_log_psi, (
           net.conditionals_log_psi, net.init_cache, net.conditional_log_psi,
-          net.units, net.stage, net.head_log_psi)
+          net.units, net.stage, net.head_log_psi, net.keep,
+          net.conditionals_from)
 
     self._transformed = hk.multi_transform_with_state(functions)
 
@@ -97,6 +98,13 @@ class Wavefunction:
     """Whether local energies restart connected configurations from the
     shared prefix (`zoo.vmc.local_energy`): a fast model whose body does."""
     return bool(self.is_fast and self.body_type.restarts)
+
+  @property
+  def suffixes(self) -> tuple[int, int] | None:
+    """For a model whose local energies evaluate connected configurations
+    from their first change on (`keep`, `conditionals_from`;
+    zoo.models.arnn): (blocks of sites, samples per pass); else None."""
+    return self.body_type.suffixes
 
   @property
   def reach(self) -> tuple[int, tuple[int, ...]] | None:
@@ -187,6 +195,21 @@ class Wavefunction:
     """log psi_i [B, L, K] of the sites x [B, L] from site `start` [B]
     on, h their last stage's output, sum_before [B] the total before them."""
     return self._transformed.apply[5](params, {}, None, h, x, start,
+                                      sum_before)[0]
+
+  # Configurations from their first change on, for a model with
+  # `suffixes`; raster order.
+
+  def keep(self, params: Params, x: jax.Array):
+    """What x [B, N] keeps of its full pass for `conditionals_from`."""
+    return self._transformed.apply[6](params, {}, None, x)[0]
+
+  def conditionals_from(self, params: Params, x: jax.Array, kept,
+                        start: int, sum_before: jax.Array) -> jax.Array:
+    """log psi_i [B, m, N - start, K] of the sites from `start` on of x
+    [B, m, N], equal before it to the configurations of `kept` [B, ...];
+    sum_before [B] the total of those sites."""
+    return self._transformed.apply[7](params, {}, None, x, kept, start,
                                       sum_before)[0]
 
   def init_cache(self, params: Params, batch_size: int) -> State:

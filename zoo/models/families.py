@@ -62,7 +62,7 @@ import numpy as np
 from zoo import checks
 from zoo import nn
 from zoo.hilbert import Hilbert
-from zoo.models.arnn import ARNNSpec
+from zoo.models.arnn import ARNNSpec, DenseStack
 from zoo.models.bundle import Wavefunction
 from zoo.models.gated import GatedConvBody
 from zoo.models.recurrent import RecurrentBody
@@ -370,8 +370,10 @@ FAMILIES = {
     "gated_conv1d": (ARNNGatedConv1D, FastARNNGatedConv1D),
     "gated_conv2d": (ARNNGatedConv2D, FastARNNGatedConv2D),
 }
-# The body of each family other than the masked ones (zoo.models.arnn).
-BODIES = {"gru": RecurrentBody, "transformer": TransformerBody,
+# The body of each family other than the masked convolutions
+# (zoo.models.arnn.MaskedStack).
+BODIES = {"dense": DenseStack, "gru": RecurrentBody,
+          "transformer": TransformerBody,
           "gated_conv1d": GatedConvBody, "gated_conv2d": GatedConvBody}
 MODELS = {f.__name__: f for pair in FAMILIES.values() for f in pair}
 # Every field some family takes (a config's `model` section holds those of

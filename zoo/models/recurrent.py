@@ -33,6 +33,7 @@ class RecurrentBody:
   # The full pass is a scan of the cached step: local energies restart
   # connected configurations from the shared prefix (zoo.vmc.local_energy).
   restarts = True
+  suffixes = None  # a scan, restarted instead (zoo.models.arnn)
   # Samples per batch of reverse passes in an SR jacobian (BENCHMARKS.md).
   jacobian_batch = 16
 

@@ -194,6 +194,10 @@ class Symmetrized(Wavefunction):
   def reach(self) -> None:
     return None  # psi_G sums over images whose changed sites move
 
+  @property
+  def suffixes(self) -> None:
+    return None
+
   def layer_probe(self) -> None:
     return None  # a sample's gradient sums over its images
 

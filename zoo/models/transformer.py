@@ -53,6 +53,9 @@ class TransformerBody:
 
   cached = True
   restarts = False  # its full pass attends in parallel (zoo.vmc.local_energy)
+  # From the kept keys and values (zoo.models.arnn): (blocks of sites,
+  # samples per pass), BENCHMARKS.md "Tuned constants".
+  suffixes = (16, 32)
   jacobian_batch = 16  # see zoo.models.arnn.MaskedStack
 
   @staticmethod
@@ -94,17 +97,43 @@ class TransformerBody:
     return jax.nn.one_hot(hilbert.states_to_indices(values),
                           hilbert.local_size, dtype=self.spec.real_dtype)
 
-  def logits(self, x: jax.Array) -> jax.Array:
-    batch, n = x.shape
-    tokens = self.embed(self._onehot(x[:, :-1]))  # [B, T - 1, F]
-    start = jnp.broadcast_to(self._start(), (batch, 1, tokens.shape[-1]))
-    h = jnp.concatenate([start, tokens], axis=1)
-    h = h + self.position(jnp.asarray(self.positions, h.dtype))
-    for block in self.blocks:
-      h = h + block["attention"](block["norm_attention"](h))
+  def _inputs(self, x: jax.Array, start: int) -> jax.Array:
+    """The inputs of steps start .. T - 1 of x [..., N]: [..., T - start, F]
+    (step t reads site t - 1, step 0 the start vector)."""
+    h = self.embed(self._onehot(x[..., max(start, 1) - 1:-1]))
+    if start == 0:
+      first = self._start()
+      h = jnp.concatenate(
+          [jnp.broadcast_to(first, (*h.shape[:-2], 1, first.shape[0])), h],
+          axis=-2)
+    return h + self.position(jnp.asarray(self.positions[start:], h.dtype))
+
+  def _run(self, h: jax.Array, before=None, keep: bool = False):
+    """The blocks over h's steps, after those whose keys and values
+    `before` holds per block (or none): the logits, or with `keep` every
+    block's keys and values of h's steps."""
+    kept = []
+    for i, block in enumerate(self.blocks):
+      normed = block["norm_attention"](h)
+      if keep:
+        kept.append(block["attention"].keys_values(normed))
+      h = h + block["attention"](normed, None if before is None else before[i])
       mlp = jax.nn.gelu(block["mlp_in"](block["norm_mlp"](h)))
       h = h + block["mlp_out"](mlp)
+    if keep:
+      return kept
     return self.readout(self.norm_out(h).astype(self.spec.param_dtype))
+
+  def logits(self, x: jax.Array) -> jax.Array:
+    return self._run(self._inputs(x, 0))
+
+  def keep(self, x: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
+    """Every block's keys and values of x's steps [B, T, H, D]."""
+    return self._run(self._inputs(x, 0), keep=True)
+
+  def logits_from(self, x: jax.Array, kept, start: int) -> jax.Array:
+    before = [(k[:, None, :start], v[:, None, :start]) for k, v in kept]
+    return self._run(self._inputs(x, start), before)
 
   def init_cache(self, batch_size: int) -> None:
     for block in self.blocks:

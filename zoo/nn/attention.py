@@ -24,6 +24,7 @@ from typing import Any
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from zoo import checks
 from zoo.nn import initializers
@@ -94,18 +95,40 @@ class CausalSelfAttention(hk.Module):
     self.output = Dense(features, name="output", **dense)
     self.precision = precision
 
-  def __call__(self, h: jax.Array) -> jax.Array:
-    """Full pass: [B, T, F] -> [B, T, F]."""
-    batch, length, _ = h.shape
-    split = lambda y: y.reshape(batch, length, self.heads, self.head_size)
-    q, k, v = (split(f(h)) for f in (self.query, self.key, self.value))
-    scores = jnp.einsum("bthd,bshd->bhts", q, k, precision=self.precision)
+  def _split(self, y: jax.Array) -> jax.Array:  # [..., F] -> [..., H, D]
+    return y.reshape(*y.shape[:-1], self.heads, self.head_size)
+
+  def keys_values(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The keys and values of h [..., T, F]: [..., T, H, D] each."""
+    return self._split(self.key(h)), self._split(self.value(h))
+
+  def __call__(self, h: jax.Array,
+               before: tuple[jax.Array, jax.Array] | None = None
+               ) -> jax.Array:
+    """Full pass: [..., T, F] -> [..., T, F].
+
+    before: the keys and values [..., S, H, D] (`keys_values`,
+    broadcastable to h's leading axes) of S positions before h's, which h
+    continues: h holds positions S .. S + T - 1 of a longer sequence.
+    """
+    q = self._split(self.query(h))
+    k, v = self.keys_values(h)
+    if before is not None:
+      lead = k.shape[:-3]
+      k, v = (jnp.concatenate(
+          [jnp.broadcast_to(b, lead + b.shape[-3:]), own], axis=-3)
+              for b, own in zip(before, (k, v)))
+    length, seen = q.shape[-3], k.shape[-3]
+    scores = jnp.einsum("...thd,...shd->...hts", q, k,
+                        precision=self.precision)
     scores = scores / math.sqrt(self.head_size)
-    causal = jnp.tril(jnp.ones((length, length), bool))
+    causal = (np.arange(seen)[None, :]
+              <= seen - length + np.arange(length)[:, None])
     scores = jnp.where(causal, scores, -jnp.inf)
     weights = jax.nn.softmax(scores, axis=-1)
-    out = jnp.einsum("bhts,bshd->bthd", weights, v, precision=self.precision)
-    return self.output(out.reshape(batch, length, self.features))
+    out = jnp.einsum("...hts,...shd->...thd", weights, v,
+                     precision=self.precision)
+    return self.output(out.reshape(*out.shape[:-2], self.features))
 
   def init_cache(self, batch_size: int, length: int) -> None:
     # Keys and values of every position, [T, H, D, B]; position t is written

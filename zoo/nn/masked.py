@@ -200,6 +200,15 @@ class MaskedDense1D(_MaskedLayer):
     (total, _), _ = jax.lax.scan(site, (zeros, zeros), sites_first)
     return total.real
 
+  def linear_from(self, x: jax.Array, start: int) -> jax.Array:
+    """The kernel's part from site `start` on, without the bias:
+    [..., N - start, Fin] (inputs at sites start..) -> [..., N - start,
+    Fout] (outputs there). With x the change of the input, which is zero
+    before `start`, it is the change of the output there."""
+    kernel = self._kernel(x.shape[-1])[start:, :, start:]
+    return jnp.einsum("...jf,jfig->...ig", x, kernel,
+                      precision=self.precision)
+
   def init_cache(self, batch_size: int, in_features: int) -> None:
     hk.set_state("inputs", jnp.zeros(
         (self.n_sites, in_features, batch_size), self.param_dtype))

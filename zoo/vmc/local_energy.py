@@ -34,8 +34,17 @@ Connected configurations whose cones have the same shape go through one
 pass (`cone_plan`); cones are used only when their stages' outputs cover at
 most CONE_MAX_FRACTION of the units of full passes.
 
-The dense model and attention evaluate their connected configurations in
-full passes (`strategy`).
+The dense and attention bodies (`suffixes`) compute a configuration from
+any site s on from what x keeps of one full pass (`keep`): the dense
+stack its stage inputs and outputs (each layer is linear, so x''s output
+from s on is x's plus the layer's kernel from s on applied to the change
+of its input), attention every block's keys and values (the steps before
+s attend to the same ones). A connected x' whose first change is at site
+j is computed from the first site s of its block of j (equal blocks of
+sites, one pass each; how many, and samples per pass, the body says:
+`model.suffixes`):
+
+  log psi(x') = sum_{t < s} log psi_t(x) + sum_{t >= s} log psi_t(x').
 
 Glossary of shapes:
   B: samples, C: samples in one chunk, N: sites, T: steps (= N),
@@ -123,12 +132,30 @@ def stage_units(cones: Cones, backs: tuple[int, ...]) -> list[tuple[int, int]]:
   return out
 
 
+def suffix_plan(n_sites: int, first: np.ndarray, blocks: int
+                ) -> tuple[tuple[int, np.ndarray], ...]:
+  """(first site of the block, the terms whose first changed site `first`
+  [M] falls in it) for each of `blocks` equal blocks of sites that holds
+  some; the diagonal (first = N) in none."""
+  bounds = np.unique(np.linspace(0, n_sites, min(blocks, n_sites) + 1)
+                     .astype(int))
+  plan = []
+  for begin, end in zip(bounds[:-1], bounds[1:]):
+    terms = np.flatnonzero((first >= begin) & (first < end))
+    if terms.size:
+      plan.append((int(begin), terms))
+  return tuple(plan)
+
+
 def strategy(model, hamiltonian) -> str:
   """How `local_energies` evaluates `model`'s connected configurations:
-  "restart" (a recurrent fast model), "cones" (a model with a reach whose
-  cones are small enough) or "full"."""
+  "restart" (a recurrent fast model), "suffix" (the dense and attention
+  bodies), "cones" (a model with a reach whose cones are small enough) or
+  "full"."""
   if model.restarts:
     return "restart"
+  if model.suffixes:
+    return "suffix"
   if model.reach is not None:
     unit, backs = model.reach
     full = (hamiltonian.n_sites // unit) * len(backs) * (
@@ -156,10 +183,11 @@ def local_energies(model, hamiltonian, params, x: jax.Array, *,
   """E_loc(x) [B] of `model` (a `zoo.Wavefunction`) under `hamiltonian`.
 
   By `strategy`: a recurrent fast model restarts each connected
-  configuration from x's cache, a model with a reach evaluates cones
-  (module docstring), any other goes through `hamiltonian.local_energy`
-  with full passes. `chunk_size` as there: at most that many samples
-  (times M) at once.
+  configuration from x's cache, the dense and attention bodies evaluate
+  it from its block's first site on, a model with a reach evaluates cones (module
+  docstring), any other goes through `hamiltonian.local_energy` with full
+  passes. `chunk_size` as there: at most that many samples (times M) at
+  once.
   """
   chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
   how = strategy(model, hamiltonian)
@@ -172,6 +200,12 @@ def local_energies(model, hamiltonian, params, x: jax.Array, *,
     default_chunk = RESTART_CONFIGS_PER_PASS // hamiltonian.n_connected
     one = lambda chunk: _restarted(model, hamiltonian, params, chunk,
                                    segments)
+  elif how == "suffix":
+    blocks, default_chunk = model.suffixes
+    plan = suffix_plan(hamiltonian.n_sites, first_changed_steps(
+        hamiltonian, np.arange(hamiltonian.n_sites)), blocks)
+    one = lambda chunk: _from_first_change(model, hamiltonian, params,
+                                           chunk, plan)
   else:
     plan = cone_plan(hamiltonian, model.reach)
     default_chunk = CONE_SAMPLES_PER_PASS
@@ -291,6 +325,36 @@ def _in_cones(model, hamiltonian, params, x: jax.Array,
     change = jnp.where(cones.sites, cone - log_psi_x[:, positions], 0)
     log_psi = log_psi.at[:, cones.terms].set(
         total[:, None] + jnp.sum(change, axis=-1))
+  ratios = jnp.exp(log_psi - total[:, None])
+  # A vanishing element must contribute 0 even if psi(x') overflows.
+  return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
+
+
+def _from_first_change(model, hamiltonian, params, x: jax.Array,
+                       plan: tuple[tuple[int, np.ndarray], ...]) -> jax.Array:
+  """The local energies of one chunk x [C, N] of a model with `suffixes`,
+  each connected configuration from its block's first site on (module
+  doc); raster order."""
+  batch, n = x.shape
+  xp, mels = hamiltonian.connected(x)  # [C, M, N], [C, M]
+  indices = model.hilbert.states_to_indices
+  values = x.astype(model.real_dtype)
+  before = jnp.cumsum(values, axis=1) - values  # [C, N] sums before a site
+  kept = model.keep(params, x)
+  log_psi_x = jnp.take_along_axis(
+      model.conditionals_log_psi(params, x), indices(x)[..., None],
+      axis=-1)[..., 0]  # [C, N]
+  prefix = jnp.cumsum(log_psi_x, axis=1) - log_psi_x  # [C, N] sums before
+  total = jnp.sum(log_psi_x, axis=1)  # [C]
+  log_psi = jnp.broadcast_to(total[:, None], mels.shape)
+  for start, terms in plan:
+    configs = xp[:, terms]  # [C, m, N]
+    cond = model.conditionals_from(params, configs, kept, start,
+                                   before[:, start])  # [C, m, L, K]
+    cond = jnp.take_along_axis(cond, indices(configs[..., start:])[..., None],
+                               axis=-1)[..., 0]
+    log_psi = log_psi.at[:, terms].set(prefix[:, start:start + 1]
+                                       + jnp.sum(cond, axis=-1))
   ratios = jnp.exp(log_psi - total[:, None])
   # A vanishing element must contribute 0 even if psi(x') overflows.
   return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
