@@ -326,9 +326,10 @@ class SRTest(parameterized.TestCase):
       w = jnp.asarray(rng.uniform(size=40))
       e_loc = jnp.asarray(rng.normal(size=40))
       jac = vmc.sr.centred_jacobian(model.log_psi, params, x, w)
-      for row_block in (16, 1024):
+      for row_block, chunk_size in ((16, None), (1024, 7)):
         np.testing.assert_allclose(
-            vmc.sr.centred_gram(probe, params, x, w, row_block=row_block),
+            vmc.sr.centred_gram(probe, params, x, w, row_block=row_block,
+                                chunk_size=chunk_size),
             jac @ jac.T, rtol=0, atol=1e-12)
       c = jnp.asarray(rng.normal(size=jac.shape[0]))
       np.testing.assert_allclose(
@@ -381,11 +382,12 @@ class SRTest(parameterized.TestCase):
     w = jnp.asarray(np.random.default_rng(0).uniform(size=12))
     live = vmc.sr.live_columns(params, model.live_parameters())
     for cols in (None,) + (() if live is None else (jnp.asarray(live),)):
-      np.testing.assert_allclose(
-          vmc.sr.probed_jacobian(probe, params, x, w, cols),
-          vmc.sr.centred_jacobian(model.log_psi, params, x, w,
-                                  columns=cols),
-          rtol=0, atol=1e-12, err_msg=model.name)
+      expected = vmc.sr.centred_jacobian(model.log_psi, params, x, w,
+                                         columns=cols)
+      for chunk_size in (None, 5):  # 5: chunks that do not divide
+        np.testing.assert_allclose(
+            vmc.sr.probed_jacobian(probe, params, x, w, cols, chunk_size),
+            expected, rtol=0, atol=1e-12, err_msg=model.name)
 
   def test_layer_probe_only_where_every_parameter_is_in_a_masked_layer(self):
     hilbert = zoo.spin_half(6)

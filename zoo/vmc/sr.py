@@ -152,8 +152,8 @@ GRAM_ROW_BLOCK = 1024
 def _probed_rows(probe, params, x: jax.Array):
   """The layers' inputs and cotangents of the rows of A, from one reverse
   pass with respect to shifts at the layers' outputs (the samples are
-  independent): ({layer: [M, ..., Fin]}, {layer: [M, ..., Fout]}, K), rows
-  (part, sample) as in A, K = 2 parts (Re and Im log psi) or 1.
+  independent): ({layer: [K, n, ..., Fin]}, {layer: [K, n, ..., Fout]}),
+  rows (part, sample) as in A, K = 2 parts (Re and Im log psi) or 1.
 
   The cotangents are dL/dRe(y) + i dL/dIm(y) (JAX's vjp gives their
   conjugate), as the layers' gradient rules take them.
@@ -178,11 +178,26 @@ def _probed_rows(probe, params, x: jax.Array):
   eye = jnp.eye(k, dtype=out.dtype)
   cots = [vjp(jnp.broadcast_to(eye[i][:, None], out.shape))[0]
           for i in range(k)]
-  rows_c = {name: jnp.conj(jnp.concatenate([c[name] for c in cots]))
+  rows_c = {name: jnp.conj(jnp.stack([c[name] for c in cots]))
             for name in probe.layers}
-  rows_x = {name: jnp.concatenate([inputs[name]] * k)
-            for name in probe.layers}
-  return rows_x, rows_c, k
+  rows_x = {name: jnp.stack([inputs[name]] * k) for name in probe.layers}
+  return rows_x, rows_c
+
+
+def _in_chunks(per_chunk, x: jax.Array, chunk_size: int | None):
+  """per_chunk(x [c, N]) -> a tree of [K, c, ...], over chunks of at most
+  chunk_size samples (all at once for None), merged to [K, n, ...]."""
+  n = x.shape[0]
+  chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
+  if chunk_size is None or chunk_size >= n:
+    return per_chunk(x)
+  out = jax.lax.map(per_chunk, chunks.split_chunks(x, chunk_size, "first"))
+
+  def merge(a):  # [chunks, K, c, ...] -> [K, n, ...]
+    a = jnp.swapaxes(a, 0, 1)
+    return a.reshape(a.shape[0], -1, *a.shape[3:])[:, :n]
+
+  return jax.tree.map(merge, out)
 
 
 def _centre_rows(a: jax.Array, w: jax.Array, k: int) -> jax.Array:
@@ -195,40 +210,57 @@ def _centre_rows(a: jax.Array, w: jax.Array, k: int) -> jax.Array:
 
 def probed_jacobian(probe, params, x: jax.Array,  # [n, N]
                     weights: jax.Array | None = None,
-                    columns: jax.Array | None = None) -> jax.Array:  # [M, P]
+                    columns: jax.Array | None = None,
+                    chunk_size: int | None = None) -> jax.Array:  # [M, P]
   """A of `centred_jacobian` from a model's `layer_probe()`: every
   sample's gradient from the layers' inputs and cotangents
-  (their `gradient_rule`s), with no reverse pass per sample."""
+  (their `gradient_rule`s), with no reverse pass per sample; at most
+  `chunk_size` samples at a time through the passes."""
   coords = estimators.RealCoordinates(params)
   n = x.shape[0]
   w = estimators.normalized_weights(weights, n, coords.real_dtype)
-  rows_x, rows_c, k = _probed_rows(probe, params, x)
-  grads = {name: rule.sample_gradients(rows_x[name], rows_c[name],
-                                       params[name]["kernel"].shape)
-           for name, rule in probe.layers.items()}
-  jac = jax.vmap(coords.flatten)(grads)  # [M, P]
-  if columns is not None:
-    jac = jac[:, columns]
-  return _centre_rows(jac, w, k)
+
+  def rows(x_chunk):  # [K, c, P']
+    rows_x, rows_c = _probed_rows(probe, params, x_chunk)
+    k, c = next(iter(rows_x.values())).shape[:2]
+    flat = lambda a: a.reshape(k * c, *a.shape[2:])
+    grads = {name: rule.sample_gradients(flat(rows_x[name]),
+                                         flat(rows_c[name]),
+                                         params[name]["kernel"].shape)
+             for name, rule in probe.layers.items()}
+    jac = jax.vmap(coords.flatten)(grads)  # [K c, P]
+    if columns is not None:
+      jac = jac[:, columns]
+    return jac.reshape(k, c, -1)
+
+  jac = _in_chunks(rows, x, chunk_size)
+  k = jac.shape[0]
+  return _centre_rows(jac.reshape(k * n, -1), w, k)
 
 
 def centred_gram(probe, params, x: jax.Array,  # [n, N]
                  weights: jax.Array | None = None,
-                 row_block: int = GRAM_ROW_BLOCK) -> jax.Array:  # [M, M]
+                 row_block: int = GRAM_ROW_BLOCK,
+                 chunk_size: int | None = None) -> jax.Array:  # [M, M]
   """T = A A^T of `centred_jacobian`, without A, from a model's
   `layer_probe()` whose layers are all dense (`probe.dense`).
 
   With the layers' inputs and cotangents (`_probed_rows`),
   `MaskedDense1D.gradient_gram` gives the inner products of the samples'
   gradients. The cost is O(M^2 N F) against O(M P) for A and O(M^2 P) for
-  A A^T, P ~ N^2 F^2 / 2.
+  A A^T, P ~ N^2 F^2 / 2. At most `chunk_size` samples at a time through
+  the passes.
   """
   checks.positive_int("row_block", row_block)
   n = x.shape[0]
   real = estimators.real_dtype_of(params)
   w = estimators.normalized_weights(weights, n, real)
-  rows_x, rows_c, k = _probed_rows(probe, params, x)
+  rows_x, rows_c = _in_chunks(lambda xc: _probed_rows(probe, params, xc),
+                              x, chunk_size)
+  k = next(iter(rows_x.values())).shape[0]
   m = k * n
+  rows_x, rows_c = (jax.tree.map(lambda a: a.reshape(m, *a.shape[2:]), r)
+                    for r in (rows_x, rows_c))
   pad = -m % row_block
 
   def blocks(a):  # [M, ...] -> [M' / row_block, row_block, ...]
@@ -349,14 +381,16 @@ def make_sr_problem(log_psi_fn: estimators.LogPsiFn, params,
   if probe is not None and probe.dense and (solver == "minsr" or (
       solver == "auto" and residual.shape[0] < coordinates)):
     return SRProblem(
-        residual=residual, gram=centred_gram(probe, params, x, weights),
+        residual=residual,
+        gram=centred_gram(probe, params, x, weights, chunk_size=chunk_size),
         transpose=centred_transpose(log_psi_fn, params, x, weights,
                                     chunk_size))
   if dense:
     if columns is not None:
       columns = jnp.asarray(columns)
     if probe is not None:
-      jacobian = probed_jacobian(probe, params, x, weights, columns)
+      jacobian = probed_jacobian(probe, params, x, weights, columns,
+                                 chunk_size)
     else:
       jacobian = centred_jacobian(log_psi_fn, params, x, weights,
                                   jacobian_batch, columns)
