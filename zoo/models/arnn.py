@@ -52,7 +52,9 @@ keeps of its full pass (the dense stack: its stage outputs; attention:
 its keys and values) has `suffixes = (blocks, samples per pass)` (see
 zoo.vmc.local_energy) and
 
-  keep(x [B, N]) -> kept                    a pytree, batch first
+  keep(x [B, N]) -> (kept, z)               a pytree, batch first, and
+                                            x's logits [B, N, K] from the
+                                            same pass
   logits_from(x' [B, m, N], kept, start)    z [B, m, N - start, K] of
                                             configurations equal to the
                                             kept ones before site `start`
@@ -302,11 +304,11 @@ class DenseStack(MaskedStack):
       h = self.spec.activation(h)
     return self.layers[i](h)
 
-  def keep(self, x: jax.Array) -> list[jax.Array]:
+  def keep(self, x: jax.Array) -> tuple[list[jax.Array], jax.Array]:
     h = [self.units(x)]  # [B, N, 1], then each stage's output [B, N, F]
     for i in range(len(self.layers)):
       h.append(self.stage(i, h[-1]))
-    return h
+    return h, self.head(h[-1])
 
   def logits_from(self, x: jax.Array, kept: list[jax.Array],
                   start: int) -> jax.Array:
@@ -329,7 +331,11 @@ class ARNN(hk.Module):
 
   def conditionals_log_psi(self, x: jax.Array) -> jax.Array:
     """Full pass: x [B, N] -> log psi_i(k | x_<i) [B, N, K], site order."""
-    z = self.body.logits(x)
+    return self._conditionals(self.body.logits(x), x)
+
+  def _conditionals(self, z: jax.Array, x: jax.Array) -> jax.Array:
+    """The logits z [B, N, K] of x [B, N] -> its conditionals: restricted
+    to the sector, normalized."""
     hilbert = self.spec.hilbert
     if hilbert.total is not None:
       sites = self.spec.sites_in_order
@@ -346,7 +352,10 @@ class ARNN(hk.Module):
     return self.body.stage(i, h, valid)
 
   def keep(self, x: jax.Array):
-    return self.body.keep(x)
+    """(what x keeps for `conditionals_from`, x's conditionals [B, N, K])
+    from one full pass."""
+    kept, z = self.body.keep(x)
+    return kept, self._conditionals(z, x)
 
   def conditionals_from(self, x: jax.Array, kept, start: int,
                         sum_before: jax.Array) -> jax.Array:

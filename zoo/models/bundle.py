@@ -201,7 +201,8 @@ class Wavefunction:
   # `suffixes`; raster order.
 
   def keep(self, params: Params, x: jax.Array):
-    """What x [B, N] keeps of its full pass for `conditionals_from`."""
+    """(what x [B, N] keeps of its full pass for `conditionals_from`, x's
+    conditionals log psi_i [B, N, K]) from that one pass."""
     return self._transformed.apply[6](params, {}, None, x)[0]
 
   def conditionals_from(self, params: Params, x: jax.Array, kept,

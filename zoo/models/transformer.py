@@ -110,8 +110,8 @@ class TransformerBody:
 
   def _run(self, h: jax.Array, before=None, keep: bool = False):
     """The blocks over h's steps, after those whose keys and values
-    `before` holds per block (or none): the logits, or with `keep` every
-    block's keys and values of h's steps."""
+    `before` holds per block (or none): the logits, and with `keep` first
+    every block's keys and values of h's steps."""
     kept = []
     for i, block in enumerate(self.blocks):
       normed = block["norm_attention"](h)
@@ -120,15 +120,15 @@ class TransformerBody:
       h = h + block["attention"](normed, None if before is None else before[i])
       mlp = jax.nn.gelu(block["mlp_in"](block["norm_mlp"](h)))
       h = h + block["mlp_out"](mlp)
-    if keep:
-      return kept
-    return self.readout(self.norm_out(h).astype(self.spec.param_dtype))
+    z = self.readout(self.norm_out(h).astype(self.spec.param_dtype))
+    return (kept, z) if keep else z
 
   def logits(self, x: jax.Array) -> jax.Array:
     return self._run(self._inputs(x, 0))
 
-  def keep(self, x: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
-    """Every block's keys and values of x's steps [B, T, H, D]."""
+  def keep(self, x: jax.Array):
+    """(every block's keys and values of x's steps [B, T, H, D], x's
+    logits)."""
     return self._run(self._inputs(x, 0), keep=True)
 
   def logits_from(self, x: jax.Array, kept, start: int) -> jax.Array:

@@ -93,6 +93,16 @@ def _marshall_signs(lattice: lattice_lib.Lattice,
   return np.where(sub[bonds[:, 0]] == sub[bonds[:, 1]], 1.0, -1.0)
 
 
+def local_energy_sum(mels: jax.Array,  # [B, M]
+                     log_psi_xp: jax.Array,  # [B, M]
+                     log_psi_x: jax.Array) -> jax.Array:  # [B]
+  """E_loc(x) = sum_x' <x|H|x'> psi(x') / psi(x) [B] from the matrix
+  elements and log psi of the connected configurations and of x."""
+  ratios = jnp.exp(log_psi_xp - log_psi_x[:, None])
+  # A vanishing element must contribute 0 even if psi(x') overflows.
+  return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
+
+
 class SpinHalfHamiltonian:
   """Shared machinery of spin-1/2 Hamiltonians given by `PauliTerms`.
 
@@ -226,9 +236,7 @@ class SpinHalfHamiltonian:
       c, m, n = xp.shape
       log_psi_xp = log_psi_fn(params, xp.reshape(c * m, n)).reshape(c, m)
       # xp[:, 0] is x itself, so its log_psi is reused rather than recomputed.
-      ratios = jnp.exp(log_psi_xp - log_psi_xp[:, :1])  # [C, M]
-      # A vanishing element must contribute 0 even if psi(x') overflows.
-      return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
+      return local_energy_sum(mels, log_psi_xp, log_psi_xp[:, 0])
 
     batch = x.shape[0]
     if chunk_size is None:

@@ -62,6 +62,7 @@ import numpy as np
 
 from zoo import checks
 from zoo.chunks import split_chunks
+from zoo.physics.hamiltonians import local_energy_sum
 
 # Segments of the generation order a connected configuration restarts from.
 SEGMENTS = 8
@@ -167,7 +168,6 @@ def strategy(model, hamiltonian) -> str:
   return "full"
 
 
-
 def first_changed_steps(hamiltonian, order: np.ndarray) -> np.ndarray:
   """[M] the first step at which each connected configuration may differ
   from x (T for the diagonal term, which never does)."""
@@ -184,10 +184,10 @@ def local_energies(model, hamiltonian, params, x: jax.Array, *,
 
   By `strategy`: a recurrent fast model restarts each connected
   configuration from x's cache, the dense and attention bodies evaluate
-  it from its block's first site on, a model with a reach evaluates cones (module
-  docstring), any other goes through `hamiltonian.local_energy` with full
-  passes. `chunk_size` as there: at most that many samples (times M) at
-  once.
+  it from its block's first site on, a model with a reach evaluates cones
+  (module docstring), any other goes through `hamiltonian.local_energy`
+  with full passes. `chunk_size` as there: at most that many samples
+  (times M) at once.
   """
   chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
   how = strategy(model, hamiltonian)
@@ -267,9 +267,7 @@ def _restarted(model, hamiltonian, params, x: jax.Array,
     _, total = scan_steps(cache, configs, begin, n)
     log_psi = log_psi.at[:, terms].set(
         prefix[g][:, None] + total.reshape(batch, terms.size))
-  ratios = jnp.exp(log_psi - log_psi[:, :1])
-  # A vanishing element must contribute 0 even if psi(x') overflows.
-  return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
+  return local_energy_sum(mels, log_psi, log_psi[:, 0])
 
 
 def _in_cones(model, hamiltonian, params, x: jax.Array,
@@ -325,9 +323,7 @@ def _in_cones(model, hamiltonian, params, x: jax.Array,
     change = jnp.where(cones.sites, cone - log_psi_x[:, positions], 0)
     log_psi = log_psi.at[:, cones.terms].set(
         total[:, None] + jnp.sum(change, axis=-1))
-  ratios = jnp.exp(log_psi - total[:, None])
-  # A vanishing element must contribute 0 even if psi(x') overflows.
-  return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
+  return local_energy_sum(mels, log_psi, total)
 
 
 def _from_first_change(model, hamiltonian, params, x: jax.Array,
@@ -340,10 +336,9 @@ def _from_first_change(model, hamiltonian, params, x: jax.Array,
   indices = model.hilbert.states_to_indices
   values = x.astype(model.real_dtype)
   before = jnp.cumsum(values, axis=1) - values  # [C, N] sums before a site
-  kept = model.keep(params, x)
-  log_psi_x = jnp.take_along_axis(
-      model.conditionals_log_psi(params, x), indices(x)[..., None],
-      axis=-1)[..., 0]  # [C, N]
+  kept, cond_x = model.keep(params, x)
+  log_psi_x = jnp.take_along_axis(cond_x, indices(x)[..., None],
+                                  axis=-1)[..., 0]  # [C, N]
   prefix = jnp.cumsum(log_psi_x, axis=1) - log_psi_x  # [C, N] sums before
   total = jnp.sum(log_psi_x, axis=1)  # [C]
   log_psi = jnp.broadcast_to(total[:, None], mels.shape)
@@ -355,6 +350,4 @@ def _from_first_change(model, hamiltonian, params, x: jax.Array,
                                axis=-1)[..., 0]
     log_psi = log_psi.at[:, terms].set(prefix[:, start:start + 1]
                                        + jnp.sum(cond, axis=-1))
-  ratios = jnp.exp(log_psi - total[:, None])
-  # A vanishing element must contribute 0 even if psi(x') overflows.
-  return jnp.sum(jnp.where(mels == 0, 0, mels * ratios), axis=-1)
+  return local_energy_sum(mels, log_psi, total)
