@@ -435,14 +435,8 @@ def natural_gradient(problem: SRProblem,
         diag_shift=diag_shift, solver=solver, cg_tol=cg_tol,
         cg_maxiter=cg_maxiter)
     return jnp.zeros_like(force).at[problem.columns].set(inner)
-  if problem.gram is not None:
-    t = problem.gram + diag_shift * jnp.eye(problem.gram.shape[0],
-                                            dtype=problem.gram.dtype)
-    coeffs = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(t),
-                                        problem.residual)  # [M]
-    return problem.transpose(coeffs)
   jac = problem.jacobian
-  if solver in ("cholesky", "minsr") and jac is None:
+  if solver in ("cholesky", "minsr") and jac is None and problem.gram is None:
     raise ValueError(
         f"solver={solver!r} needs a dense jacobian in the SR problem; build "
         "it with make_sr_problem(..., dense=True) or use solver='cg'")
@@ -450,10 +444,13 @@ def natural_gradient(problem: SRProblem,
     s = jac.T @ jac + diag_shift * jnp.eye(jac.shape[1], dtype=jac.dtype)
     return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(s), force)
   if solver == "minsr":
-    t = jac @ jac.T + diag_shift * jnp.eye(jac.shape[0], dtype=jac.dtype)
+    # T = A A^T and A^T's product, from A or given (`centred_gram`).
+    t = jac @ jac.T if problem.gram is None else problem.gram
+    transpose = problem.transpose or (lambda c: jac.T @ c)
+    t = t + diag_shift * jnp.eye(t.shape[0], dtype=t.dtype)
     coeffs = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(t),
                                         problem.residual)  # [M]
-    return jac.T @ coeffs
+    return transpose(coeffs)
   matvec = problem.matvec or (lambda v: jac.T @ (jac @ v))
   delta, _ = jax.scipy.sparse.linalg.cg(
       lambda v: matvec(v) + diag_shift * v, force, tol=cg_tol, atol=0.0,
