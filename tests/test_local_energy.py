@@ -1,6 +1,6 @@
 """Local energies that reuse what a configuration shares with its connected
-ones (restarts from the shared prefix, the dense body from the first
-change, cones of the convolutions) equal the full evaluation
+ones (restarts from the shared prefix, the dense and attention bodies from
+the first change, cones of the convolutions) equal the full evaluation
 (zoo.vmc.local_energy)."""
 
 from unittest import mock

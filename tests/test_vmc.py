@@ -311,50 +311,50 @@ class SRTest(parameterized.TestCase):
   def test_gram_equals_the_jacobians_product(self, dtype):
     # A A^T from the dense layers' Gram factors, and A^T c by one reverse
     # pass, against the per-sample jacobian: with biases (real) and without
-    # (complex),
-    # weighted samples, row blocks that do not divide the rows.
+    # (complex), weighted samples, row blocks and chunks that do not divide
+    # the rows.
     ham = _tfim()
-    for use_bias in ((True,) if dtype == jnp.float64 else (False,)):
-      model = zoo.FastARNNDense(ham.hilbert, layers=3, features=3,
-                                use_bias=use_bias, param_dtype=dtype)
-      probe = model.layer_probe()
-      self.assertTrue(probe.dense)
-      self.assertLen(probe.layers, 3)
-      params, _ = model.init(jax.random.key(2))
-      x = zoo.sampler.sample(model, params, jax.random.key(0), 40)
-      rng = np.random.default_rng(0)
-      w = jnp.asarray(rng.uniform(size=40))
-      e_loc = jnp.asarray(rng.normal(size=40))
-      jac = vmc.sr.centred_jacobian(model.log_psi, params, x, w)
-      for row_block, chunk_size in ((16, None), (1024, 7)):
-        np.testing.assert_allclose(
-            vmc.sr.centred_gram(probe, params, x, w, row_block=row_block,
-                                chunk_size=chunk_size),
-            jac @ jac.T, rtol=0, atol=1e-12)
-      c = jnp.asarray(rng.normal(size=jac.shape[0]))
+    use_bias = dtype == jnp.float64
+    model = zoo.FastARNNDense(ham.hilbert, layers=3, features=3,
+                              use_bias=use_bias, param_dtype=dtype)
+    probe = model.layer_probe()
+    self.assertTrue(probe.dense)
+    self.assertLen(probe.layers, 3)
+    params, _ = model.init(jax.random.key(2))
+    x = zoo.sampler.sample(model, params, jax.random.key(0), 40)
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(rng.uniform(size=40))
+    e_loc = jnp.asarray(rng.normal(size=40))
+    jac = vmc.sr.centred_jacobian(model.log_psi, params, x, w)
+    for row_block, chunk_size in ((16, None), (1024, 7)):
       np.testing.assert_allclose(
-          vmc.sr.centred_transpose(model.log_psi, params, x, w)(c),
-          jac.T @ c, rtol=0, atol=1e-12)
-      full = vmc.make_sr_problem(model.log_psi, params, x, e_loc, weights=w)
-      force = full.jacobian.T @ full.residual
-      expected = vmc.natural_gradient(full, force, diag_shift=1e-2,
-                                      solver="minsr")
-      for solver in ("auto", "minsr"):
-        gram = vmc.make_sr_problem(model.log_psi, params, x, e_loc,
-                                   weights=w, probe=probe, solver=solver)
-        self.assertIsNone(gram.jacobian)
-        np.testing.assert_allclose(
-            vmc.natural_gradient(gram, force, diag_shift=1e-2,
-                                 solver=solver),
-            expected, rtol=0, atol=1e-12, err_msg=solver)
-      with self.assertRaisesRegex(ValueError, "solver='cholesky'"):
-        vmc.natural_gradient(gram, force, diag_shift=1e-2, solver="cholesky")
-      # Other solvers get the form they use.
-      self.assertIsNotNone(vmc.make_sr_problem(
-          model.log_psi, params, x, e_loc, probe=probe,
-          solver="cholesky").jacobian)
-      self.assertIsNotNone(vmc.make_sr_problem(
-          model.log_psi, params, x, e_loc, probe=probe, solver="cg").matvec)
+          vmc.sr.centred_gram(probe, params, x, w, row_block=row_block,
+                              chunk_size=chunk_size),
+          jac @ jac.T, rtol=0, atol=1e-12)
+    c = jnp.asarray(rng.normal(size=jac.shape[0]))
+    np.testing.assert_allclose(
+        vmc.sr.centred_transpose(model.log_psi, params, x, w)(c),
+        jac.T @ c, rtol=0, atol=1e-12)
+    full = vmc.make_sr_problem(model.log_psi, params, x, e_loc, weights=w)
+    force = full.jacobian.T @ full.residual
+    expected = vmc.natural_gradient(full, force, diag_shift=1e-2,
+                                    solver="minsr")
+    for solver in ("auto", "minsr"):
+      gram = vmc.make_sr_problem(model.log_psi, params, x, e_loc,
+                                 weights=w, probe=probe, solver=solver)
+      self.assertIsNone(gram.jacobian)
+      np.testing.assert_allclose(
+          vmc.natural_gradient(gram, force, diag_shift=1e-2,
+                               solver=solver),
+          expected, rtol=0, atol=1e-12, err_msg=solver)
+    with self.assertRaisesRegex(ValueError, "solver='cholesky'"):
+      vmc.natural_gradient(gram, force, diag_shift=1e-2, solver="cholesky")
+    # Other solvers get the form they use.
+    self.assertIsNotNone(vmc.make_sr_problem(
+        model.log_psi, params, x, e_loc, probe=probe,
+        solver="cholesky").jacobian)
+    self.assertIsNotNone(vmc.make_sr_problem(
+        model.log_psi, params, x, e_loc, probe=probe, solver="cg").matvec)
 
   @parameterized.named_parameters(
       dict(testcase_name=name, build=build, dtype=dtype)
