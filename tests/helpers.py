@@ -1,6 +1,7 @@
 """Shared test fixtures: model cases that cover every family and space."""
 
 import itertools
+import os
 
 import jax.numpy as jnp
 import numpy as np
@@ -74,3 +75,19 @@ def chi_squared_p_value(counts, probs, min_expected=5.0):
   if expected[-1] == 0:
     observed, expected = observed[:-1], expected[:-1]
   return stats.chisquare(observed, expected).pvalue
+
+
+# XLA's CPU collectives give up when a device's threads reach a collective
+# 40 s after the others; with test workers on every core a subprocess's
+# devices can fall that far apart without anything being wrong.
+COLLECTIVE_TIMEOUT_FLAG = "--xla_cpu_collective_call_terminate_timeout_seconds=600"
+
+
+def subprocess_env(devices: int | None = None) -> dict:
+  """The environment of a test's JAX subprocess: the CPU, `devices` host
+  devices where given (XLA's default, one, otherwise), and collectives that
+  wait out a loaded machine."""
+  flags = [COLLECTIVE_TIMEOUT_FLAG]
+  if devices is not None:
+    flags.insert(0, f"--xla_force_host_platform_device_count={devices}")
+  return dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(flags))

@@ -3,7 +3,6 @@
 import math
 
 from absl.testing import absltest, parameterized
-import jax.numpy as jnp
 import numpy as np
 
 import zoo

@@ -27,6 +27,8 @@ from zoo import build, config_tools, registry
 from zoo import vmc
 from zoo.physics import exact
 
+from tests import helpers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = "tfim_chain_fast_conv1d:tiny=True"
 # metrics.jsonl fields that depend on the trajectory (wall_s does not).
@@ -312,7 +314,7 @@ class WorkdirTest(LauncherTestCase):
 
 
 def run_command(*args, timeout=300):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env = helpers.subprocess_env()
   return subprocess.run(
       [sys.executable, "-m", "experiments.vmc", *args], cwd=ROOT, env=env,
       capture_output=True, text=True, timeout=timeout)
@@ -381,7 +383,7 @@ class CommandTest(LauncherTestCase):
     self.assertEqual(done.returncode, 0, done.stderr[-3000:])
 
     killed = os.path.join(self._class_dir, "killed")
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env = helpers.subprocess_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.vmc", f"--config={TINY}",
          f"--workdir={killed}", *steps], cwd=ROOT, env=env,

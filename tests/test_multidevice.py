@@ -16,12 +16,13 @@ from absl.testing import absltest
 import numpy as np
 import pytest
 
+from tests import helpers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_check(mode, *args, devices=4):
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env = helpers.subprocess_env(devices)
   proc = subprocess.run(
       [sys.executable, "-m", "tests.multidevice_check", mode, *map(str, args)],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -57,8 +58,7 @@ class MultiDeviceTest(absltest.TestCase):
   def test_two_processes_follow_the_single_process_trace(self):
     reference = run_check("process", 0, 1, 0, devices=1)["energy"]
     port = free_port()
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env = helpers.subprocess_env(1)
     procs = [subprocess.Popen(
         [sys.executable, "-m", "tests.multidevice_check", "process", str(i), "2",
          str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,

@@ -199,7 +199,7 @@ nk.driver.VMC_SR(H, nk.optimizer.Sgd(0.05), variational_state=vs,
                  diag_shift=1e-2).run(n_iter=20, show_progress=False)
 print("energies", before, vs.expect(H).mean.real)
 """
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    env = helpers.subprocess_env(2)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True,
                          text=True, timeout=900, cwd=ROOT, env=env,
                          check=False)
