@@ -21,10 +21,11 @@ lattices: the reference above), `gru`, `transformer` (`--heads`) or `gated`
 import statistics
 import time
 
-from absl import app, flags
+from absl import flags
 import jax
 import numpy as np
 
+import experiments
 from experiments import runtime
 import zoo
 import zoo.models
@@ -157,4 +158,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  experiments.run(main)

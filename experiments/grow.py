@@ -106,7 +106,7 @@ def main():
                       "the stages' parent directory; default "
                       "workdirs/grow-<config name>")
   experiments.define_traceback_flag()
-  app.run(run_command)
+  experiments.run(run_command)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,11 @@ import statistics
 import tempfile
 import time
 
-from absl import app, flags
+from absl import flags
 import jax
 from jax.profiler import ProfileData
 
+import experiments
 from experiments import runtime
 from zoo import build, registry, sampler, sharding
 
@@ -105,4 +106,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  experiments.run(main)

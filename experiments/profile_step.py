@@ -23,9 +23,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from absl import app, flags
+from absl import flags
 import jax
 
+import experiments
 import zoo
 from zoo import physics, sampler
 from zoo import vmc as zoo_vmc
@@ -165,4 +166,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  experiments.run(main)

@@ -36,6 +36,7 @@ flags.DEFINE_string("cpu_devices", os.environ.get("JAX_NUM_CPU_DEVICES"),
                     "every core; ignored on GPU.")
 
 FLAGS = flags.FLAGS
+CPU_DEVICES_EXPECTED = "must be a positive integer or 'auto'"
 
 
 def cpu_device_count(value: str) -> int:
@@ -46,8 +47,21 @@ def cpu_device_count(value: str) -> int:
   except ValueError:
     count = 0
   if count < 1:
-    raise ValueError(f"--cpu_devices must be a positive integer or 'auto', got {value!r}")
+    raise ValueError(f"--cpu_devices={value!r}: {CPU_DEVICES_EXPECTED}")
   return count
+
+
+def _valid_cpu_devices(value: str | None) -> bool:
+  try:
+    return value is None or cpu_device_count(value) >= 1
+  except ValueError:
+    return False
+
+
+# Checked when the flags are parsed, so that a bad value is one line
+# (`experiments.parse_flags`) before anything starts.
+flags.register_validator("cpu_devices", _valid_cpu_devices,
+                         message=CPU_DEVICES_EXPECTED)
 
 
 def setup() -> None:

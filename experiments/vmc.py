@@ -307,7 +307,7 @@ def main():
                     "its files into previous-<time>/")
   flags.DEFINE_alias("force", "overwrite")
   experiments.define_traceback_flag()
-  app.run(run_command)
+  experiments.run(run_command)
 
 
 if __name__ == "__main__":

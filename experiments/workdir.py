@@ -298,10 +298,27 @@ def prepare(cfg, workdir: str, overwrite: bool, write: bool = True) -> bool:
 
   Raises:
     WorkdirError: if it holds a run of another config, or run files without
-      a config.json, and `overwrite` is False.
+      a config.json, and `overwrite` is False; or if it is a file, or a
+      folder that cannot be made or written.
   """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise WorkdirError(f"workdir={workdir!r}: is a file; must be a folder "
+                       "(or a path where one can be made)")
+  try:
+    return _prepare(cfg, workdir, overwrite, write)
+  except OSError as e:
+    raise WorkdirError(
+        f"workdir={workdir!r}: must be a folder this process can make and "
+        f"write; {e.strerror or e}"
+        + (f" ({e.filename})" if e.filename not in (None, workdir) else "")
+    ) from e
+
+
+def _prepare(cfg, workdir: str, overwrite: bool, write: bool) -> bool:
   if write:
     os.makedirs(workdir, exist_ok=True)
+    if not os.access(workdir, os.W_OK | os.X_OK):
+      raise PermissionError(13, "Permission denied", workdir)
   config_path = os.path.join(workdir, CONFIG_FILE)
   has_run = bool(checkpoints(workdir)) or any(
       os.path.exists(os.path.join(workdir, n)) for n in RUN_FILES)

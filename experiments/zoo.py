@@ -403,7 +403,7 @@ def main():
   may import this module next to their own `--config`.
   """
   experiments.define_config_flag("config")
-  app.run(run)
+  experiments.run(run)
 
 
 if __name__ == "__main__":

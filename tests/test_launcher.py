@@ -346,6 +346,13 @@ class CommandTest(LauncherTestCase):
     self.assertIn("steps/s", done.stderr)
     self.assertIn("ETA", done.stderr)
     self.assertIn("1 devices in all", done.stderr)
+    # The start says what a user needs, without JAX's search for a TPU or
+    # matplotlib's font cache (`experiments.quiet_libraries`).
+    self.assertRegex(done.stderr, r"Model FastARNNConv1D\(.*\): \d+ parameters")
+    self.assertIn("Exact energy (ed): ", done.stderr)
+    self.assertIn(f"Starting a new run in {self.workdir}", done.stderr)
+    self.assertNotIn("Unable to initialize backend", done.stderr)
+    self.assertNotIn("fontManager", done.stderr)
     with open(os.path.join(self.workdir, workdir_lib.CONFIG_FILE)) as f:
       self.assertEqual(config_tools.config_from_json(f.read()).vmc.steps, 4)
     self.assertEqual([r["step"] for r in metrics_of(self.workdir)],
@@ -418,6 +425,15 @@ class CommandTest(LauncherTestCase):
          "error: model.features=(4, 4, 4, 4): has 4 entries; expected "
          "layers - 1 = 2 hidden widths, or layers = 3 widths ending in "
          "local_size = 2"),
+        ([f"--config={TINY}", "--config.vmc.foo=1"],
+         "error: vmc.foo='1': is not a known field; known: annealing_steps, "
+         "chunk_size, eval_samples, n_samples, seed, steps, temperature"),
+        ([f"--config={TINY}", "--config.optimizer.name=adamw2"],
+         "error: optimizer.name='adamw2': must be one of 'sgd', 'adam', "
+         "'adamw', 'rmsprop', 'adabelief'"),
+        ([f"--config={TINY}", "unexpected"],
+         "error: unexpected arguments: unexpected (--helpshort lists the "
+         "flags)"),
     ):
       workdir = tempfile.mkdtemp(dir=self._class_dir)
       done = run_command(*args, f"--workdir={workdir}")
@@ -425,6 +441,14 @@ class CommandTest(LauncherTestCase):
       self.assertEqual(done.stderr.strip().splitlines()[-1], line)
       self.assertNotIn("Traceback", done.stderr)
       self.assertEqual(done.stdout, "")
+    a_file = os.path.join(workdir, "a_file")
+    with open(a_file, "w") as f:
+      f.write("")
+    done = run_command(f"--config={TINY}", f"--workdir={a_file}")
+    self.assertEqual(done.returncode, 1, done.stderr[-3000:])
+    self.assertEqual(done.stderr.strip().splitlines()[-1],
+                     f"error: workdir={a_file!r}: is a file; must be a folder "
+                     "(or a path where one can be made)")
     done = run_command(f"--config={TINY}", "--config.vmc.n_samples=0",
                        f"--workdir={workdir}", "--traceback")
     self.assertNotEqual(done.returncode, 0)

@@ -45,7 +45,7 @@ class MultiDeviceTest(absltest.TestCase):
     self.assertEqual(out["n_devices"], 4)
     self.assertTrue(out["same_samples"])
     self.assertIn("batch", out["sharding"])
-    self.assertIn("n_samples=30 is not divisible by the 4 devices", out["error"])
+    self.assertIn("n_samples=30: is not divisible by the 4 devices", out["error"])
 
   def test_vmc_energies_equal_on_1_and_4_devices(self):
     out = run_check("vmc")

@@ -212,9 +212,10 @@ def experiment(cfg, mesh: jax.sharding.Mesh | None = None,
         "on spins 1/2")
   ham.check_space(space)
   wavefunction = model(cfg)
+  opt = optimizer(cfg)  # its errors name `optimizer.`, not `vmc.optimizer.`
   with checks.in_section("vmc"):
     run = vmc_lib.make_vmc(
-        wavefunction, ham, optimizer(cfg), n_samples=fields["n_samples"],
+        wavefunction, ham, opt, n_samples=fields["n_samples"],
         chunk_size=fields["chunk_size"], mesh=mesh,
         temperature=fields["temperature"] if fields["annealing"] else None)
     evaluate = vmc_lib.make_evaluate(

@@ -34,6 +34,7 @@ ENTRY_POINT_GROUP = "arnn_zoo.configs"
 BUILTINS = "configs:register_configs"
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
+_SHOWN_NAMES = 12  # of an unknown name's error, when none is close
 
 
 class PluginWarning(UserWarning):
@@ -41,6 +42,10 @@ class PluginWarning(UserWarning):
 
 
 def _load_file(path: str, arg: str | None, spec: str) -> ConfigDict:
+  if os.path.isdir(path):
+    raise ValueError(
+        f"config file {path!r} (from spec {spec!r}) is a folder; give a "
+        "file path.py[:arg] or a registered name")
   if not os.path.isfile(path):
     raise ValueError(
         f"config file {path!r} (from spec {spec!r}) does not exist")
@@ -194,13 +199,22 @@ class Registry:
     return self._configs.get(name)
 
   def _unknown(self, name: str) -> str:
+    if os.path.isdir(name):
+      return (f"config {name!r} is a folder; give a config file "
+              "path.py[:arg] or a registered name")
+    if not _NAME.match(name):
+      return (f"config {name!r} is neither a registered name (letters, "
+              "digits, '_' and '-') nor a config file (path.py[:arg])")
     names = sorted(self._configs)
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
     if close:
       return (f"unknown config name {name!r}; closest registered names: "
               f"{', '.join(close)}")
-    return (f"unknown config name {name!r}; registered names: "
-            f"{', '.join(names) or '(none)'}")
+    shown = ", ".join(names[:_SHOWN_NAMES]) or "(none)"
+    if len(names) > _SHOWN_NAMES:
+      shown += (f", ... ({len(names)} in all: zoo.registry.names(), or "
+                "python -m experiments.zoo list)")
+    return f"unknown config name {name!r}; registered names: {shown}"
 
 
 def _describe(function) -> str:

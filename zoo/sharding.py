@@ -15,6 +15,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from zoo import checks
+
 BATCH_AXIS = "batch"
 
 
@@ -38,11 +40,14 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 def check_divisible(name: str, value: int, mesh: Mesh) -> None:
+  """Raises a `zoo.checks.FieldError` unless the mesh's devices divide
+  `value` (a batch to split over them)."""
   n = mesh.devices.size
   if value % n:
-    raise ValueError(
-        f"{name}={value} is not divisible by the {n} devices of the batch mesh; "
-        f"use a multiple of {n} (e.g. {value + n - value % n}) or fewer devices")
+    raise checks.FieldError(
+        name, value, f"is not divisible by the {n} devices of the batch "
+        f"mesh; use a multiple of {n} (e.g. {value + n - value % n}) or fewer "
+        "devices")
 
 
 def constrain(x: jax.Array, mesh: Mesh | None, axis: int = 0) -> jax.Array:
