@@ -1,16 +1,23 @@
 """Tests for zoo.vmc: estimators against exact sums, SR, minSR, the step."""
 
+import dataclasses
+import functools
+
 from absl.testing import absltest
 from absl.testing import parameterized
 import chex
+import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 import zoo
+import zoo.models
+from tests import helpers
 from zoo import sampler
 from zoo import vmc
+from zoo.models import arnn
 from zoo.models import symmetric
 from zoo.physics import exact
 from zoo.physics import hamiltonians
@@ -359,48 +366,81 @@ class SRTest(parameterized.TestCase):
   @parameterized.named_parameters(
       dict(testcase_name=name, build=build, dtype=dtype)
       for name, build, dtype in (
-          ("dense_real", lambda h, _, d: zoo.ARNNDense(
-              h, layers=2, features=3, param_dtype=d), jnp.float64),
-          ("conv1d_dilated_complex", lambda h, _, d: zoo.FastARNNConv1D(
-              h, layers=3, features=3, kernel_size=3,
-              kernel_dilation=(1, 2, 1), param_dtype=d), jnp.complex128),
           ("conv1d_netket_taps_no_bias_real", lambda h, _, d: zoo.ARNNConv1D(
               h, layers=2, features=2, kernel_size=3, first_taps="netket",
               use_bias=False, param_dtype=d), jnp.float64),
-          ("conv2d_complex", lambda _, h2, d: zoo.FastARNNConv2D(
-              h2, layers=2, features=3, kernel_size=(2, 3),
-              kernel_dilation=(1, 2), param_dtype=d), jnp.complex128)))
+          ("gru_open_no_bias_complex", lambda _, h2, d: zoo.ARGRU(
+              h2, layers=2, features=3, pbc=False, use_bias=False,
+              param_dtype=d), jnp.complex128),
+          ("symmetrized_gru_complex", lambda _, h2, d: symmetric.Symmetrized(
+              zoo.FastARGRU(h2, layers=1, features=3, param_dtype=d),
+              symmetric.symmetry_group("translations,spin_flip", h2,
+                                       pbc=True)), jnp.complex128),
+          ("symmetrized_dense_real", lambda h, _, d: symmetric.Symmetrized(
+              zoo.FastARNNDense(h, layers=2, features=3, param_dtype=d),
+              symmetric.symmetry_group("reflections", h, pbc=True)),
+           jnp.float64),
+      ) + tuple(
+          # Every family of the table, dtypes alternating, every other one
+          # in the S^z = 0 sector.
+          (f"table_{family}_{'sector_' if i % 2 else ''}"
+           f"{('real', 'complex')[(i // 2) % 2]}",
+           lambda h, h2, d, family=family, i=i: helpers.build(
+               family, True, zoo.spin_half(
+                   (h2 if family in helpers.TWO_D else h).shape,
+                   total_sz=0 if i % 2 else None), d),
+           (jnp.float64, jnp.complex128)[(i // 2) % 2])
+          for i, family in enumerate(helpers.SLOW_FAST)))
   def test_probed_jacobian_equals_reverse_passes(self, build, dtype):
-    # Every masked layer's sample gradients (dense; convolutions with
-    # dilation, NetKet's taps, biases or not; 1D and 2D), weighted and
-    # centred as A, against one reverse pass per sample.
-    model = build(_tfim().hilbert, zoo.spin_half((3, 3)), dtype)
+    # Every layer's sample gradients (masked dense and convolutions with
+    # dilations, NetKet's taps, biases or not, 1D and 2D; the GRU's gates
+    # inside its scan and its readout; the transformer's projections and
+    # norms; the gated blocks), of every family, plain and symmetrized,
+    # weighted and centred as A, against one reverse pass per sample.
+    model = build(_tfim().hilbert, zoo.spin_half((2, 3)), dtype)
     probe = model.layer_probe()
     self.assertIsNotNone(probe, model.name)
     params, _ = model.init(jax.random.key(2))
-    x = zoo.sampler.sample(model, params, jax.random.key(0), 12)
-    w = jnp.asarray(np.random.default_rng(0).uniform(size=12))
+    # Away from the initial values (zero biases, the GRU's merge at its
+    # mean, the transformer's start at zero).
+    params = jax.tree.map(
+        lambda p: p + 0.1 * jax.random.normal(jax.random.key(3), p.shape,
+                                              p.dtype), params)
+    rng = np.random.default_rng(0)
+    states = model.hilbert.all_states()
+    x = states[rng.choice(len(states), 12, replace=False)]
+    w = jnp.asarray(rng.uniform(size=12))
     live = vmc.sr.live_columns(params, model.live_parameters())
     for cols in (None,) + (() if live is None else (jnp.asarray(live),)):
       expected = vmc.sr.centred_jacobian(model.log_psi, params, x, w,
                                          columns=cols)
       for chunk_size in (None, 5):  # 5: chunks that do not divide
+        probed = jax.jit(functools.partial(
+            vmc.sr.probed_jacobian, probe, columns=cols,
+            chunk_size=chunk_size))
         np.testing.assert_allclose(
-            vmc.sr.probed_jacobian(probe, params, x, w, cols, chunk_size),
-            expected, rtol=0, atol=1e-12, err_msg=model.name)
+            probed(params, x, w), expected, rtol=0, atol=1e-12,
+            err_msg=model.name)
 
-  def test_layer_probe_only_where_every_parameter_is_in_a_masked_layer(self):
+  def test_layer_probe_needs_every_parameter_in_a_layer_with_a_rule(self):
     hilbert = zoo.spin_half(6)
     dense = zoo.FastARNNDense(hilbert, layers=2, features=3)
     self.assertTrue(dense.layer_probe().dense)
     conv = zoo.FastARNNConv1D(hilbert, layers=2, features=3, kernel_size=3)
     self.assertFalse(conv.layer_probe().dense)
-    for model in (zoo.FastARGRU(hilbert, layers=1, features=3),
-                  zoo.FastARTransformer(hilbert, layers=1, features=4,
-                                        heads=2),
-                  symmetric.Symmetrized(dense, symmetric.symmetry_group(
-                      "translations", hilbert, pbc=True))):
-      self.assertIsNone(model.layer_probe(), model.name)
+    symmetrized = symmetric.Symmetrized(dense, symmetric.symmetry_group(
+        "translations", hilbert, pbc=True))
+    self.assertFalse(symmetrized.layer_probe().dense)  # images add up
+
+    class LooseParameter(arnn.DenseStack):
+      """A body with a parameter that no layer's rule covers."""
+
+      def logits(self, x):
+        return super().logits(x) + hk.get_parameter(
+            "loose", (2,), jnp.float64, init=jnp.zeros)
+
+    spec = dataclasses.replace(dense.spec, body=LooseParameter)
+    self.assertIsNone(zoo.models.Wavefunction(spec, "loose").layer_probe())
 
   def test_transform_in_a_chain(self):
     ham, model, params, states, probs = _setup(jnp.complex128)

@@ -29,22 +29,32 @@ State = Mapping[str, Mapping[str, jax.Array]]
 
 
 class LayerProbe(NamedTuple):
-  """`Wavefunction.layer_probe()`.
+  """`Wavefunction.layer_probe()`: what SR needs to build every sample's
+  gradient from the layers (`zoo.nn.gradient_rules`).
 
   Attributes:
-    log_psi: (params, x [B, N], shifts {layer: [B, ..., Fout]}) ->
-      (log psi [B], {layer: its input [B, ..., Fin]}); the shifts are added
-      to the layers' outputs (zeros change nothing; a missing layer gets
-      none).
-    layers: {layer module name: its `zoo.nn.masked.GradientRule`}.
+    log_psi: (params, x [B, N], shifts {layer: [B images, ...]}) ->
+      (log psi [B], {layer: its recorded inputs, a pytree [B images,
+      ...]}); the shifts are added at the layers' probe points (zeros change
+      nothing; a missing layer gets none).
+    layers: {layer module name: its `zoo.nn.GradientRule`}.
+    points: {layer: the shape and dtype of its probe point for one
+      configuration, [1, ...]}.
+    images: configurations the layers see per sample (a symmetrized model's
+      group elements, image-major: row g B + b), whose gradients add up to
+      the sample's; 1 for a plain model.
   """
-  log_psi: Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
-  layers: dict[str, nn.masked.GradientRule]
+  log_psi: Callable[..., tuple[jax.Array, dict[str, Any]]]
+  layers: dict[str, nn.GradientRule]
+  points: dict[str, jax.ShapeDtypeStruct]
+  images: int = 1
 
   @property
   def dense(self) -> bool:
-    """Whether every layer is a MaskedDense1D (SR's Gram form)."""
-    return all(rule.dense is not None for rule in self.layers.values())
+    """Whether every layer is a MaskedDense1D of a plain model (SR's Gram
+    form, `zoo.vmc.sr.centred_gram`)."""
+    return self.images == 1 and all(
+        rule.dense is not None for rule in self.layers.values())
 
 
 class Wavefunction:
@@ -265,39 +275,43 @@ class Wavefunction:
     return self._live
 
   def layer_probe(self) -> LayerProbe | None:
-    """For a model whose every parameter belongs to a masked layer
-    (`zoo.nn.masked`) called once per pass: log psi with each layer's
-    input recorded and a shift added to its output, and the layers; else
-    None.
+    """For a model whose every parameter belongs to a layer with a
+    `gradient_rule` (`zoo.nn.gradient_rules`) called once per pass: log
+    psi with each such layer's inputs recorded and a shift added at its
+    probe point, and the layers' rules; else None.
 
     A sample's gradient with respect to such a layer's parameters follows
-    from the layer's input and the cotangent at its output
-    (its `gradient_rule`), and the cotangents of every sample come from one
-    reverse pass with respect to the shifts: SR's jacobian without a
-    reverse pass per sample, and for dense layers A A^T without A
-    (`zoo.vmc.sr.centred_gram`).
+    from the layer's inputs and the cotangent at its probe point, and the
+    cotangents of every sample come from one reverse pass with respect to
+    the shifts: SR's jacobian without a reverse pass per sample, and for
+    dense layers A A^T without A (`zoo.vmc.sr.centred_gram`).
     """
     if not hasattr(self, "_layer_probe"):
       self._layer_probe = self._build_layer_probe()
     return self._layer_probe
 
   def _build_layer_probe(self) -> LayerProbe | None:
-    calls = []
-    layer_types = (nn.MaskedDense1D, nn.MaskedConv1D, nn.MaskedConv2D)
+    calls, points = [], {}
 
     def probe(x, shifts):
       inputs = {}
 
       def interceptor(method, args, kwargs, context):
-        out = method(*args, **kwargs)
         module = context.module
-        if (isinstance(module, layer_types)
-            and context.method_name == "__call__"):
-          name = module.module_name
-          calls.append((name, module.gradient_rule(),
-                        bool(kwargs.get("valid", False))))
+        if (context.method_name != "__call__"
+            or not hasattr(module, "gradient_rule")):
+          return method(*args, **kwargs)
+        name = module.module_name
+        calls.append((name, module.gradient_rule(),
+                      bool(kwargs.get("valid", False))))
+        shift = shifts.get(name)
+        if hasattr(module, "probed"):
+          out, inputs[name], point = module.probed(shift, *args, **kwargs)
+        else:
+          out = point = method(*args, **kwargs)
           inputs[name] = args[0]
-          out = out + shifts[name] if name in shifts else out
+          out = out if shift is None else out + shift
+        points[name] = jax.ShapeDtypeStruct(point.shape, point.dtype)
         return out
 
       with hk.intercept_methods(interceptor):
@@ -307,18 +321,28 @@ class Wavefunction:
     transformed = hk.transform(probe)
     x = jnp.zeros((1, self.hilbert.size), self.real_dtype)
     shapes = self.parameter_shapes()
-    jax.eval_shape(transformed.apply, shapes, None, x, {})
+    _, inputs = jax.eval_shape(transformed.apply, shapes, None, x, {})
     names = [name for name, _, _ in calls]
     if (len(set(names)) != len(names) or set(names) != set(shapes)
-        or any(valid for _, _, valid in calls)
-        or any(set(shapes[name]) - {"kernel", "bias"} for name in names)):
+        or any(valid for _, _, valid in calls)):
       return None
+    rules = {name: rule for name, rule, _ in calls}
+    for name, rule in rules.items():  # each rule gives its layer's params
+      own = {k: v.shape for k, v in shapes[name].items()}
+      grads = jax.eval_shape(
+          lambda x, c, rule=rule, own=own: rule.sample_gradients(x, c, own),
+          inputs[name], points[name])
+      expected = {k: (1, *v.shape) for k, v in shapes[name].items()}
+      if {k: v.shape for k, v in grads.items()} != expected:
+        raise ValueError(
+            f"layer {name}: its gradient_rule gives "
+            f"{ {k: v.shape for k, v in grads.items()} }, expected the "
+            f"parameters' shapes with a batch axis, {expected}")
 
     def log_psi(params, x, shifts):
       return transformed.apply(params, None, x, shifts)
 
-    return LayerProbe(log_psi=log_psi,
-                      layers={name: rule for name, rule, _ in calls})
+    return LayerProbe(log_psi=log_psi, layers=rules, points=dict(points))
 
   def parameter_shapes(self) -> Params:
     """The params tree as jax.ShapeDtypeStructs, without initializing."""

@@ -8,7 +8,8 @@ output layer is complex, its imaginary part the phase, as in Hibat-Allah
 et al. 2020, arXiv:2002.02973.
 
 Sites are generated in snake order (`zoo.nn.recurrent.snake_order`). The
-full pass scans the step over the sites; the cached pass is one step.
+full pass runs each layer's scan over the steps in turn; the cached pass
+is one step of every layer.
 
 Glossary of shapes:
   B: batch, N: sites, T: steps, F: hidden features, D: directions, K: local
@@ -17,7 +18,6 @@ Glossary of shapes:
 
 from __future__ import annotations
 
-import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,7 +50,7 @@ class RecurrentBody:
                       param_dtype=spec.real_dtype, precision=spec.precision,
                       kernel_init=spec.kernel_init, name=f"gru_{i}")
         for i, f in enumerate(spec.features)]
-    self.readout = hk.Linear(spec.hilbert.local_size, name="readout")
+    self.readout = nn.Linear(spec.hilbert.local_size, name="readout")
 
   def _in_features(self, i: int) -> int:
     if i == 0:
@@ -75,23 +75,12 @@ class RecurrentBody:
     return self.readout(h.astype(self.spec.param_dtype))
 
   def logits(self, x: jax.Array) -> jax.Array:
-    batch, n = x.shape
-    weights = [layer.weights(self._in_features(i))
-               for i, layer in enumerate(self.layers)]
-    own0 = self._neighbour_inputs(x, np.arange(n))  # [T, D K, B]
-    buffers = [_varying_as(layer.empty_buffer(batch), (x, weights))
-               for layer in self.layers]
-
-    def step(buffers, inputs):
-      t, own = inputs
-      new = []
-      for layer, w, buffer in zip(self.layers, weights, buffers):
-        own = layer.step(w, own, layer.gather(buffer, t))
-        new.append(layer.store(buffer, own, t))
-      return new, own
-
-    _, top = jax.lax.scan(step, buffers, (jnp.arange(n), own0))  # [T, F, B]
-    z = self._readout(jnp.transpose(top, (2, 0, 1)))  # [B, T, K]
+    # Layer by layer: each scans its steps, its own inputs' products taken
+    # for every step at once (zoo.nn.recurrent).
+    h = self._neighbour_inputs(x, np.arange(x.shape[1]))  # [T, D K, B]
+    for layer in self.layers:
+      h = layer(h)  # [T, F, B]
+    z = self._readout(jnp.transpose(h, (2, 0, 1)))  # [B, T, K]
     return z[:, np.argsort(self.neighbours.order)]  # site order
 
   def init_cache(self, batch_size: int) -> None:
@@ -104,23 +93,3 @@ class RecurrentBody:
       h = layer.update_site(h, index, self._in_features(i))
     return self._readout(h.T).T  # [K, B]
 
-
-def _varying_as(value: jax.Array, inputs) -> jax.Array:
-  """`value` typed as varying over every mesh axis that some leaf of
-  `inputs` varies over. Inside `shard_map` (NetKet's SR evaluates models so)
-  a scan's initial carry must have the type of what its step returns, which
-  varies as the inputs and weights do; elsewhere there are no such axes."""
-  axes = set()
-  for leaf in jax.tree.leaves(inputs):
-    axes |= _varying_axes(leaf)
-  axes -= _varying_axes(value)
-  if not axes:
-    return value
-  return jax.lax.pcast(value, tuple(sorted(axes)), to="varying")
-
-
-def _varying_axes(x) -> set:
-  """The mesh axes x varies over inside shard_map (jax 0.10: the aval's
-  `manual_axis_type.varying`)."""
-  kind = getattr(jax.typeof(x), "manual_axis_type", None)
-  return set(getattr(kind, "varying", ()))

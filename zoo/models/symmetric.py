@@ -36,7 +36,7 @@ import numpy as np
 
 from zoo import checks
 from zoo.hilbert import Hilbert
-from zoo.models.bundle import Wavefunction
+from zoo.models.bundle import LayerProbe, Wavefunction
 
 NAMES = ("translations", "point_group", "rotations", "reflections",
          "spin_flip")
@@ -198,27 +198,41 @@ class Symmetrized(Wavefunction):
   def suffixes(self) -> None:
     return None
 
-  def layer_probe(self) -> None:
-    return None  # a sample's gradient sums over its images
+  def layer_probe(self) -> LayerProbe | None:
+    """The base's probe over every image of each sample: a sample's
+    gradient is the sum over its |G| images' (`LayerProbe.images`), the
+    cotangents weighted by how each image enters psi_G."""
+    base = self.base.layer_probe()
+    if base is None:
+      return None
+
+    def log_psi(params, x, shifts):
+      images = self.group.apply(x).reshape(-1, x.shape[1])  # [G B, N]
+      log_psi, inputs = base.log_psi(params, images, shifts)
+      return self._combine(log_psi.reshape(self.group.size, -1)), inputs
+
+    return base._replace(log_psi=log_psi, images=self.group.size)
 
   def log_psi(self, params, x) -> jax.Array:
     """log psi_G(x): [B] (see the module docstring)."""
     x, single = self._batched(x)
     batch, n = x.shape
     images = self.group.apply(x).reshape(-1, n)  # [G B, N]
-    log_psi = self.base.log_psi(params, images).reshape(self.group.size,
-                                                        batch)
+    out = self._combine(self.base.log_psi(params, images).reshape(
+        self.group.size, batch))
+    return out[0] if single else out
+
+  def _combine(self, log_psi: jax.Array) -> jax.Array:
+    """log psi_G [B] from the base's log psi of the images [G, B]."""
     p = self.machine_pow
     modulus = (jax.nn.logsumexp(p * log_psi.real, axis=0)
                - jnp.log(self.group.size)) / p
-    if jnp.iscomplexobj(log_psi):
-      top = jnp.max(log_psi.real, axis=0)
-      top = jnp.where(jnp.isfinite(top), top, 0)
-      phase = jnp.angle(jnp.sum(jnp.exp(log_psi - top), axis=0))
-      out = jax.lax.complex(modulus, phase)
-    else:
-      out = modulus
-    return out[0] if single else out
+    if not jnp.iscomplexobj(log_psi):
+      return modulus
+    top = jnp.max(log_psi.real, axis=0)
+    top = jnp.where(jnp.isfinite(top), top, 0)
+    phase = jnp.angle(jnp.sum(jnp.exp(log_psi - top), axis=0))
+    return jax.lax.complex(modulus, phase)
 
   def conditionals_log_psi(self, params, x) -> jax.Array:
     raise ValueError(

@@ -70,6 +70,9 @@ class TransformerBody:
     dense = dict(param_dtype=real, precision=spec.precision,
                  kernel_init=spec.kernel_init)
     self.embed = nn.Dense(features, use_bias=False, name="embed", **dense)
+    self.start = nn.Dense(features, use_bias=False, name="start",
+                          kernel_init=nn.zeros,
+                          param_dtype=real, precision=spec.precision)
     self.position = nn.Dense(features, use_bias=False, name="position",
                              **dense)
     self.blocks = []
@@ -88,9 +91,10 @@ class TransformerBody:
                             kernel_init=spec.kernel_init)
     self.positions = position_features(spec.hilbert.shape)
 
-  def _start(self) -> jax.Array:  # [F]
-    return hk.get_parameter("start", (self.spec.features[0],),
-                            self.spec.real_dtype, init=jnp.zeros)
+  def _start(self) -> jax.Array:  # [F, 1]
+    """The input of step 0: a learned vector (the `start` layer's weights,
+    applied to a one so that SR's probe reaches it as a linear map)."""
+    return self.start.feature_major(jnp.ones((1, 1), self.spec.real_dtype))
 
   def _onehot(self, values: jax.Array) -> jax.Array:  # [...] -> [..., K]
     hilbert = self.spec.hilbert
@@ -102,11 +106,13 @@ class TransformerBody:
     (step t reads site t - 1, step 0 the start vector)."""
     h = self.embed(self._onehot(x[..., max(start, 1) - 1:-1]))
     if start == 0:
-      first = self._start()
-      h = jnp.concatenate(
-          [jnp.broadcast_to(first, (*h.shape[:-2], 1, first.shape[0])), h],
-          axis=-2)
-    return h + self.position(jnp.asarray(self.positions[start:], h.dtype))
+      first = self.start(jnp.ones((*h.shape[:-2], 1, 1), h.dtype))
+      h = jnp.concatenate([first, h], axis=-2)
+    # Broadcast to every configuration before the layer, so that each
+    # one's cotangent reaches its weights (SR's probe).
+    positions = jnp.asarray(self.positions[start:], h.dtype)
+    return h + self.position(jnp.broadcast_to(
+        positions, h.shape[:-1] + positions.shape[-1:]))
 
   def _run(self, h: jax.Array, before=None, keep: bool = False):
     """The blocks over h's steps, after those whose keys and values
@@ -143,7 +149,7 @@ class TransformerBody:
     previous = jax.lax.dynamic_index_in_dim(
         x, jnp.maximum(index - 1, 0), axis=1, keepdims=False)  # [B]
     token = self.embed.feature_major(self._onehot(previous).T)  # [F, B]
-    h = jnp.where(index > 0, token, self._start()[:, None])
+    h = jnp.where(index > 0, token, self._start())
     position = jnp.asarray(self.positions, h.dtype)[index][:, None]  # [P, 1]
     h = h + self.position.feature_major(position)
     norm = lambda module, h: module(h.T).T  # layer norm over features
@@ -157,6 +163,5 @@ class TransformerBody:
     return self.readout.feature_major(h)
 
 
-def _norm(name: str) -> hk.LayerNorm:
-  return hk.LayerNorm(axis=-1, create_scale=True, create_offset=True,
-                      name=name)
+def _norm(name: str) -> nn.LayerNorm:
+  return nn.LayerNorm(name=name)

@@ -1,4 +1,4 @@
-"""Causal self-attention with a KV cache, and a feature-major dense layer.
+"""Causal self-attention with a KV cache.
 
 `CausalSelfAttention` has the two faces of the masked layers: the full pass
 over a sequence, where position t attends to positions <= t, and a cached
@@ -28,45 +28,7 @@ import numpy as np
 
 from zoo import checks
 from zoo.nn import initializers
-
-
-class Dense(hk.Module):
-  """y = W x + b, batch-major (`__call__`, [..., I]) or feature-major
-  (`feature_major`, [I, B]) with the same parameters: w [O, I], b [O]."""
-
-  def __init__(self, features: int, *, use_bias: bool = True,
-               param_dtype: Any = jnp.float64,
-               precision: jax.lax.Precision | None = None,
-               kernel_init: initializers.Initializer | None = None,
-               name: str | None = None):
-    super().__init__(name=name)
-    self.features = checks.positive_int("features", features)
-    self.use_bias = use_bias
-    self.param_dtype = param_dtype
-    self.precision = precision
-    self.kernel_init = kernel_init
-
-  def _params(self, in_features: int):
-    init = initializers.unmasked(self.kernel_init or initializers.lecun_normal(
-        in_axis=-1, out_axis=-2))
-    w = hk.get_parameter("w", (self.features, in_features), self.param_dtype,
-                         init=init)
-    b = hk.get_parameter("b", (self.features,), self.param_dtype,
-                         init=jnp.zeros) if self.use_bias else None
-    return w, b
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """[..., I] -> [..., O]."""
-    w, b = self._params(x.shape[-1])
-    y = jnp.einsum("...i,oi->...o", x.astype(w.dtype), w,
-                   precision=self.precision)
-    return y if b is None else y + b
-
-  def feature_major(self, x: jax.Array) -> jax.Array:
-    """[I, B] -> [O, B]."""
-    w, b = self._params(x.shape[0])
-    y = jnp.dot(w, x.astype(w.dtype), precision=self.precision)
-    return y if b is None else y + b[:, None]
+from zoo.nn.linear import Dense
 
 
 class CausalSelfAttention(hk.Module):

@@ -40,7 +40,7 @@ Glossary of shapes:
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import haiku as hk
 import jax
@@ -49,6 +49,7 @@ import numpy as np
 
 from zoo import checks
 from zoo.nn import initializers
+from zoo.nn.gradient_rules import GradientRule
 
 
 def _positive_pair(name: str, value: Any) -> tuple[int, int]:
@@ -59,25 +60,6 @@ def _positive_pair(name: str, value: Any) -> tuple[int, int]:
                             "must be a positive integer or a pair of them")
   return (checks.positive_int(f"{name}[0]", value[0]),
           checks.positive_int(f"{name}[1]", value[1]))
-
-
-class GradientRule(NamedTuple):
-  """A masked layer's parameter gradients from its input and output.
-
-  Attributes:
-    sample_gradients: (x [B, ..., Fin], c [B, ..., Fout], kernel shape) ->
-      {"kernel": [B, *kernel shape], "bias": [B, ...] if the layer has
-      one}: each configuration's gradient of a scalar L, from the full
-      pass's input x and L's cotangent c at the output. Linear in c: with
-      c = dL/dRe(y) + i dL/dIm(y) (the conjugate of JAX's vjp for complex
-      y) they are dL/dRe + i dL/dIm of each parameter, as
-      `zoo.vmc.estimators` packs gradients. A pure function, callable
-      outside a transform.
-    dense: (exclusive, use_bias) of a MaskedDense1D, whose Gram matrices
-      `MaskedDense1D.gradient_gram` forms without the gradients; else None.
-  """
-  sample_gradients: Callable[..., dict[str, jax.Array]]
-  dense: tuple[bool, bool] | None = None
 
 
 class _MaskedLayer(hk.Module):
@@ -112,9 +94,9 @@ class _MaskedLayer(hk.Module):
     return hk.get_parameter("bias", shape, self.param_dtype,
                             init=initializers.unmasked(self.bias_init))
 
-  def gradient_rule(self) -> "GradientRule":
+  def gradient_rule(self) -> GradientRule:
     """How this layer's parameter gradients follow from its input and the
-    cotangent at its output (see `GradientRule`)."""
+    cotangent at its output (`zoo.nn.gradient_rules`)."""
     raise NotImplementedError
 
 
@@ -144,11 +126,11 @@ class MaskedDense1D(_MaskedLayer):
         init=initializers.masked(init, mask))
     return kernel * jnp.asarray(mask, kernel.dtype)
 
-  def gradient_rule(self) -> "GradientRule":
+  def gradient_rule(self) -> GradientRule:
     site_mask, use_bias = self.site_mask, self.use_bias
 
-    def sample_gradients(x, c, kernel_shape):
-      del kernel_shape
+    def sample_gradients(x, c, shapes):
+      del shapes
       mask = jnp.asarray(site_mask[:, None, :, None], c.real.dtype)
       kernel = jnp.einsum("bjf,big->bjfig", jnp.conj(x), c) * mask
       return {"kernel": kernel, **({"bias": c} if use_bias else {})}
@@ -317,11 +299,11 @@ class MaskedConv1D(_MaskedLayer):
     return [((self.taps - 1 - t) * self.kernel_dilation + self.shift,)
             for t in range(self.taps)]
 
-  def gradient_rule(self) -> "GradientRule":
+  def gradient_rule(self) -> GradientRule:
     offsets, use_bias = self._offsets(), self.use_bias
 
-    def sample_gradients(x, c, kernel_shape):
-      del kernel_shape
+    def sample_gradients(x, c, shapes):
+      del shapes
       kernel = _tap_gradients(x, c, offsets)
       return {"kernel": kernel,
               **({"bias": jnp.sum(c, axis=1)} if use_bias else {})}
@@ -533,12 +515,12 @@ class MaskedConv2D(_MaskedLayer):
     return rows, cols, [((kh - 1 - j) * dh, (kw // 2 - t) * dw)
                         for j, t in zip(rows, cols)]
 
-  def gradient_rule(self) -> "GradientRule":
+  def gradient_rule(self) -> GradientRule:
     (rows, cols, offsets), use_bias = self._taps(), self.use_bias
 
-    def sample_gradients(x, c, kernel_shape):
+    def sample_gradients(x, c, shapes):
       taps = _tap_gradients(x, c, offsets)  # [B, T, Fin, Fout]
-      kernel = jnp.zeros((x.shape[0], *kernel_shape), taps.dtype)
+      kernel = jnp.zeros((x.shape[0], *shapes["kernel"]), taps.dtype)
       kernel = kernel.at[:, rows, cols].set(taps)
       return {"kernel": kernel,
               **({"bias": jnp.sum(c, axis=(1, 2))} if use_bias else {})}

@@ -61,6 +61,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo import checks
+from zoo.nn import gradient_rules
 from zoo.nn import initializers
 
 DIRECTIONS_1D = ("prev", "next")
@@ -220,20 +221,91 @@ class LatticeGRU(hk.Module):
       weights["b"] = hk.get_parameter("b", (2 * f,), dtype, init=jnp.zeros)
     return weights
 
-  def step(self, weights, own: jax.Array, neighbours: jax.Array) -> jax.Array:
-    """One step: own input [I, B], neighbour states [D F, B] -> h [F, B]."""
-    f, inputs = self.features, own.shape[0]
-    dot = lambda a, b: jnp.dot(a, b, precision=self.precision)
-    # The neighbours feed the gates and the merge: one product.
-    from_neighbours = dot(jnp.concatenate(
-        [weights["w_i"][:, inputs:], weights["w_m"]]), neighbours)  # [3F, B]
-    gates = from_neighbours[:2 * f] + dot(weights["w_i"][:, :inputs],
-                                          own.astype(neighbours.dtype))
+  def _own_part(self, weights, own: jax.Array) -> jax.Array:
+    """What the own input adds to the linear outputs: [..., I, B] ->
+    [..., 3F, B], the gates' rows W_i[:, :I] own + b, the merge's zero."""
+    f, inputs = self.features, own.shape[-2]
+    gates = jnp.einsum("oi,...ib->...ob", weights["w_i"][:, :inputs],
+                       own.astype(self.param_dtype),
+                       precision=self.precision)
     if self.use_bias:
       gates = gates + weights["b"][:, None]
-    merged = from_neighbours[2 * f:]
-    a, z = jnp.tanh(gates[:f]), jax.nn.sigmoid(gates[f:])
+    zeros = jnp.zeros(gates.shape[:-2] + (f,) + gates.shape[-1:], gates.dtype)
+    return jnp.concatenate([gates, zeros], axis=-2)
+
+  def _from_neighbours(self, weights, inputs: int) -> jax.Array:
+    """The neighbours feed the gates and the merge: [3F, D F], one product."""
+    return jnp.concatenate([weights["w_i"][:, inputs:], weights["w_m"]])
+
+  def _cell(self, linear: jax.Array) -> jax.Array:
+    """The linear outputs [3F, B] (candidate and update gates, merge) -> h."""
+    f = self.features
+    a, z = jnp.tanh(linear[:f]), jax.nn.sigmoid(linear[f:2 * f])
+    merged = linear[2 * f:]
     return merged + z * (a - merged)
+
+  def step(self, weights, own: jax.Array, neighbours: jax.Array) -> jax.Array:
+    """One step: own input [I, B], neighbour states [D F, B] -> h [F, B]."""
+    from_neighbours = jnp.dot(
+        self._from_neighbours(weights, own.shape[0]), neighbours,
+        precision=self.precision)
+    return self._cell(self._own_part(weights, own) + from_neighbours)
+
+  def __call__(self, own: jax.Array) -> jax.Array:
+    """The full pass: own inputs [T, I, B] of every step -> h [T, F, B]."""
+    return self._scan(own, None, record=False)[0]
+
+  def probed(self, shift: jax.Array | None, own: jax.Array):
+    """The full pass with `shift` [B, T, 3F] (or None) added to the linear
+    outputs of every step (`zoo.nn.gradient_rules`): (h [T, F, B], the
+    inputs {"own": [B, T, I], "neighbours": [B, T, D F]}, the linear
+    outputs' shape [B, T, 3F])."""
+    return self._scan(own, shift, record=True)
+
+  def _scan(self, own: jax.Array, shift: jax.Array | None, record: bool):
+    steps, inputs, batch = own.shape
+    weights = self.weights(inputs)
+    from_own = self._own_part(weights, own)  # [T, 3F, B], all steps at once
+    if shift is not None:
+      from_own = from_own + jnp.transpose(shift, (1, 2, 0))
+    from_neighbours = self._from_neighbours(weights, inputs)
+    buffer = _varying_as(self.empty_buffer(batch), (own, weights))
+
+    def step(buffer, xs):
+      t, linear = xs
+      neighbours = self.gather(buffer, t)  # [D F, B]
+      h = self._cell(linear + jnp.dot(from_neighbours, neighbours,
+                                      precision=self.precision))
+      return self.store(buffer, h, t), ((h, neighbours) if record else h)
+
+    _, out = jax.lax.scan(step, buffer, (jnp.arange(steps), from_own))
+    if not record:
+      return out, None, None
+    h, neighbours = out
+    batch_first = lambda a: jnp.transpose(a, (2, 0, 1))
+    point = jax.ShapeDtypeStruct((batch, steps, from_own.shape[1]),
+                                 from_own.dtype)
+    return h, {"own": batch_first(own.astype(self.param_dtype)),
+               "neighbours": batch_first(neighbours)}, point
+
+  def gradient_rule(self) -> gradient_rules.GradientRule:
+    """w_i and b apply to [own; neighbours] at every step, w_m to the
+    neighbours (`zoo.nn.gradient_rules`); c is [B, T, 3F]."""
+    f, use_bias = self.features, self.use_bias
+
+    def sample_gradients(inputs, c, shapes):
+      del shapes
+      gates, merge = c[..., :2 * f], c[..., 2 * f:]
+      both = jnp.concatenate([inputs["own"], inputs["neighbours"]], axis=-1)
+      grads = dict(
+          w_i=gradient_rules.shared_linear(both, gates, out_first=True),
+          w_m=gradient_rules.shared_linear(inputs["neighbours"], merge,
+                                           out_first=True))
+      if use_bias:
+        grads["b"] = gradient_rules.shared_bias(gates)
+      return grads
+
+    return gradient_rules.GradientRule(sample_gradients)
 
   def gather(self, buffer: jax.Array, t: jax.Array) -> jax.Array:
     """The neighbours' states at step t: [D F, B]."""
@@ -263,3 +335,24 @@ class LatticeGRU(hk.Module):
     h = self.step(self.weights(in_features), own, self.gather(buffer, t))
     hk.set_state("buffer", self.store(buffer, h, t))
     return h
+
+
+def _varying_as(value: jax.Array, inputs) -> jax.Array:
+  """`value` typed as varying over every mesh axis that some leaf of
+  `inputs` varies over. Inside `shard_map` (NetKet's SR evaluates models so)
+  a scan's initial carry must have the type of what its step returns, which
+  varies as the inputs and weights do; elsewhere there are no such axes."""
+  axes = set()
+  for leaf in jax.tree.leaves(inputs):
+    axes |= _varying_axes(leaf)
+  axes -= _varying_axes(value)
+  if not axes:
+    return value
+  return jax.lax.pcast(value, tuple(sorted(axes)), to="varying")
+
+
+def _varying_axes(x) -> set:
+  """The mesh axes x varies over inside shard_map (jax 0.10: the aval's
+  `manual_axis_type.varying`)."""
+  kind = getattr(jax.typeof(x), "manual_axis_type", None)
+  return set(getattr(kind, "varying", ()))

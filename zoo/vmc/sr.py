@@ -151,21 +151,16 @@ GRAM_ROW_BLOCK = 1024
 
 def _probed_rows(probe, params, x: jax.Array):
   """The layers' inputs and cotangents of the rows of A, from one reverse
-  pass with respect to shifts at the layers' outputs (the samples are
-  independent): ({layer: [K, n, ..., Fin]}, {layer: [K, n, ..., Fout]}),
-  rows (part, sample) as in A, K = 2 parts (Re and Im log psi) or 1.
+  pass with respect to shifts at the layers' probe points (the samples are
+  independent): ({layer: inputs [K, n images, ...]}, {layer: [K, n images,
+  ...]}), rows (part, configuration), K = 2 parts (Re and Im log psi) or 1.
 
   The cotangents are dL/dRe(y) + i dL/dIm(y) (JAX's vjp gives their
   conjugate), as the layers' gradient rules take them.
   """
-  n = x.shape[0]
-  _, input_shapes = jax.eval_shape(probe.log_psi, params, x[:1], {})
-  shifts = {}
-  for name in probe.layers:
-    kernel = params[name]["kernel"]  # [..., Fin, Fout]
-    like = input_shapes[name]
-    shifts[name] = jnp.zeros((n, *like.shape[1:-1], kernel.shape[-1]),
-                             jnp.result_type(like.dtype, kernel.dtype))
+  rows = x.shape[0] * probe.images
+  shifts = {name: jnp.zeros((rows, *point.shape[1:]), point.dtype)
+            for name, point in probe.points.items()}
 
   def parts(shifts):  # [K, n]: Re log psi (and Im)
     log_psi, inputs = probe.log_psi(params, x, shifts)
@@ -180,7 +175,8 @@ def _probed_rows(probe, params, x: jax.Array):
           for i in range(k)]
   rows_c = {name: jnp.conj(jnp.stack([c[name] for c in cots]))
             for name in probe.layers}
-  rows_x = {name: jnp.stack([inputs[name]] * k) for name in probe.layers}
+  rows_x = {name: jax.tree.map(lambda a: jnp.stack([a] * k), inputs[name])
+            for name in probe.layers}
   return rows_x, rows_c
 
 
@@ -214,24 +210,25 @@ def probed_jacobian(probe, params, x: jax.Array,  # [n, N]
                     chunk_size: int | None = None) -> jax.Array:  # [M, P]
   """A of `centred_jacobian` from a model's `layer_probe()`: every
   sample's gradient from the layers' inputs and cotangents
-  (their `gradient_rule`s), with no reverse pass per sample; at most
-  `chunk_size` samples at a time through the passes."""
+  (their `gradient_rule`s, `zoo.nn.gradient_rules`), with no reverse pass
+  per sample; at most `chunk_size` samples at a time through the passes."""
   coords = estimators.RealCoordinates(params)
   n = x.shape[0]
   w = estimators.normalized_weights(weights, n, coords.real_dtype)
 
   def rows(x_chunk):  # [K, c, P']
     rows_x, rows_c = _probed_rows(probe, params, x_chunk)
-    k, c = next(iter(rows_x.values())).shape[:2]
-    flat = lambda a: a.reshape(k * c, *a.shape[2:])
-    grads = {name: rule.sample_gradients(flat(rows_x[name]),
-                                         flat(rows_c[name]),
-                                         params[name]["kernel"].shape)
+    k, ci = next(iter(rows_c.values())).shape[:2]  # ci = c images
+    flat = lambda a: a.reshape(k * ci, *a.shape[2:])
+    shapes = lambda name: {k: v.shape for k, v in params[name].items()}
+    grads = {name: rule.sample_gradients(jax.tree.map(flat, rows_x[name]),
+                                         flat(rows_c[name]), shapes(name))
              for name, rule in probe.layers.items()}
-    jac = jax.vmap(coords.flatten)(grads)  # [K c, P]
+    jac = jax.vmap(coords.flatten)(grads)  # [K c images, P]
     if columns is not None:
       jac = jac[:, columns]
-    return jac.reshape(k, c, -1)
+    # A sample's gradient is the sum over its images' (image-major rows).
+    return jac.reshape(k, probe.images, -1, jac.shape[-1]).sum(axis=1)
 
   jac = _in_chunks(rows, x, chunk_size)
   k = jac.shape[0]
