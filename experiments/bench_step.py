@@ -34,10 +34,12 @@ from zoo import registry
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_list("cases", ["heisenberg_square_6x6"],
-                  "NAME[:arg][|section.field=value|...] per case.")
-flags.DEFINE_integer("rounds", 5, "Timed rounds.")
-flags.DEFINE_bool("json", False, "Print one JSON line per case too.")
+
+def define_flags():
+  flags.DEFINE_list("cases", ["heisenberg_square_6x6"],
+                    "NAME[:arg][|section.field=value|...] per case.")
+  flags.DEFINE_integer("rounds", 5, "Timed rounds.")
+  flags.DEFINE_bool("json", False, "Print one JSON line per case too.")
 
 
 def config(case: str):
@@ -90,4 +92,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -8,6 +8,7 @@ The stages of `zoo.vmc.make_vmc`'s step, on the same samples and params:
              (what a model without prefix reuse pays; for comparison)
   gradient   the energy gradient, one vjp of log psi
   sr         with --sr: the SR solve (jacobian and linear solve)
+  sr_problem with --sr: what minSR solves alone (the jacobian, or A A^T)
   step       the whole jitted step, for the sum
 
 Medians of --rounds alternating rounds, after a compiling call each.
@@ -16,6 +17,7 @@ Medians of --rounds alternating rounds, after a compiling call each.
   python -m experiments.profile_step --case=tfim_2d_8
   python -m experiments.profile_step --case=heisenberg_2d_10 --sr
   python -m experiments.profile_step --case=heisenberg_2d_10 --memory=1024,4096
+  python -m experiments.profile_step --config=heisenberg_square_6x6 --sr
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from absl import flags
 import jax
 
 import experiments
+from experiments import bench_step
 import zoo
+import zoo.build
 from zoo import physics, sampler
 from zoo import vmc as zoo_vmc
 from zoo.vmc import estimators, local_energy, sr as sr_lib
@@ -49,6 +53,10 @@ CASES = {
 
 flags.DEFINE_enum("case", "tfim_1d_64", list(CASES), "The lattice and "
                   "Hamiltonian.")
+flags.DEFINE_string("config", None, "Instead of --case: a registered "
+                    "experiment's model and Hamiltonian, in "
+                    "experiments.bench_step's case syntax "
+                    "(NAME[:arg][|section.field=value|...]).")
 flags.DEFINE_integer("samples", 1024, "Samples per step.")
 flags.DEFINE_integer("layers", 3, "Masked layers.")
 flags.DEFINE_integer("features", 16, "Hidden features.")
@@ -111,12 +119,16 @@ def stages(model, hamiltonian, n: int, sr: bool) -> dict:
     def sr_call(params, x, local, grad):
       problem = lambda solver: sr_lib.make_sr_problem(
           model.log_psi, params, x, local, chunk_size=None,
-          jacobian_batch=model.jacobian_batch, solver=solver,
+          solver=solver,
           live=model.live_parameters(), probe=model.layer_probe())
       updates, _ = solve.update(grad, solve.init(params), params,
                                 sr_problem=problem)
       return updates
     calls["sr"] = lambda: sr_call(params, x, local, grad)
+    jacobian = jax.jit(lambda p, x, e: sr_lib.make_sr_problem(
+        model.log_psi, p, x, e, solver="minsr", live=model.live_parameters(),
+        probe=model.layer_probe())._replace(transpose=None))
+    calls["sr_problem"] = lambda: jacobian(params, x, local)
   return {name: (lambda call=call: jax.block_until_ready(call()))
           for name, call in calls.items()}
 
@@ -138,8 +150,12 @@ def step_memory(model, hamiltonian, n: int, sr: bool) -> dict:
 
 def main(argv):
   del argv
-  case = CASES[FLAGS.case]
-  model, hamiltonian = build(case)
+  if FLAGS.config:
+    cfg = bench_step.config(FLAGS.config)
+    model, hamiltonian = zoo.build.model(cfg), zoo.build.hamiltonian(cfg)
+    FLAGS.case = FLAGS.config
+  else:
+    model, hamiltonian = build(CASES[FLAGS.case])
   if FLAGS.memory:
     for n in FLAGS.memory:
       m = step_memory(model, hamiltonian, int(n), FLAGS.sr)

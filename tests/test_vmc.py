@@ -442,6 +442,46 @@ class SRTest(parameterized.TestCase):
     spec = dataclasses.replace(dense.spec, body=LooseParameter)
     self.assertIsNone(zoo.models.Wavefunction(spec, "loose").layer_probe())
 
+  @parameterized.named_parameters(
+      dict(testcase_name="float32", narrow=jnp.float32, wide=jnp.float64),
+      dict(testcase_name="complex64", narrow=jnp.complex64,
+           wide=jnp.complex128))
+  def test_sr_update_in_float32_follows_float64(self, narrow, wide):
+    # The same parameters and samples: local energies, the gradient, the
+    # probed problem and minSR's update stay in the narrow dtype and agree
+    # with the wide ones to float32's precision (its solve is in float64).
+    ham = hamiltonians.Heisenberg(lattice_lib.square(2, 4, pbc=True),
+                                  marshall_sign=True)
+    hilbert = zoo.spin_half((2, 4), total_sz=0)
+    models = {d: zoo.FastARGRU(hilbert, layers=2, features=4, param_dtype=d)
+              for d in (narrow, wide)}
+    params = models[wide].init(jax.random.key(0))[0]
+    states = hilbert.all_states()
+    x = states[np.random.default_rng(0).choice(len(states), 16)]
+    updates = {}
+    for dtype, model in models.items():
+      p = jax.tree.map(lambda a: a.astype(jnp.finfo(dtype).dtype)
+                       if not jnp.iscomplexobj(a) else a.astype(dtype), params)
+      sr = vmc.stochastic_reconfiguration(1e-3, "minsr")
+
+      @jax.jit
+      def update(p, model=model, sr=sr):
+        e_loc = vmc.local_energy.local_energies(model, ham, p, x)
+        grad = vmc.estimators.energy_gradient(model.log_psi, p, x, e_loc)
+        return sr.update(grad, sr.init(p), p, sr_problem=(
+            lambda solver: vmc.make_sr_problem(
+                model.log_psi, p, x, e_loc, solver=solver,
+                probe=model.layer_probe())))[0]
+
+      updates[dtype] = update(p)
+      for leaf, like in zip(jax.tree.leaves(updates[dtype]),
+                            jax.tree.leaves(p)):
+        self.assertEqual(leaf.dtype, like.dtype)
+    scale = max(float(jnp.abs(a).max()) for a in jax.tree.leaves(updates[wide]))
+    for a, b in zip(jax.tree.leaves(updates[narrow]),
+                    jax.tree.leaves(updates[wide])):
+      np.testing.assert_allclose(a, b, rtol=0, atol=1e-3 * scale)
+
   def test_transform_in_a_chain(self):
     ham, model, params, states, probs = _setup(jnp.complex128)
     estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,

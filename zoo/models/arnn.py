@@ -221,9 +221,6 @@ class MaskedStack:
   # (`keep`, `logits_from`; zoo.vmc.local_energy): (blocks of sites, samples
   # per pass); else None.
   suffixes = None
-  # Samples per batch of reverse passes in an SR jacobian (see
-  # zoo.vmc.sr.JACOBIAN_BATCH; the measurements: BENCHMARKS.md).
-  jacobian_batch = 2
 
   def __init__(self, spec: ARNNSpec):
     self.spec = spec

@@ -123,13 +123,6 @@ class Wavefunction:
     return self.body_type.reach(self.spec)
 
   @property
-  def jacobian_batch(self) -> int:
-    """Samples whose reverse passes an SR jacobian runs at once: the body's
-    `jacobian_batch` (few for convolutions, whose vmapped reverse passes
-    become grouped convolutions; more for the others)."""
-    return self.body_type.jacobian_batch
-
-  @property
   def order(self) -> np.ndarray:  # [N]
     """The site generated at each step (raster order unless the family
     needs another); `conditional` steps through it, samples come back in

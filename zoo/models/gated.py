@@ -36,7 +36,6 @@ class GatedConvBody:
   cached = True
   restarts = False  # one parallel full pass (zoo.vmc.local_energy)
   suffixes = None  # cones instead (it has a reach)
-  jacobian_batch = 2  # convolutions, as zoo.models.arnn.MaskedStack
 
   def __init__(self, spec):
     self.spec = spec

@@ -34,8 +34,6 @@ class RecurrentBody:
   # connected configurations from the shared prefix (zoo.vmc.local_energy).
   restarts = True
   suffixes = None  # a scan, restarted instead (zoo.models.arnn)
-  # Samples per batch of reverse passes in an SR jacobian (BENCHMARKS.md).
-  jacobian_batch = 16
 
   @staticmethod
   def reach(spec) -> None:

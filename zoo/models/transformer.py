@@ -56,7 +56,6 @@ class TransformerBody:
   # From the kept keys and values (zoo.models.arnn): (blocks of sites,
   # samples per pass), BENCHMARKS.md "Tuned constants".
   suffixes = (16, 32)
-  jacobian_batch = 16  # see zoo.models.arnn.MaskedStack
 
   @staticmethod
   def reach(spec) -> None:

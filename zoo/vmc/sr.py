@@ -101,7 +101,8 @@ def _stack_parts(z: jax.Array, is_complex: bool) -> jax.Array:
   return jnp.concatenate([z.real, z.imag]) if is_complex else z.real
 
 
-# Reverse passes of this many samples at a time under vmap. Vmapped reverse
+# Reverse passes of this many samples at a time under vmap, for a model
+# without a layer probe (`zoo.Wavefunction.layer_probe`). Vmapped reverse
 # passes through convolutions become grouped convolutions, whose cost on XLA
 # CPU grows about quadratically with the group count, so few at a time is
 # fastest there (BENCHMARKS.md, "Tuned constants"); accelerators may prefer
@@ -439,20 +440,28 @@ def natural_gradient(problem: SRProblem,
         "it with make_sr_problem(..., dense=True) or use solver='cg'")
   if solver == "cholesky":
     s = jac.T @ jac + diag_shift * jnp.eye(jac.shape[1], dtype=jac.dtype)
-    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(s), force)
+    return _solve_positive(s, force)
   if solver == "minsr":
     # T = A A^T and A^T's product, from A or given (`centred_gram`).
     t = jac @ jac.T if problem.gram is None else problem.gram
     transpose = problem.transpose or (lambda c: jac.T @ c)
     t = t + diag_shift * jnp.eye(t.shape[0], dtype=t.dtype)
-    coeffs = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(t),
-                                        problem.residual)  # [M]
-    return transpose(coeffs)
+    return transpose(_solve_positive(t, problem.residual))  # A^T [M]
   matvec = problem.matvec or (lambda v: jac.T @ (jac @ v))
   delta, _ = jax.scipy.sparse.linalg.cg(
       lambda v: matvec(v) + diag_shift * v, force, tol=cg_tol, atol=0.0,
       maxiter=cg_maxiter)
   return delta
+
+
+def _solve_positive(matrix: jax.Array, rhs: jax.Array) -> jax.Array:
+  """matrix^-1 rhs by Cholesky, factored in float64 where JAX has it: a
+  float32 problem's products stay float32, its solve does not (a shifted
+  Gram matrix's round-off in float32 is of the order of small shifts)."""
+  wide = jnp.float64 if jax.config.jax_enable_x64 else matrix.dtype
+  solution = jax.scipy.linalg.cho_solve(
+      jax.scipy.linalg.cho_factor(matrix.astype(wide)), rhs.astype(wide))
+  return solution.astype(rhs.dtype)
 
 
 def _check_solver(solver) -> None:

@@ -234,9 +234,10 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
       (variational annealing, Hibat-Allah et al. 2021, arXiv:2101.10154);
       its gradient is the energy's with E_loc(x) + T log p(x) in place of
       E_loc(x). None: the energy alone.
-    jacobian_batch: samples whose reverse passes run at once when a dense
-      SR jacobian is built; None: the model's `jacobian_batch` (see
-      `zoo.vmc.sr.JACOBIAN_BATCH`).
+    jacobian_batch: for a model without a layer probe
+      (`zoo.Wavefunction.layer_probe`), samples whose reverse passes run at
+      once when a dense SR jacobian is built; None:
+      `zoo.vmc.sr.JACOBIAN_BATCH`.
     mesh: a batch mesh (`zoo.sharding.batch_mesh`): samples, local energies
       and per-sample gradients stay on their device, energies and gradients
       are reduced across devices; parameters are replicated. `n_samples`
@@ -255,7 +256,7 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
   n_samples = checks.positive_int("n_samples", n_samples)
   chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
   if jacobian_batch is None:
-    jacobian_batch = model.jacobian_batch
+    jacobian_batch = sr_lib.JACOBIAN_BATCH
   jacobian_batch = checks.positive_int("jacobian_batch", jacobian_batch)
   # A plain optax optimizer would reject the sr_problem argument.
   optimizer = optax.with_extra_args_support(optimizer)
