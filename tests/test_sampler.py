@@ -175,7 +175,7 @@ class SamplerTest(parameterized.TestCase):
       sampler.sample(model, params, jax.random.key(0), 0)
     with self.assertRaisesRegex(ValueError, "chunk_size=-2: must be a positive integer"):
       sampler.sample(model, params, jax.random.key(0), 10, chunk_size=-2)
-    with self.assertRaisesRegex(ValueError, "model=.*: must be a zoo Wavefunction"):
+    with self.assertRaisesRegex(ValueError, r"model=.*: must be a zoo model \(zoo.models.Model\)"):
       sampler.sample(object(), params, jax.random.key(0), 10)
 
 

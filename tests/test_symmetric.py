@@ -8,7 +8,8 @@ import numpy as np
 from scipy import stats
 
 import zoo
-from zoo import build, registry, sampler, vmc
+import zoo.models
+from zoo import build, checks, registry, sampler, vmc
 from zoo.models import symmetric
 from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
@@ -107,12 +108,19 @@ class SymmetrizedTest(parameterized.TestCase):
                          jax.tree.leaves(exact)):
       np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-10)
 
-  def test_conditionals_refused(self):
+  def test_a_model_of_the_same_contract(self):
+    # A wrapper, not a subclass: it meets the protocol the sampler, the VMC
+    # and the plugin ask for, draws through its base, and has no
+    # conditionals of its own to refuse.
     model = build_model("conv1d", zoo.spin_half(6), jnp.float64, "reflections",
                         pbc=False)
-    params, _ = model.init(jax.random.key(0))
-    with self.assertRaisesRegex(ValueError, "no autoregressive conditionals"):
-      model.conditionals(params, jnp.ones((1, 6)))
+    self.assertIsInstance(model, zoo.models.Model)
+    self.assertNotIsInstance(model, zoo.Wavefunction)
+    self.assertIs(model.sampling_base, model.base)
+    self.assertIs(model.base.sampling_base, model.base)
+    self.assertFalse(hasattr(model, "conditionals"))
+    with self.assertRaisesRegex(checks.FieldError, "autoregressive"):
+      symmetric.Symmetrized(model, model.group)
 
   def test_from_a_config(self):
     cfg = registry.get_config(

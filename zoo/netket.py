@@ -52,8 +52,8 @@ from zoo import nn
 from zoo import sampler as zoo_sampler
 from zoo import sharding
 from zoo.hilbert import Hilbert
+from zoo.models import bundle
 from zoo.models.bundle import Wavefunction
-from zoo.models.symmetric import Symmetrized
 
 
 # ---------------------------------------------------------------------------
@@ -177,10 +177,10 @@ class Model:
       (`local_states`).
   """
 
-  def __init__(self, wavefunction: Wavefunction, hilbert):
-    if not isinstance(wavefunction, Wavefunction):
+  def __init__(self, wavefunction: bundle.Model, hilbert):
+    if not isinstance(wavefunction, bundle.Model):
       raise checks.FieldError("wavefunction", wavefunction,
-                              "must be a zoo model (zoo.Wavefunction)")
+                              "must be a zoo model (zoo.models.Model)")
     self.wavefunction = wavefunction
     self.hilbert = hilbert
     self.states = local_states(hilbert, wavefunction.hilbert)
@@ -317,7 +317,7 @@ _ZOO_LAYER = re.compile(r".*/~/layer_(\d+)")
 def _zoo_layers(model: Wavefunction, params) -> list[str]:
   """The model's layer names in order, if it is convertible."""
   family = model.spec.family
-  if isinstance(model, Symmetrized) or family not in _CONVERTIBLE:
+  if model.sampling_base is not model or family not in _CONVERTIBLE:
     raise checks.FieldError(
         "model", model,
         "NetKet weights convert to the zoo's dense, conv1d and conv2d families "

@@ -30,11 +30,11 @@ import numpy as np
 
 from zoo import checks
 from zoo import sharding
-from zoo.models import Wavefunction
-from zoo.models.symmetric import Symmetrized
+from zoo.models import Model, Wavefunction
 
-# The stream, within sample j's key, of the group element of a symmetrized
-# model's sample.
+# The stream, within sample j's key, of what a model that samples through
+# a base (`Model.from_base_samples`: a symmetrized model's group element)
+# draws for it.
 GROUP_STREAM = 1
 
 
@@ -80,8 +80,9 @@ def sample(model: Wavefunction, params, key: jax.Array, n_samples: int, *,
     samples [n, N] of local-state values (the model's real dtype), and
     log_prob [n] if asked for.
   """
-  if not isinstance(model, Wavefunction):
-    raise checks.FieldError("model", model, "must be a zoo Wavefunction")
+  if not isinstance(model, Model):
+    raise checks.FieldError("model", model,
+                            "must be a zoo model (zoo.models.Model)")
   n_samples = checks.positive_int("n_samples", n_samples)
   chunk = chunk_for(n_samples, chunk_size, mesh, model=model)
   samples, log_prob = _draw_jit(model, params, key, n_samples, chunk, mesh)
@@ -97,8 +98,7 @@ def chunk_for(n_samples: int, chunk_size: int | None, mesh=None,
   CACHE_BYTES_PER_CHUNK per device (the samples do not depend on it).
   """
   n_samples = checks.positive_int("n_samples", n_samples)
-  if isinstance(model, Symmetrized):
-    model = model.base  # samples through its base
+  model = model.sampling_base
   if chunk_size is None and model is not None:
     per_sample = cache_bytes_per_sample(model)
     if per_sample:
@@ -120,8 +120,8 @@ def draw(model: Wavefunction, params, key: jax.Array, n_samples: int,
   `n_samples` and `chunk` are static; chunks run in a `lax.map`, each split
   over the mesh's devices when a mesh is given.
   """
-  if isinstance(model, Symmetrized):
-    return _draw_symmetrized(model, params, key, n_samples, chunk, mesh)
+  if model.sampling_base is not model:
+    return _draw_through_base(model, params, key, n_samples, chunk, mesh)
   n_sites = model.hilbert.size
   n_chunks = math.ceil(n_samples / chunk)
 
@@ -139,15 +139,15 @@ def draw(model: Wavefunction, params, key: jax.Array, n_samples: int,
   return sharding.constrain(samples, mesh), sharding.constrain(log_prob, mesh)
 
 
-def _draw_symmetrized(model: Symmetrized, params, key, n_samples: int,
-                      chunk: int, mesh):
-  """Samples of the base with each one's group element g_j undone, and
-  log |psi_G|^p of them (|G| passes of the base, `chunk` samples at once)."""
-  x, _ = draw(model.base, params, key, n_samples, chunk, mesh)
-  g = jax.vmap(lambda j: jax.random.randint(
-      jax.random.fold_in(jax.random.fold_in(key, j), GROUP_STREAM), (), 0,
-      model.group.size))(jnp.arange(n_samples))
-  x = sharding.constrain(model.group.apply_inverse(x, g), mesh)
+def _draw_through_base(model: Model, params, key, n_samples: int,
+                       chunk: int, mesh):
+  """Samples of the model's sampling base made its own (a symmetrized
+  model's: each one's group element undone), and log |psi|^p of them by
+  the model's log psi (`chunk` samples at once)."""
+  x, _ = draw(model.sampling_base, params, key, n_samples, chunk, mesh)
+  keys = jax.vmap(lambda j: jax.random.fold_in(
+      jax.random.fold_in(key, j), GROUP_STREAM))(jnp.arange(n_samples))
+  x = sharding.constrain(model.from_base_samples(x, keys), mesh)
   n_chunks = math.ceil(n_samples / chunk)
   padded = jnp.concatenate([x, jnp.broadcast_to(
       x[:1], (n_chunks * chunk - n_samples, x.shape[1]))])

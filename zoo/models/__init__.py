@@ -1,7 +1,7 @@
 """ARNN families, their fast twins and the transform bundle."""
 
 from zoo.models.arnn import ARNN, ARNNSpec, normalize_log_psi
-from zoo.models.bundle import Wavefunction
+from zoo.models.bundle import Model, Wavefunction
 from zoo.models.families import (FAMILIES, FAMILY_FIELDS, FIELDS, MODELS,
                                  SIZE_DEPENDENT,
                                  ARGRU, ARNNConv1D, ARNNConv2D, ARNNDense,

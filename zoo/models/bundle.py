@@ -11,7 +11,8 @@ Glossary of shapes:
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, NamedTuple
+import typing
+from typing import Any, Callable, Mapping, NamedTuple, Protocol
 
 import chex
 import haiku as hk
@@ -26,6 +27,50 @@ from zoo.models.arnn import ARNN, ARNNSpec, MaskedStack
 
 Params = Mapping[str, Mapping[str, jax.Array]]
 State = Mapping[str, Mapping[str, jax.Array]]
+
+
+@typing.runtime_checkable
+class Model(Protocol):
+  """What the sampler, the VMC and the NetKet plugin ask of a model: a
+  `Wavefunction`, or a wrapper of one (`zoo.models.symmetric.Symmetrized`)
+  that keeps the same contract.
+
+  Sampling asks `sampling_base`: the autoregressive model whose
+  conditionals draw (the model itself for a `Wavefunction`), and
+  `from_base_samples(x, keys)`, which turns its samples into the model's
+  (the identity for a `Wavefunction`). Local energies ask `restarts`,
+  `suffixes` and `reach` (`zoo.vmc.local_energy`), SR `layer_probe` and
+  `live_parameters` (`zoo.vmc.sr`).
+  """
+  name: str
+  spec: ARNNSpec
+
+  @property
+  def hilbert(self) -> Hilbert: ...
+
+  @property
+  def machine_pow(self) -> int: ...
+
+  @property
+  def dtype(self) -> Any: ...
+
+  @property
+  def real_dtype(self) -> Any: ...
+
+  @property
+  def sampling_base(self) -> "Wavefunction": ...
+
+  def from_base_samples(self, x: jax.Array, keys: jax.Array) -> jax.Array: ...
+
+  def init(self, key: jax.Array) -> tuple[Params, State]: ...
+
+  def log_psi(self, params: Params, x) -> jax.Array: ...
+
+  def parameter_shapes(self) -> Params: ...
+
+  def live_parameters(self) -> Params: ...
+
+  def layer_probe(self) -> "LayerProbe | None": ...
 
 
 class LayerProbe(NamedTuple):
@@ -123,6 +168,16 @@ class Wavefunction:
     return self.body_type.reach(self.spec)
 
   @property
+  def sampling_base(self) -> "Wavefunction":
+    """The model whose conditionals draw the samples: itself (`Model`)."""
+    return self
+
+  def from_base_samples(self, x: jax.Array, keys: jax.Array) -> jax.Array:
+    """Its own samples from `sampling_base`'s: the same (`Model`)."""
+    del keys
+    return x
+
+  @property
   def order(self) -> np.ndarray:  # [N]
     """The site generated at each step (raster order unless the family
     needs another); `conditional` steps through it, samples come back in
@@ -139,7 +194,8 @@ class Wavefunction:
     """The real dtype of samples and probabilities."""
     return self.spec.real_dtype
 
-  def _batched(self, x) -> tuple[jax.Array, bool]:
+  def as_batch(self, x) -> tuple[jax.Array, bool]:
+    """x checked against the space: ([B, N], whether x was a single [N])."""
     x = jnp.asarray(x)
     n = self.hilbert.size
     if x.ndim not in (1, 2) or x.shape[-1] != n:
@@ -158,7 +214,7 @@ class Wavefunction:
 
   def conditionals_log_psi(self, params: Params, x) -> jax.Array:
     """log psi_i(k | x_<i) for every site and local state: [B, N, K]."""
-    x, single = self._batched(x)
+    x, single = self.as_batch(x)
     out, _ = self._transformed.apply[0](params, {}, None, x)
     chex.assert_shape(out, (x.shape[0], self.hilbert.size, self.hilbert.local_size))
     return out[0] if single else out
@@ -170,7 +226,7 @@ class Wavefunction:
 
   def log_psi(self, params: Params, x) -> jax.Array:
     """log psi(x): [B], real for real params, complex otherwise."""
-    x, single = self._batched(x)
+    x, single = self.as_batch(x)
     out = self._select(self.conditionals_log_psi(params, x), x)
     chex.assert_shape(out, (x.shape[0],))
     return out[0] if single else out
@@ -230,7 +286,7 @@ class Wavefunction:
     Fast models must be called for index = 0, 1, ... in order after
     `init_cache`; slow models do a full pass and return `state` unchanged.
     """
-    x, single = self._batched(x)
+    x, single = self.as_batch(x)
     if checks.is_int(index) and not 0 <= index < self.hilbert.size:
       raise checks.FieldError("index", index,
                               f"must be in [0, {self.hilbert.size})")

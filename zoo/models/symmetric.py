@@ -10,8 +10,7 @@ character; real models here are positive). It is normalized whenever psi
 is: each g permutes the configurations. And it is sampled exactly, with no
 chain: draw s from |psi|^p, draw g uniformly, return g^-1 s; then
 P(t) = (1 / |G|) sum_g |psi(g t)|^p (`zoo.sampler`). Evaluating psi_G costs
-|G| passes of psi; its conditionals are not those of an autoregressive
-model, so `conditionals` refuses.
+|G| passes of psi; it has no autoregressive conditionals of its own.
 
 Groups are built from names (`symmetry_group`): "translations" (periodic
 lattices), "point_group" (the square's 8 rotations and reflections about
@@ -36,7 +35,7 @@ import numpy as np
 
 from zoo import checks
 from zoo.hilbert import Hilbert
-from zoo.models.bundle import LayerProbe, Wavefunction
+from zoo.models.bundle import LayerProbe, Model, Wavefunction
 
 NAMES = ("translations", "point_group", "rotations", "reflections",
          "spin_flip")
@@ -168,35 +167,67 @@ def symmetry_group(names: str | Sequence[str], hilbert: Hilbert,
       flips=np.array([k[1] for k in unique], bool), names=names)
 
 
-class Symmetrized(Wavefunction):
+class Symmetrized:
   """psi_G of a base model (see the module docstring); the base's params.
+
+  A model of the same contract as its base (`zoo.models.Model`): log psi,
+  exact samples through the base (`sampling_base`, `from_base_samples`),
+  SR's layer probe; no conditionals of its own.
 
   Attributes:
     base: the autoregressive model.
     group: the `SymmetryGroup`.
+    name: "Symmetrized" + the base's name.
   """
 
   def __init__(self, base: Wavefunction, group: SymmetryGroup):
-    if not isinstance(base, Wavefunction) or isinstance(base, Symmetrized):
+    if not isinstance(base, Model) or base.sampling_base is not base:
       raise checks.FieldError("base", base,
                               "must be an autoregressive zoo model")
     self.base = base
     self.group = group
-    self.spec = base.spec
     self.name = f"Symmetrized{base.name}"
-    self._transformed = base._transformed  # pylint: disable=protected-access
+
+  # Hashing by identity lets a model be a static argument of jax.jit.
+  __hash__ = object.__hash__
+  __eq__ = object.__eq__
+
+  # The base's architecture, space and parameters.
+  spec = property(lambda self: self.base.spec)
+  hilbert = property(lambda self: self.base.hilbert)
+  machine_pow = property(lambda self: self.base.machine_pow)
+  is_fast = property(lambda self: self.base.is_fast)
+  dtype = property(lambda self: self.base.dtype)
+  real_dtype = property(lambda self: self.base.real_dtype)
+
+  def init(self, key: jax.Array):
+    return self.base.init(key)
+
+  def parameter_shapes(self):
+    return self.base.parameter_shapes()
+
+  def parameter_count(self) -> int:
+    return self.base.parameter_count()
+
+  def live_parameters(self):
+    return self.base.live_parameters()
 
   @property
-  def restarts(self) -> bool:
-    return False
+  def sampling_base(self) -> Wavefunction:
+    """The base draws: s from |psi|^p (module docstring)."""
+    return self.base
 
-  @property
-  def reach(self) -> None:
-    return None  # psi_G sums over images whose changed sites move
+  def from_base_samples(self, x: jax.Array, keys: jax.Array) -> jax.Array:
+    """g^-1 s for each sample s [B, N] of the base, g drawn uniformly from
+    the group with its key (keys [B])."""
+    g = jax.vmap(lambda k: jax.random.randint(k, (), 0, self.group.size))(
+        keys)
+    return self.group.apply_inverse(x, g)
 
-  @property
-  def suffixes(self) -> None:
-    return None
+  # Local energies: no reuse (its images' changed sites move).
+  restarts = False
+  reach = None
+  suffixes = None
 
   def layer_probe(self) -> LayerProbe | None:
     """The base's probe over every image of each sample: a sample's
@@ -215,7 +246,7 @@ class Symmetrized(Wavefunction):
 
   def log_psi(self, params, x) -> jax.Array:
     """log psi_G(x): [B] (see the module docstring)."""
-    x, single = self._batched(x)
+    x, single = self.base.as_batch(x)
     batch, n = x.shape
     images = self.group.apply(x).reshape(-1, n)  # [G B, N]
     out = self._combine(self.base.log_psi(params, images).reshape(
@@ -233,21 +264,6 @@ class Symmetrized(Wavefunction):
     top = jnp.where(jnp.isfinite(top), top, 0)
     phase = jnp.angle(jnp.sum(jnp.exp(log_psi - top), axis=0))
     return jax.lax.complex(modulus, phase)
-
-  def conditionals_log_psi(self, params, x) -> jax.Array:
-    raise ValueError(
-        "a symmetrized model has no autoregressive conditionals: "
-        "|psi_G|^p averages |psi(g s)|^p over the group; it is sampled "
-        "through its base model (zoo.sampler) and evaluated with log_psi")
-
-  def conditionals(self, params, x) -> jax.Array:
-    return self.conditionals_log_psi(params, x)
-
-  def init_cache(self, params, batch_size: int):
-    return self.conditionals_log_psi(params, None)
-
-  def conditional_log_psi(self, params, state, x, index):
-    return self.conditionals_log_psi(params, x)
 
   def __repr__(self) -> str:
     return (f"Symmetrized({self.base!r}, symmetries={','.join(self.group.names)}"

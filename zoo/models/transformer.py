@@ -23,7 +23,6 @@ Glossary of shapes:
 
 from __future__ import annotations
 
-import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
