@@ -2,7 +2,7 @@
 
 Checkpoints, trained models and transferred parameters store a tree as
 {path: array}, the path as `jax.tree_util.keystr` writes it
-(".params['arnn_dense/~/layer_0']['kernel']"), so that a tree whose
+(`.params['arnn_dense/~/layer_0']['kernel']`), so that a tree whose
 structure changed is refused by name instead of being filled by position.
 """
 
