@@ -61,7 +61,7 @@ EVAL_SAMPLES = 65536
 # (optional) the sector of the model and its samples, the sum of sigma_z
 # (0: S^z = 0; `--config.hilbert.total=None` lifts it); `pbc` (optional,
 # default True) False for open boundaries; the other keys are
-# argument defaults. The README's results table holds what each row
+# argument defaults. docs/benchmarks.md ("Energies") holds what each row
 # measured.
 EXPERIMENTS = {
     # The critical transverse-field Ising chain with a weight-shared model.
@@ -99,9 +99,9 @@ EXPERIMENTS = {
     # CPU cores. The cosine decay (0.2 to 0.02 over the run) quiets the last
     # steps; it spans `steps`, so a longer run starts afresh (`--overwrite`
     # in an old workdir) rather than continuing a shorter one. lr 0.2 (NetKet's
-    # 0.1, see README "SR's step size"): relative errors 9.2e-5 / 8.4e-5 /
+    # 0.1, see docs/netket.md, "Conventions"): relative errors 9.2e-5 / 8.4e-5 /
     # 1.2e-4 (seeds 0 / 1 / 2) against 2.5e-4 with lr 0.1; lr 0.3 diverged
-    # (BENCHMARKS.md, "Time to accuracy").
+    # (docs/benchmarks.md, "Time to accuracy against NetKet").
     "tfim_chain_fast_dense": dict(
         model="fast_arnn_dense:layers=2,features=16",
         hamiltonian=dict(kind="tfim", J=1.0, h=1.0),
@@ -123,7 +123,7 @@ EXPERIMENTS = {
         model="fast_arnn_dense:layers=2,features=16", lattice="square",
         hamiltonian=dict(kind="tfim", J=1.0, h=3.04),
         L=4, steps=600, samples=1024, lr=0.1, diag_shift=1e-3),
-    # Larger lattices with weight-shared families (the README's results
+    # Larger lattices with weight-shared families (docs/benchmarks.md's
     # table says what each reached). A 2D GRU (Hibat-Allah et al. 2020)
     # reading its periodic neighbours, in the S^z = 0 sector.
     "heisenberg_square_6x6": dict(
@@ -131,7 +131,7 @@ EXPERIMENTS = {
         hamiltonian=dict(kind="heisenberg", J=1.0, marshall_sign=True),
         L=6, steps=1200, samples=1024, lr=0.05, schedule="cosine",
         diag_shift=1e-3),
-    # The lattices past ED, each run for a short budget (the README's results
+    # The lattices past ED, each run for a short budget (docs/benchmarks.md's
     # table says how long and what it reached; the periodic 10 x 10 starts
     # from the trained 6 x 6 with `init=pretrained:heisenberg_square_6x6`).
     # Open boundaries: the GRU reads the neighbours inside the lattice only.

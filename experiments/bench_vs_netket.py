@@ -16,7 +16,7 @@ and `zoo.vmc.make_vmc(...).step`. NetKet: `MCState.sample()` with an
 `--devices=2` splits the host into two XLA CPU devices (XLA_FLAGS is set
 before JAX starts its backend); NetKet then runs with
 NETKET_EXPERIMENTAL_SHARDING=1 and ours with `mesh=zoo.sharding.batch_mesh()`.
-NetKet must be installed in the same environment (see BENCHMARKS.md); without
+NetKet must be installed in the same environment (see docs/benchmarks.md); without
 it only ours is timed.
 
   python -m experiments.bench_vs_netket
@@ -164,7 +164,7 @@ def configure_devices(n_devices: int):
     netket = importlib.import_module("netket")
   except ImportError as e:
     print(f"# NetKet is not importable here ({e}); timing ours only. "
-          "See BENCHMARKS.md to install it.")
+          "See docs/benchmarks.md to install it.")
     netket = None
   if jax.device_count() != n_devices:
     raise app.UsageError(

@@ -5,9 +5,10 @@ trained it and its record (energy, error, the exact or reference energy and
 its method, relative error, steps, wall time, machine), and
 NAME.npz, its parameters, each array under its tree path (`zoo.trees`).
 `python -m experiments.zoo pretrained` lists them; a run starts from one
-with `--config.init.from=pretrained:NAME`, Python with `source(NAME)` or
-`load(NAME)`. `python -m experiments.zoo save_pretrained WORKDIR NAME` adds
-one from a finished run.
+with `--config=EXPERIMENT:init=pretrained:NAME` (the argument `init`;
+`--config.init.from` cannot be a flag: `from` is a Python keyword), Python
+with `source(NAME)` or `load(NAME)`. `python -m experiments.zoo
+save_pretrained WORKDIR NAME` adds one from a finished run.
 """
 
 from __future__ import annotations
