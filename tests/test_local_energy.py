@@ -3,7 +3,6 @@ ones (restarts from the shared prefix, the dense and attention bodies from
 the first change, cones of the convolutions) equal the full evaluation
 (zoo.vmc.local_energy)."""
 
-from unittest import mock
 
 from absl.testing import absltest, parameterized
 import jax
@@ -11,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import zoo
-from zoo import sampler
+from zoo import checks, sampler
 from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
 from zoo.vmc import local_energy
@@ -108,14 +107,14 @@ class LocalEnergyTest(parameterized.TestCase):
     # The restart algorithm itself, on every fast family, whole and in
     # chunks; the recurrent family also with one segment and one per step.
     for segments in (3,) + ((1, ham.n_sites) if family == "gru" else ()):
-      restarted = jax.jit(lambda p, x, s=segments: local_energy._restarted(
-          model, ham, p, x, s))(params, x)
+      restarted = jax.jit(lambda p, x, s=segments: local_energy.Restarts(
+          segments=s)(model, ham, p, x))(params, x)
       np.testing.assert_allclose(restarted, full, rtol=0, atol=1e-10,
                                  err_msg=f"{segments} segments")
     chunked = jax.jit(lambda p, x: local_energy.local_energies(
         model, ham, p, x, chunk_size=5))(params, x)
     np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)
-    self.assertEqual(local_energy.strategy(model, ham) == "restart",
+    self.assertEqual(local_energy.strategy_for(model, ham).name == "restart",
                      family == "gru")
 
   @parameterized.named_parameters(
@@ -176,8 +175,9 @@ class LocalEnergyTest(parameterized.TestCase):
     x = sampler.sample(model, params, jax.random.key(1), 12)
     full = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
         params, x)
-    in_cones = jax.jit(lambda p, x: local_energy._in_cones(
-        model, ham, p, x, plan))(params, x)
+    in_cones = jax.jit(lambda p, x: local_energy.local_energies(
+        model, ham, p, x, strategy=local_energy.InCones(max_fraction=1.0)))(
+            params, x)
     np.testing.assert_allclose(in_cones, full, rtol=0, atol=1e-10)
     chunked = jax.jit(lambda p, x: local_energy.local_energies(
         model, ham, p, x, chunk_size=5))(params, x)
@@ -208,21 +208,24 @@ class LocalEnergyTest(parameterized.TestCase):
     square = hamiltonians.Heisenberg(lattice_lib.square(4, 4))
     conv1d = zoo.FastARNNConv1D(chain.hilbert, layers=3, features=4,
                                 kernel_size=3)
-    self.assertEqual(local_energy.strategy(conv1d, chain), "cones")
+    self.assertEqual(local_energy.strategy_for(conv1d, chain).name, "cones")
     dense = zoo.ARNNDense(chain.hilbert, layers=2, features=2)
-    self.assertEqual(local_energy.strategy(dense, chain), "suffix")
-    self.assertEqual(local_energy.strategy(zoo.FastARTransformer(
-        chain.hilbert, layers=1, features=4, heads=2), chain), "suffix")
+    self.assertEqual(local_energy.strategy_for(dense, chain).name, "suffix")
+    self.assertEqual(local_energy.strategy_for(zoo.FastARTransformer(
+        chain.hilbert, layers=1, features=4, heads=2), chain).name, "suffix")
     conv2d = zoo.FastARNNConv2D(square.hilbert, layers=3, features=4,
                                 kernel_size=(3, 3))
-    self.assertEqual(local_energy.strategy(conv2d, square), "cones")
+    self.assertEqual(local_energy.strategy_for(conv2d, square).name, "cones")
     # Cones that save too little are left for full passes.
-    with mock.patch.object(local_energy, "CONE_MAX_FRACTION", 0.1):
-      self.assertEqual(local_energy.strategy(conv2d, square), "full")
+    self.assertFalse(local_energy.InCones(max_fraction=0.1).applies(
+        conv2d, square))
+    with self.assertRaisesRegex(checks.FieldError, "strategy='restart'"):
+      local_energy.local_energies(conv2d, square, None, None,
+                                  strategy=local_energy.Restarts())
     gru = zoo.FastARGRU(square.hilbert, layers=1, features=4)
-    self.assertEqual(local_energy.strategy(gru, square), "restart")
-    self.assertEqual(local_energy.strategy(zoo.ARGRU(
-        square.hilbert, layers=1, features=4), square), "full")
+    self.assertEqual(local_energy.strategy_for(gru, square).name, "restart")
+    self.assertEqual(local_energy.strategy_for(zoo.ARGRU(
+        square.hilbert, layers=1, features=4), square).name, "full")
 
   def test_first_changed_steps(self):
     ham = hamiltonians.Heisenberg(lattice_lib.square(2, 3))

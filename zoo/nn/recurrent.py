@@ -34,11 +34,16 @@ One step of a layer (feature-major, [F, B], batch last as in
 
 i.e. a GRU without a reset gate whose previous state is a learned merge of
 the neighbours' states; written out (not hk.GRU) because it reads several
-states and its cached pass keeps the batch last.
+states and its cached pass keeps the batch last. Its linear outputs
+[W_a v + b_a; W_z v + b_z; W_m n] are where SR's probe reads each sample's
+gradient (`probed`, `gradient_rule`: the sum over steps of input x
+cotangent, `zoo.nn.gradient_rules`).
 
-Both faces run the same step: the full pass scans it over the sites, the
-cached pass (`update_site`) takes one step with the states in Haiku state,
-one buffer of slots: a ring of the last R steps' states, on periodic
+Both faces run the same step: the full pass (`__call__`, a layer's own
+inputs at every step) scans it over the sites, with the own inputs'
+products taken for all steps at once before the scan; the cached pass
+(`update_site`) takes one step with the states in Haiku state, one buffer
+of slots: a ring of the last R steps' states, on periodic
 lattices the states of the first steps (which the last row and the end of
 a chain read back), a slot that stays zero (what an absent neighbour reads)
 and one that is written and never read. Every step reads its neighbours

@@ -46,6 +46,12 @@ sites, one pass each; how many, and samples per pass, the body says:
 
   log psi(x') = sum_{t < s} log psi_t(x) + sum_{t >= s} log psi_t(x').
 
+Each way is a strategy object with one home and its docstring:
+`Restarts`, `FromFirstChange`, `InCones` and `FullPasses` (what any model
+can do). A strategy asks the model what its body declares (`restarts`,
+`suffixes`, `reach`), never its family; `strategy_for` picks the first of
+STRATEGIES that applies, `local_energies(..., strategy=...)` takes one.
+
 Glossary of shapes:
   B: samples, C: samples in one chunk, N: sites, T: steps (= N),
   M: connected configurations per sample, K: local states.
@@ -53,6 +59,7 @@ Glossary of shapes:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -148,26 +155,6 @@ def suffix_plan(n_sites: int, first: np.ndarray, blocks: int
   return tuple(plan)
 
 
-def strategy(model, hamiltonian) -> str:
-  """How `local_energies` evaluates `model`'s connected configurations:
-  "restart" (a recurrent fast model), "suffix" (the dense and attention
-  bodies), "cones" (a model with a reach whose cones are small enough) or
-  "full"."""
-  if model.restarts:
-    return "restart"
-  if model.suffixes:
-    return "suffix"
-  if model.reach is not None:
-    unit, backs = model.reach
-    full = (hamiltonian.n_sites // unit) * len(backs) * (
-        hamiltonian.n_connected - 1)
-    cones = sum(len(c.terms) * sum(u for _, u in stage_units(c, backs))
-                for c in cone_plan(hamiltonian, model.reach))
-    if cones <= CONE_MAX_FRACTION * full:
-      return "cones"
-  return "full"
-
-
 def first_changed_steps(hamiltonian, order: np.ndarray) -> np.ndarray:
   """[M] the first step at which each connected configuration may differ
   from x (T for the diagonal term, which never does)."""
@@ -177,41 +164,144 @@ def first_changed_steps(hamiltonian, order: np.ndarray) -> np.ndarray:
   return steps.min(axis=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class FullPasses:
+  """Every connected configuration through the model's full pass
+  (`hamiltonian.local_energy`): what any model can do."""
+
+  name = "full"
+
+  def applies(self, model, hamiltonian) -> bool:
+    del model, hamiltonian
+    return True
+
+  def samples_per_pass(self, model, hamiltonian) -> None:
+    """None: all at once, in the Hamiltonian's own passes of about
+    `zoo.physics.hamiltonians.CONFIGS_PER_PASS` configurations."""
+    del model, hamiltonian
+
+  def __call__(self, model, hamiltonian, params, x: jax.Array) -> jax.Array:
+    """The local energies of one chunk x [C, N]."""
+    return hamiltonian.local_energy(model.log_psi, params, x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Restarts:
+  """From the cache x had where each connected configuration first
+  differs (module doc): a fast model whose full pass is a scan of its
+  cached step (`model.restarts`, the recurrent family).
+
+  Attributes:
+    segments: SEGMENTS of the generation order to restart from.
+    configs_per_pass: connected configurations per pass when
+      `local_energies` is not told a chunk size.
+  """
+  segments: int = SEGMENTS
+  configs_per_pass: int = RESTART_CONFIGS_PER_PASS
+  name = "restart"
+
+  def applies(self, model, hamiltonian) -> bool:
+    del hamiltonian
+    return bool(model.restarts)
+
+  def samples_per_pass(self, model, hamiltonian) -> int:
+    del model
+    return max(1, self.configs_per_pass // hamiltonian.n_connected)
+
+  def __call__(self, model, hamiltonian, params, x: jax.Array) -> jax.Array:
+    """The local energies of one chunk x [C, N]."""
+    return _restarted(model, hamiltonian, params, x,
+                      checks.positive_int("segments", self.segments))
+
+
+@dataclasses.dataclass(frozen=True)
+class FromFirstChange:
+  """Each connected configuration from its block's first site on, from
+  what x keeps of its full pass (module doc): a body with `suffixes`
+  (dense, attention), which says its blocks and samples per pass."""
+
+  name = "suffix"
+
+  def applies(self, model, hamiltonian) -> bool:
+    del hamiltonian
+    return bool(model.suffixes)
+
+  def samples_per_pass(self, model, hamiltonian) -> int:
+    del hamiltonian
+    return model.suffixes[1]
+
+  def __call__(self, model, hamiltonian, params, x: jax.Array) -> jax.Array:
+    """The local energies of one chunk x [C, N]; raster order."""
+    plan = suffix_plan(hamiltonian.n_sites, first_changed_steps(
+        hamiltonian, np.arange(hamiltonian.n_sites)), model.suffixes[0])
+    return _from_first_change(model, hamiltonian, params, x, plan)
+
+
+@dataclasses.dataclass(frozen=True)
+class InCones:
+  """Only where each connected configuration may differ from x, stage by
+  stage (module doc): a body with a bounded `reach` (the convolutions),
+  when its cones cover at most `max_fraction` of the units of full passes.
+
+  Attributes:
+    max_fraction: CONE_MAX_FRACTION.
+    samples: samples per pass when `local_energies` is not told a chunk
+      size.
+  """
+  max_fraction: float = CONE_MAX_FRACTION
+  samples: int = CONE_SAMPLES_PER_PASS
+  name = "cones"
+
+  def applies(self, model, hamiltonian) -> bool:
+    if model.reach is None:
+      return False
+    unit, backs = model.reach
+    full = (hamiltonian.n_sites // unit) * len(backs) * (
+        hamiltonian.n_connected - 1)
+    cones = sum(len(c.terms) * sum(u for _, u in stage_units(c, backs))
+                for c in cone_plan(hamiltonian, model.reach))
+    return cones <= self.max_fraction * full
+
+  def samples_per_pass(self, model, hamiltonian) -> int:
+    del model, hamiltonian
+    return self.samples
+
+  def __call__(self, model, hamiltonian, params, x: jax.Array) -> jax.Array:
+    """The local energies of one chunk x [C, N]."""
+    return _in_cones(model, hamiltonian, params, x,
+                     cone_plan(hamiltonian, model.reach))
+
+
+# In the order `strategy` asks them; full passes apply to every model.
+STRATEGIES = (Restarts(), FromFirstChange(), InCones(), FullPasses())
+
+
+def strategy_for(model, hamiltonian):
+  """The first of STRATEGIES that applies to `model` (what its body
+  declares it can do) under `hamiltonian`."""
+  return next(s for s in STRATEGIES if s.applies(model, hamiltonian))
+
+
 def local_energies(model, hamiltonian, params, x: jax.Array, *,
                    chunk_size: int | None = None,
-                   segments: int = SEGMENTS) -> jax.Array:
-  """E_loc(x) [B] of `model` (a `zoo.Wavefunction`) under `hamiltonian`.
+                   strategy=None) -> jax.Array:
+  """E_loc(x) [B] of `model` (a `zoo.models.Model`) under `hamiltonian`.
 
-  By `strategy`: a recurrent fast model restarts each connected
-  configuration from x's cache, the dense and attention bodies evaluate
-  it from its block's first site on, a model with a reach evaluates cones
-  (module docstring), any other goes through `hamiltonian.local_energy`
-  with full passes. `chunk_size` as there: at most that many samples
-  (times M) at once.
+  By `strategy` (one of the strategy objects above, or None for
+  `strategy_for(model, hamiltonian)`). `chunk_size`: at most that many
+  samples (times M connected configurations) at once; None: the
+  strategy's samples per pass.
   """
   chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
-  how = strategy(model, hamiltonian)
-  if how == "full":
-    return hamiltonian.local_energy(model.log_psi, params, x,
-                                    chunk_size=chunk_size)
+  if strategy is None:
+    strategy = strategy_for(model, hamiltonian)
+  if not strategy.applies(model, hamiltonian):
+    raise checks.FieldError("strategy", strategy.name,
+                            f"does not apply to {model.name}")
   batch = x.shape[0]
-  if how == "restart":
-    segments = checks.positive_int("segments", segments)
-    default_chunk = RESTART_CONFIGS_PER_PASS // hamiltonian.n_connected
-    one = lambda chunk: _restarted(model, hamiltonian, params, chunk,
-                                   segments)
-  elif how == "suffix":
-    blocks, default_chunk = model.suffixes
-    plan = suffix_plan(hamiltonian.n_sites, first_changed_steps(
-        hamiltonian, np.arange(hamiltonian.n_sites)), blocks)
-    one = lambda chunk: _from_first_change(model, hamiltonian, params,
-                                           chunk, plan)
-  else:
-    plan = cone_plan(hamiltonian, model.reach)
-    default_chunk = CONE_SAMPLES_PER_PASS
-    one = lambda chunk: _in_cones(model, hamiltonian, params, chunk, plan)
   if chunk_size is None:
-    chunk_size = max(1, default_chunk)
+    chunk_size = strategy.samples_per_pass(model, hamiltonian) or batch
+  one = lambda chunk: strategy(model, hamiltonian, params, chunk)
   if chunk_size >= batch:
     return one(x)
   e_loc = jax.lax.map(one, split_chunks(x, chunk_size, "first"))
