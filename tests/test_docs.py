@@ -10,7 +10,10 @@ shrinking itself (`:tiny=True`, `--config.vmc.steps=2`, `n_iter=2`).
 
 A block that is not meant to run here follows a visible marker on the line
 before its fence, `<!-- docs-test: skip: WHY -->` (a fresh virtualenv, a
-pip install, several hosts). The README's opening block, the two set-up
+pip install, several hosts). A block that repeats one of another page
+follows `<!-- docs-test: same as PAGE -->` and runs there only (the test
+checks that PAGE holds it, character for character), so that each costly
+example compiles once. The README's opening block, the two set-up
 commands, is the one exception by rule: `.ci/run` runs them itself
 (`tests/test_repo.py` keeps the two in step), and nothing may stand before
 them. A file that needs an optional package says so once,
@@ -42,6 +45,7 @@ LINKED = ("configs", "experiments", "zoo", "tests", "docs",
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^`\n]*)\n(?P<body>.*?)"
                    r"^(?P=indent)```[ \t]*$", re.M | re.S)
 SKIP = re.compile(r"<!-- docs-test: skip: (?P<why>[^>]*?) -->\s*\Z")
+SAME = re.compile(r"<!-- docs-test: same as (?P<page>\S+) -->\s*\Z")
 REQUIRES = re.compile(r"<!-- docs-test: requires (?P<module>[\w.]+) -->")
 SHELL_TIMEOUT_S = 600
 README_MAX_LINES = 150
@@ -68,12 +72,26 @@ def blocks(path: str):
     language = match.group("info").strip().split(" ")[0]
     indent = len(match.group("indent"))
     code = "\n".join(l[indent:] for l in match.group("body").splitlines())
-    skip = SKIP.search(text[:match.start()])
+    before = text[:match.start()]
+    skip, same = SKIP.search(before), SAME.search(before)
     why = skip.group("why") if skip else None
+    if same:
+      why = f"the same block runs in {same.group('page')}"
     if path == "README.md" and not found:
       why = "the set-up commands, which .ci/run runs itself"
     found.append((line, language, code + "\n", why))
   return found
+
+
+def same_as(path: str) -> list[tuple[int, str, str]]:
+  """(line, code, page) of each block marked as the same as one of
+  another page (`<!-- docs-test: same as PAGE -->`)."""
+  with open(os.path.join(ROOT, path)) as f:
+    text = f.read()
+  return [(text.count("\n", 0, match.start()) + 1, match.group("body"),
+           same.group("page"))
+          for match in FENCE.finditer(text)
+          for same in [SAME.search(text[:match.start()])] if same]
 
 
 def scratch_folder() -> str:
@@ -151,6 +169,14 @@ class DocsRulesTest(parameterized.TestCase):
     with open(os.path.join(ROOT, path)) as f:
       for number, line in enumerate(f, 1):
         self.assertIsNone(HISTORY.search(line), f"{path}:{number}: {line}")
+
+  @parameterized.named_parameters(_named(doc_files()))
+  def test_a_block_run_elsewhere_is_the_same_there(self, path):
+    for line, code, page in same_as(path):
+      with open(os.path.join(ROOT, page)) as f:
+        self.assertIn(code, [m.group("body") for m in FENCE.finditer(f.read())],
+                      f"{path}:{line} is marked as the same as a block of "
+                      f"{page}, which holds no such block")
 
   def test_readme_is_short(self):
     with open(os.path.join(ROOT, "README.md")) as f:
