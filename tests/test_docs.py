@@ -10,7 +10,9 @@ shrinking itself (`:tiny=True`, `--config.vmc.steps=2`, `n_iter=2`).
 
 A block that is not meant to run here follows a visible marker on the line
 before its fence, `<!-- docs-test: skip: WHY -->` (a fresh virtualenv, a
-pip install, several hosts). A block that repeats one of another page
+pip install, several hosts, or a block that another test runs as written:
+docs/netket.md's training, which tests/test_netket.py runs and checks).
+A block that repeats one of another page
 follows `<!-- docs-test: same as PAGE -->` and runs there only (the test
 checks that PAGE holds it, character for character), so that each costly
 example compiles once. The README's opening block, the two set-up
