@@ -20,8 +20,8 @@ The cached pass is feature-major: a site's features are [F, B], batch last,
 and so is every cache. With the batch as the long, contiguous axis, XLA on
 CPU runs the small per-site element-wise ops several times faster than on
 [B, F], the matmuls [F', F] x [F, B] are faster, and a cache slice is one
-contiguous block (the measurements: BENCHMARKS.md, "What made the fast
-sampler faster").
+contiguous block (the measurements: docs/benchmarks.md, "Tuned
+constants", the feature-major item).
 
 The convolutions' cached passes push rather than pull: the newest input
 multiplies every unmasked tap at once, [T Fout, Fin] x [Fin, B], and adds
