@@ -346,19 +346,47 @@ def _family(family: str, fast: bool, name: str):
 
 
 ARNNDense = _family("dense", False, "ARNNDense")
+"""The dense family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 FastARNNDense = _family("dense", True, "FastARNNDense")
+"""The dense family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 ARNNConv1D = _family("conv1d", False, "ARNNConv1D")
+"""The conv1d family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 FastARNNConv1D = _family("conv1d", True, "FastARNNConv1D")
+"""The conv1d family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 ARNNConv2D = _family("conv2d", False, "ARNNConv2D")
+"""The conv2d family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 FastARNNConv2D = _family("conv2d", True, "FastARNNConv2D")
+"""The conv2d family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 ARGRU = _family("gru", False, "ARGRU")
+"""The gru family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 FastARGRU = _family("gru", True, "FastARGRU")
+"""The gru family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 ARTransformer = _family("transformer", False, "ARTransformer")
+"""The transformer family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 FastARTransformer = _family("transformer", True, "FastARTransformer")
+"""The transformer family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 ARNNGatedConv1D = _family("gated_conv1d", False, "ARNNGatedConv1D")
+"""The gated_conv1d family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 FastARNNGatedConv1D = _family("gated_conv1d", True, "FastARNNGatedConv1D")
+"""The gated_conv1d family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 ARNNGatedConv2D = _family("gated_conv2d", False, "ARNNGatedConv2D")
+"""The gated_conv2d family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 FastARNNGatedConv2D = _family("gated_conv2d", True, "FastARNNGatedConv2D")
+"""The gated_conv2d family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 
 # family -> (slow constructor, fast twin): the one table of families.
 FAMILIES = {
