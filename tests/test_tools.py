@@ -56,6 +56,19 @@ class ToolsTest(absltest.TestCase):
     self.assertRegex(rows["N=4"], r"\d\.\d\dx$")  # timed: 4 sites reach 0
     self.assertRegex(rows["N=5"], r"-\s+-$")  # 5 sites cannot
 
+  def test_step_tools_time_a_registered_experiment(self):
+    # Overrides reach the config (the 16-sample case is another program);
+    # the stages of the same experiment, with SR.
+    case = "heisenberg_square_6x6:tiny=True"
+    out = run("experiments.bench_step", "--rounds=1",
+              f"--cases={case},{case}|vmc.n_samples=16")
+    self.assertRegex(out, rf"{case}: \d+\.\d+ s a step")
+    self.assertRegex(out, rf"{case}\|vmc.n_samples=16: \d+\.\d+ s a step")
+    out = run("experiments.profile_step", f"--config={case}", "--sr",
+              "--rounds=1", "--samples=8")
+    for stage in ("sample", "e_loc", "gradient", "sr_problem", "step"):
+      self.assertRegex(out, rf"\n{stage} +\d+\.\d+")
+
 
 if __name__ == "__main__":
   absltest.main()
