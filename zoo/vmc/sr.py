@@ -221,7 +221,7 @@ def probed_jacobian(probe, params, x: jax.Array,  # [n, N]
     rows_x, rows_c = _probed_rows(probe, params, x_chunk)
     k, ci = next(iter(rows_c.values())).shape[:2]  # ci = c images
     flat = lambda a: a.reshape(k * ci, *a.shape[2:])
-    shapes = lambda name: {k: v.shape for k, v in params[name].items()}
+    shapes = lambda name: {p: v.shape for p, v in params[name].items()}
     grads = {name: rule.sample_gradients(jax.tree.map(flat, rows_x[name]),
                                          flat(rows_c[name]), shapes(name))
              for name, rule in probe.layers.items()}
