@@ -232,7 +232,13 @@ class Symmetrized:
   def layer_probe(self) -> LayerProbe | None:
     """The base's probe over every image of each sample: a sample's
     gradient is the sum over its |G| images' (`LayerProbe.images`), the
-    cotangents weighted by how each image enters psi_G."""
+    cotangents weighted by how each image enters psi_G. Built once, as the
+    base's."""
+    if not hasattr(self, "_layer_probe"):
+      self._layer_probe = self._build_layer_probe()
+    return self._layer_probe
+
+  def _build_layer_probe(self) -> LayerProbe | None:
     base = self.base.layer_probe()
     if base is None:
       return None
