@@ -104,13 +104,14 @@ class LocalEnergyTest(parameterized.TestCase):
     x = sampler.sample(model, params, jax.random.key(1), 24)
     full = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
         params, x)
-    # The restart algorithm itself, on every fast family, whole and in
-    # chunks; the recurrent family also with one segment and one per step.
-    for segments in (3,) + ((1, ham.n_sites) if family == "gru" else ()):
-      restarted = jax.jit(lambda p, x, s=segments: local_energy.Restarts(
-          segments=s)(model, ham, p, x))(params, x)
-      np.testing.assert_allclose(restarted, full, rtol=0, atol=1e-10,
-                                 err_msg=f"{segments} segments")
+    if model.restarts:
+      # Restarts in passes of one configuration, of a few (the passes
+      # start at different steps) and of all.
+      for per_pass in (1, 7, 100000):
+        restarted = jax.jit(lambda p, x, n=per_pass: local_energy.Restarts(
+            configs_per_pass=n)(model, ham, p, x))(params, x)
+        np.testing.assert_allclose(restarted, full, rtol=0, atol=1e-10,
+                                   err_msg=f"{per_pass} per pass")
     chunked = jax.jit(lambda p, x: local_energy.local_energies(
         model, ham, p, x, chunk_size=5))(params, x)
     np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)

@@ -368,6 +368,14 @@ class ARNN(hk.Module):
                         jnp.repeat(sum_before, m)).reshape(
                             batch, m, n - start, -1)
 
+  def conditionals_restarted(self, x: jax.Array, kept,
+                             start: jax.Array) -> jax.Array:
+    """log psi_i [b, N, K] of x [b, N], equal before generation step
+    `start` (traced) to the configurations of `kept` (`keep`, gathered to
+    the b configurations, batch last): a restartable body's scan from
+    `start` on. Site order."""
+    return self._conditionals(self.body.logits_restarted(x, kept, start), x)
+
   def head_log_psi(self, h: jax.Array, x: jax.Array, start: jax.Array,
                    sum_before: jax.Array) -> jax.Array:
     """The conditionals of a run of consecutive sites from the last stage's

@@ -132,7 +132,7 @@ class Wavefunction:
       return net.conditionals_log_psi, (
           net.conditionals_log_psi, net.init_cache, net.conditional_log_psi,
           net.units, net.stage, net.head_log_psi, net.keep,
-          net.conditionals_from)
+          net.conditionals_from, net.conditionals_restarted)
 
     self._transformed = hk.multi_transform_with_state(functions)
 
@@ -269,8 +269,9 @@ class Wavefunction:
   # `suffixes`; raster order.
 
   def keep(self, params: Params, x: jax.Array):
-    """(what x [B, N] keeps of its full pass for `conditionals_from`, x's
-    conditionals log psi_i [B, N, K]) from that one pass."""
+    """(what x [B, N] keeps of its full pass for `conditionals_from` or
+    `conditionals_restarted`, x's conditionals log psi_i [B, N, K]) from
+    that one pass."""
     return self._transformed.apply[6](params, {}, None, x)[0]
 
   def conditionals_from(self, params: Params, x: jax.Array, kept,
@@ -280,6 +281,16 @@ class Wavefunction:
     sum_before [B] the total of those sites."""
     return self._transformed.apply[7](params, {}, None, x, kept, start,
                                       sum_before)[0]
+
+  # Configurations restarted from a generation step, for a model that
+  # `restarts`.
+
+  def conditionals_restarted(self, params: Params, x: jax.Array, kept,
+                             start: jax.Array) -> jax.Array:
+    """log psi_i [b, N, K] of x [b, N], equal before generation step
+    `start` to the configurations whose states `kept` holds (`keep`, its
+    leaves gathered on their last, batch, axis to the b configurations)."""
+    return self._transformed.apply[8](params, {}, None, x, kept, start)[0]
 
   def init_cache(self, params: Params, batch_size: int) -> State:
     """A zeroed cache for `batch_size` configurations, as Haiku state."""

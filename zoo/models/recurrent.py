@@ -73,13 +73,49 @@ class RecurrentBody:
     return self.readout(h.astype(self.spec.param_dtype))
 
   def logits(self, x: jax.Array) -> jax.Array:
+    return self.keep(x)[1]
+
+  def keep(self, x: jax.Array) -> tuple[list[jax.Array], jax.Array]:
+    """(every layer's states [T, F, B], the logits [B, N, K]) of x."""
     # Layer by layer: each scans its steps, its own inputs' products taken
     # for every step at once (zoo.nn.recurrent).
     h = self._neighbour_inputs(x, np.arange(x.shape[1]))  # [T, D K, B]
+    states = []
     for layer in self.layers:
       h = layer(h)  # [T, F, B]
+      states.append(h)
+    return states, self._site_logits(h)
+
+  def logits_restarted(self, x: jax.Array, kept: list[jax.Array],
+                       start: jax.Array) -> jax.Array:
+    """The logits [b, N, K] of x [b, N], equal before step `start` (traced)
+    to the configurations whose states `kept` holds (`keep`, gathered to
+    [T, F, b]): every layer's steps from `start` on, the layers in turn
+    within each step as in the cached pass, each reading its neighbours
+    from its history (`LatticeGRU.restart_step`)."""
+    steps = x.shape[1]
+    own = self._neighbour_inputs(x, np.arange(steps))  # [T, D K, b]
+    fused = [layer.fused(layer.weights(self._in_features(i)),
+                         self._in_features(i))
+             for i, layer in enumerate(self.layers)]
+    histories = [layer.history(states)
+                 for layer, states in zip(self.layers, kept)]
+
+    def step(t, histories):
+      h = jax.lax.dynamic_index_in_dim(own, t, 0, keepdims=False)
+      out = []
+      for layer, weights, history in zip(self.layers, fused, histories):
+        h, history = layer.restart_step(weights, h, history, t)
+        out.append(history)
+      return out
+
+    histories = jax.lax.fori_loop(start, steps, step, histories)
+    return self._site_logits(histories[-1][:steps])
+
+  def _site_logits(self, h: jax.Array) -> jax.Array:
+    """The top states [T, F, B] -> logits [B, N, K] in site order."""
     z = self._readout(jnp.transpose(h, (2, 0, 1)))  # [B, T, K]
-    return z[:, np.argsort(self.neighbours.order)]  # site order
+    return z[:, np.argsort(self.neighbours.order)]
 
   def init_cache(self, batch_size: int) -> None:
     for layer in self.layers:

@@ -94,6 +94,9 @@ class Neighbourhood:
       absent).
     keep_slot: [T] where step t's state goes besides the ring: its slot
       among the first steps, or the trash slot.
+    read_step: [T, D] the step of the neighbour's state, T where absent:
+      where a history of every step's states [T + 1, F, B] (its last row
+      zero) holds it (`LatticeGRU.restart_step`).
   """
   shape: tuple[int, ...]
   pbc: bool
@@ -105,6 +108,7 @@ class Neighbourhood:
   first: int
   read_slot: np.ndarray
   keep_slot: np.ndarray
+  read_step: np.ndarray
 
   @property
   def slots(self) -> int:
@@ -179,9 +183,11 @@ def neighbourhood(shape, pbc: bool) -> Neighbourhood:
                        (steps - back) % ring)
   read_slot = np.where(present, read_slot, zero)
   keep_slot = np.where(np.arange(n) < first, ring + np.arange(n), trash)
+  read_step = np.where(present, step_of[sites], n)
   return Neighbourhood(shape=shape, pbc=bool(pbc), directions=names,
                        order=order, sites=sites, present=present, ring=ring,
-                       first=first, read_slot=read_slot, keep_slot=keep_slot)
+                       first=first, read_slot=read_slot, keep_slot=keep_slot,
+                       read_step=read_step)
 
 
 class LatticeGRU(hk.Module):
@@ -249,12 +255,48 @@ class LatticeGRU(hk.Module):
     merged = linear[2 * f:]
     return merged + z * (a - merged)
 
-  def step(self, weights, own: jax.Array, neighbours: jax.Array) -> jax.Array:
-    """One step: own input [I, B], neighbour states [D F, B] -> h [F, B]."""
-    from_neighbours = jnp.dot(
-        self._from_neighbours(weights, own.shape[0]), neighbours,
-        precision=self.precision)
-    return self._cell(self._own_part(weights, own) + from_neighbours)
+  def fused(self, weights, inputs: int) -> tuple[jax.Array, jax.Array | None]:
+    """The gates' and the merge's weights as one matrix over [own input;
+    neighbours]: ([3F, I + D F], the bias [3F, 1] or None), so that a step
+    is one product (the merge's block over the own input is zero)."""
+    f = self.features
+    merge = jnp.concatenate(
+        [jnp.zeros((f, inputs), self.param_dtype), weights["w_m"]], axis=1)
+    matrix = jnp.concatenate([weights["w_i"], merge])
+    bias = None
+    if self.use_bias:
+      bias = jnp.concatenate([weights["b"], jnp.zeros(f, self.param_dtype)])
+      bias = bias[:, None]
+    return matrix, bias
+
+  def step(self, fused, own: jax.Array, neighbours: jax.Array) -> jax.Array:
+    """One step: own input [I, B], neighbour states [D F, B] -> h [F, B];
+    `fused` from `fused`."""
+    matrix, bias = fused
+    v = jnp.concatenate([own.astype(self.param_dtype), neighbours])
+    linear = jnp.dot(matrix, v, precision=self.precision)
+    return self._cell(linear if bias is None else linear + bias)
+
+  def history(self, states: jax.Array) -> jax.Array:
+    """Every step's states [T, F, B] -> the history a restart reads [T + 1,
+    F, B]: the last row zero, what an absent neighbour reads."""
+    return jnp.concatenate([states.astype(self.param_dtype),
+                            jnp.zeros((1,) + states.shape[1:],
+                                      self.param_dtype)])
+
+  def restart_step(self, fused, own: jax.Array, history: jax.Array,
+                   t: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Step t of a restart (`zoo.models.recurrent`): own input [I, b] and
+    the history [T + 1, F, b] -> (h [F, b], the history with h at row t).
+
+    A restart recomputes configurations that equal others before some
+    step from the others' states: a step reads only earlier steps, so it
+    reads them from a history of every step's states (the others' before
+    the restart, its own after), and no cache is rebuilt."""
+    read = jnp.asarray(self.neighbours.read_step)[t]  # [D]
+    neighbours = history[read].reshape(-1, history.shape[-1])  # [D F, b]
+    h = self.step(fused, own, neighbours)
+    return h, jax.lax.dynamic_update_index_in_dim(history, h, t, 0)
 
   def __call__(self, own: jax.Array) -> jax.Array:
     """The full pass: own inputs [T, I, B] of every step -> h [T, F, B]."""
@@ -337,7 +379,8 @@ class LatticeGRU(hk.Module):
     """The cached pass: own input [I, B] at step t -> h [F, B]; the states
     of the steps before t are in the cache."""
     buffer = hk.get_state("buffer")
-    h = self.step(self.weights(in_features), own, self.gather(buffer, t))
+    h = self.step(self.fused(self.weights(in_features), in_features), own,
+                  self.gather(buffer, t))
     hk.set_state("buffer", self.store(buffer, h, t))
     return h
 

@@ -1,19 +1,20 @@
 """Local energies that reuse what a configuration shares with its connected ones.
 
 E_loc(x) = sum_x' <x|H|x'> psi(x') / psi(x) evaluates log psi on every
-connected x'. A connected x' that first differs from x at generation step
-j has the conditionals of x at every step before j, so
-
-  log psi(x') = P_j(x) + sum_{t >= j} log psi_t(x'_t | x'_<t),
-
-P_j(x) the sum of the first j conditionals of x. A fast model whose full
-pass is itself a scan over the steps (the recurrent family) can start the
-scan of x' from the cache x had at step j and skip the steps before it.
-The steps are cut into SEGMENTS equal segments: one pass over x keeps the
-cache at the start of each, and every x' runs from the start of the segment
-that holds its j, so the work per x' is N - j up to a segment. Exact: the
-same conditionals, summed in another order (equal to the full evaluation
-to round-off, ~1e-15 in float64).
+connected x' with a nonzero matrix element (the others add nothing: a
+Heisenberg bond between parallel spins, about half of them). A connected
+x' that first differs from x at generation step j has the conditionals of
+x at every step up to j, and a body whose full pass is a scan over the
+steps (the recurrent family: `restarts`) computes its states at every step
+up to j equal to x's. So one full pass over x keeps its states at every
+step (`keep`), and each x' runs the scan only from step j + 1 on, from
+x's states before it (`conditionals_restarted`). The pairs (sample,
+connected x') with a nonzero element are gathered, sorted by their step
+j, and go through the scan in passes of a fixed number of pairs, each pass
+from the smallest j + 1 among its pairs, in a loop that runs as many
+passes as the samples need: the work per x' is N - j - 1 steps up to a
+few, and no pass is spent on a vanishing element. Exact: the same
+conditionals (equal to the full evaluation to round-off).
 
 Models whose outputs see only a bounded stretch of earlier sites (the
 masked and gated convolutions) are chains of stages over units (a site in
@@ -71,13 +72,15 @@ from zoo import checks
 from zoo.chunks import split_chunks
 from zoo.physics.hamiltonians import local_energy_sum
 
-# Segments of the generation order a connected configuration restarts from.
-SEGMENTS = 8
-# Connected configurations per pass of restarts when local_energies is not
-# told a chunk size: larger than a full pass's (CONFIGS_PER_PASS), since
-# each segment's scan sees only the terms that restart in it
-# (BENCHMARKS.md, "Tuned constants").
-RESTART_CONFIGS_PER_PASS = 16384
+# Connected configurations per pass of restarts: each pass is a scan from
+# the smallest restart step among its configurations, so smaller passes
+# waste fewer steps and larger ones run larger products
+# (docs/benchmarks.md, "Tuned constants").
+RESTART_CONFIGS_PER_PASS = 2048
+# Samples whose connected configurations are gathered for the passes at
+# once, when local_energies is not told a chunk size (bounds the [C, M, N]
+# connected configurations in memory).
+RESTART_CONNECTED_PER_CHUNK = 1 << 17
 # Samples per pass of cones when local_energies is not told a chunk size.
 CONE_SAMPLES_PER_PASS = 32
 
@@ -187,17 +190,18 @@ class FullPasses:
 
 @dataclasses.dataclass(frozen=True)
 class Restarts:
-  """From the cache x had where each connected configuration first
-  differs (module doc): a fast model whose full pass is a scan of its
-  cached step (`model.restarts`, the recurrent family).
+  """From x's states at the step where each connected configuration first
+  differs, vanishing elements skipped (module doc): a fast model whose full
+  pass is a scan (`model.restarts`, the recurrent family).
 
   Attributes:
-    segments: SEGMENTS of the generation order to restart from.
-    configs_per_pass: connected configurations per pass when
-      `local_energies` is not told a chunk size.
+    configs_per_pass: connected configurations through the scan at once.
+    connected_per_chunk: connected configurations (samples times M) whose
+      pairs are gathered at once when `local_energies` is not told a chunk
+      size.
   """
-  segments: int = SEGMENTS
   configs_per_pass: int = RESTART_CONFIGS_PER_PASS
+  connected_per_chunk: int = RESTART_CONNECTED_PER_CHUNK
   name = "restart"
 
   def applies(self, model, hamiltonian) -> bool:
@@ -206,12 +210,12 @@ class Restarts:
 
   def samples_per_pass(self, model, hamiltonian) -> int:
     del model
-    return max(1, self.configs_per_pass // hamiltonian.n_connected)
+    return max(1, self.connected_per_chunk // hamiltonian.n_connected)
 
   def __call__(self, model, hamiltonian, params, x: jax.Array) -> jax.Array:
     """The local energies of one chunk x [C, N]."""
-    return _restarted(model, hamiltonian, params, x,
-                      checks.positive_int("segments", self.segments))
+    return _restarted(model, hamiltonian, params, x, checks.positive_int(
+        "configs_per_pass", self.configs_per_pass))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,55 +313,43 @@ def local_energies(model, hamiltonian, params, x: jax.Array, *,
 
 
 def _restarted(model, hamiltonian, params, x: jax.Array,
-               segments: int) -> jax.Array:
+               configs_per_pass: int) -> jax.Array:
   """The local energies of one chunk x [C, N] by restarts (module doc)."""
   batch, n = x.shape
-  order = np.asarray(model.order)
-  dtype = jnp.result_type(model.dtype, model.real_dtype)
   xp, mels = hamiltonian.connected(x)  # [C, M, N], [C, M]
   m = xp.shape[1]
-  first = first_changed_steps(hamiltonian, order)  # [M]
-  bounds = np.unique(np.linspace(0, n, min(segments, n) + 1).astype(int))
+  pairs = batch * m
+  first = first_changed_steps(hamiltonian, np.asarray(model.order))  # [M]
+  kept, cond_x = model.keep(params, x)  # states batch last; [C, N, K]
+  indices = model.hilbert.states_to_indices
+  log_psi_x = jnp.sum(jnp.take_along_axis(
+      cond_x, indices(x)[..., None], axis=-1)[..., 0], axis=1)  # [C]
+  # The pairs (sample, term) with a nonzero element, by restart step; the
+  # others (and the diagonal, first = N) after them, never computed.
+  live = (mels != 0) & jnp.asarray(first < n)  # [C, M]
+  restart = jnp.where(live, jnp.asarray(first + 1), n + 1).reshape(-1)
+  ranked = jnp.argsort(restart, stable=True)  # [C M]
+  count = jnp.sum(live)
+  per_pass = min(configs_per_pass, pairs)
+  passes = (count + per_pass - 1) // per_pass
+  ranked = jnp.pad(ranked, (0, -pairs % per_pass), constant_values=pairs)
+  configs = xp.reshape(pairs, n)
+  log_psi = jnp.broadcast_to(log_psi_x[:, None], (batch, m)).reshape(-1)
 
-  def scan_steps(cache, configs, start, stop):
-    """Runs steps start .. stop - 1 of configs [b, N] from `cache`: (cache
-    after them, the sum of their log-conditionals [b])."""
-    indices = model.hilbert.states_to_indices(configs)  # [b, N]
-    sites = jnp.asarray(order)
+  def one_pass(k, log_psi):
+    pair = jax.lax.dynamic_slice_in_dim(ranked, k * per_pass, per_pass)
+    safe = jnp.minimum(pair, pairs - 1)  # padding reads the last pair
+    sample = safe // m
+    start = jnp.minimum(restart[pair[0]], n)  # the smallest of the pass
+    config = configs[safe]  # [P, N]
+    states = jax.tree.map(lambda a: jnp.take(a, sample, axis=-1), kept)
+    cond = model.conditionals_restarted(params, config, states, start)
+    total = jnp.sum(jnp.take_along_axis(
+        cond, indices(config)[..., None], axis=-1)[..., 0], axis=1)  # [P]
+    return log_psi.at[pair].set(total.astype(log_psi.dtype), mode="drop")
 
-    def step(carry, t):
-      cache, total = carry
-      log_psi, cache = model.conditional_log_psi(params, cache, configs, t)
-      k = jax.lax.dynamic_index_in_dim(indices, sites[t], axis=1,
-                                       keepdims=False)  # [b]
-      total = total + jnp.take_along_axis(log_psi, k[:, None], axis=1)[:, 0]
-      return (cache, total), None
-
-    (cache, total), _ = jax.lax.scan(
-        step, (cache, jnp.zeros(configs.shape[0], dtype)),
-        jnp.arange(start, stop))
-    return cache, total
-
-  # One pass over x: the cache at each segment's start, and the prefix sums.
-  cache = model.init_cache(params, batch)
-  starts, prefix = [], [jnp.zeros(batch, dtype)]
-  for begin, end in zip(bounds[:-1], bounds[1:]):
-    starts.append(cache)
-    cache, total = scan_steps(cache, x, begin, end)
-    prefix.append(prefix[-1] + total)
-  log_psi = jnp.zeros((batch, m), dtype).at[:, :].set(prefix[-1][:, None])
-  for g, (begin, end) in enumerate(zip(bounds[:-1], bounds[1:])):
-    terms = np.flatnonzero((first >= begin) & (first < end))
-    if not terms.size:
-      continue
-    configs = xp[:, terms].reshape(batch * terms.size, n)
-    # Sample b's cache, once for each of its terms (the batch is last).
-    cache = jax.tree.map(lambda a: jnp.repeat(a, terms.size, axis=-1),
-                         starts[g])
-    _, total = scan_steps(cache, configs, begin, n)
-    log_psi = log_psi.at[:, terms].set(
-        prefix[g][:, None] + total.reshape(batch, terms.size))
-  return local_energy_sum(mels, log_psi, log_psi[:, 0])
+  log_psi = jax.lax.fori_loop(0, passes, one_pass, log_psi)
+  return local_energy_sum(mels, log_psi.reshape(batch, m), log_psi_x)
 
 
 def _in_cones(model, hamiltonian, params, x: jax.Array,
