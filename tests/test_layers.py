@@ -235,11 +235,44 @@ class NeighbourhoodTest(parameterized.TestCase):
         got = buffer[nb.read_slot[t, d]]
         if nb.present[t, d]:
           self.assertEqual(got, step_of[nb.sites[t, d]], (t, d))
+          # A restart's history holds step s in row s.
+          self.assertEqual(nb.read_step[t, d], got)
         else:  # an absent neighbour reads the slot nobody writes: zeros
           self.assertEqual(nb.read_slot[t, d], nb.zero_slot)
+          self.assertEqual(nb.read_step[t, d], len(nb.order))  # the zero row
       buffer[t % nb.ring] = t
       buffer[nb.keep_slot[t]] = t
     self.assertEqual(buffer[nb.zero_slot], -1)
+
+
+class LatticeGRUTest(parameterized.TestCase):
+  """The recurrent layer's written-out reverse pass."""
+
+  @parameterized.parameters(((3, 3), True, True), ((2, 3), False, False),
+                            ((5,), True, True))
+  def test_reverse_pass_equals_finite_differences(self, shape, pbc,
+                                                  use_bias):
+    nb = nn.neighbourhood(shape, pbc)
+    steps, batch, inputs = len(nb.order), 2, 3
+
+    def probed(shift, own):  # the full pass with a shift at its outputs
+      layer = nn.LatticeGRU(nb, 2, use_bias=use_bias)
+      return layer.probed(shift, own)[0]
+
+    f = hk.transform(probed)
+    keys = jax.random.split(jax.random.key(0), 4)
+    own = jax.random.normal(keys[0], (steps, inputs, batch))
+    shift = 0.3 * jax.random.normal(keys[1], (batch, steps, 6))
+    params = f.init(keys[2], shift, own)
+    params = jax.tree.map(  # away from the initial merge's identity
+        lambda p: p + 0.2 * jax.random.normal(keys[3], p.shape), params)
+    weights = jax.random.normal(keys[3], (steps, 2, batch))
+
+    def loss(params, shift, own):
+      return jnp.sum(weights * jnp.sin(f.apply(params, None, shift, own)))
+
+    jax.test_util.check_grads(loss, (params, shift, own), order=1,
+                              modes=["rev"], atol=1e-7, rtol=1e-7)
 
 
 class ActivationTest(absltest.TestCase):

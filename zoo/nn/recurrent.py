@@ -39,16 +39,19 @@ states and its cached pass keeps the batch last. Its linear outputs
 gradient (`probed`, `gradient_rule`: the sum over steps of input x
 cotangent, `zoo.nn.gradient_rules`).
 
-Both faces run the same step: the full pass (`__call__`, a layer's own
-inputs at every step) scans it over the sites, with the own inputs'
-products taken for all steps at once before the scan; the cached pass
+Every face runs the same step, one product of the three blocks' weights
+stacked ([W_a; W_z; [0, W_m]], `fused`) with v (the products are small, so
+one call instead of two pays). The full pass (`__call__`, a layer's own
+inputs at every step) scans it over the sites; the cached pass
 (`update_site`) takes one step with the states in Haiku state, one buffer
-of slots: a ring of the last R steps' states, on periodic
-lattices the states of the first steps (which the last row and the end of
-a chain read back), a slot that stays zero (what an absent neighbour reads)
-and one that is written and never read. Every step reads its neighbours
-with one gather from a table of slots and writes two slots, so nothing is
-masked or concatenated on the way.
+of slots: a ring of the last R steps' states, on periodic lattices the
+states of the first steps (which the last row and the end of a chain read
+back), a slot that stays zero (what an absent neighbour reads) and one
+that is written and never read. Every step reads its neighbours with one
+gather from a table of slots and writes two slots, so nothing is masked on
+the way. A restart (`restart_step`, local energies) recomputes
+configurations from a step on, reading their earlier states from a
+history of every step's states instead of a ring.
 
 Glossary of shapes:
   B: batch, N: sites, T: steps (= N), F: hidden features, D: neighbour
@@ -58,6 +61,7 @@ Glossary of shapes:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import haiku as hk
@@ -232,22 +236,6 @@ class LatticeGRU(hk.Module):
       weights["b"] = hk.get_parameter("b", (2 * f,), dtype, init=jnp.zeros)
     return weights
 
-  def _own_part(self, weights, own: jax.Array) -> jax.Array:
-    """What the own input adds to the linear outputs: [..., I, B] ->
-    [..., 3F, B], the gates' rows W_i[:, :I] own + b, the merge's zero."""
-    f, inputs = self.features, own.shape[-2]
-    gates = jnp.einsum("oi,...ib->...ob", weights["w_i"][:, :inputs],
-                       own.astype(self.param_dtype),
-                       precision=self.precision)
-    if self.use_bias:
-      gates = gates + weights["b"][:, None]
-    zeros = jnp.zeros(gates.shape[:-2] + (f,) + gates.shape[-1:], gates.dtype)
-    return jnp.concatenate([gates, zeros], axis=-2)
-
-  def _from_neighbours(self, weights, inputs: int) -> jax.Array:
-    """The neighbours feed the gates and the merge: [3F, D F], one product."""
-    return jnp.concatenate([weights["w_i"][:, inputs:], weights["w_m"]])
-
   def _cell(self, linear: jax.Array) -> jax.Array:
     """The linear outputs [3F, B] (candidate and update gates, merge) -> h."""
     f = self.features
@@ -269,13 +257,17 @@ class LatticeGRU(hk.Module):
       bias = bias[:, None]
     return matrix, bias
 
-  def step(self, fused, own: jax.Array, neighbours: jax.Array) -> jax.Array:
+  def step(self, fused, own: jax.Array, neighbours: jax.Array,
+           shift: jax.Array | None = None) -> jax.Array:
     """One step: own input [I, B], neighbour states [D F, B] -> h [F, B];
-    `fused` from `fused`."""
+    `fused` from `fused`; `shift` [3F, B] (SR's probe) added to the linear
+    outputs."""
     matrix, bias = fused
     v = jnp.concatenate([own.astype(self.param_dtype), neighbours])
     linear = jnp.dot(matrix, v, precision=self.precision)
-    return self._cell(linear if bias is None else linear + bias)
+    if bias is not None:
+      linear = linear + bias
+    return self._cell(linear if shift is None else linear + shift)
 
   def history(self, states: jax.Array) -> jax.Array:
     """Every step's states [T, F, B] -> the history a restart reads [T + 1,
@@ -311,29 +303,23 @@ class LatticeGRU(hk.Module):
 
   def _scan(self, own: jax.Array, shift: jax.Array | None, record: bool):
     steps, inputs, batch = own.shape
-    weights = self.weights(inputs)
-    from_own = self._own_part(weights, own)  # [T, 3F, B], all steps at once
+    matrix, bias = self.fused(self.weights(inputs), inputs)
+    if bias is None:
+      bias = jnp.zeros((matrix.shape[0], 1), self.param_dtype)
     if shift is not None:
-      from_own = from_own + jnp.transpose(shift, (1, 2, 0))
-    from_neighbours = self._from_neighbours(weights, inputs)
-    buffer = _varying_as(self.empty_buffer(batch), (own, weights))
-
-    def step(buffer, xs):
-      t, linear = xs
-      neighbours = self.gather(buffer, t)  # [D F, B]
-      h = self._cell(linear + jnp.dot(from_neighbours, neighbours,
-                                      precision=self.precision))
-      return self.store(buffer, h, t), ((h, neighbours) if record else h)
-
-    _, out = jax.lax.scan(step, buffer, (jnp.arange(steps), from_own))
+      shift = jnp.transpose(shift, (1, 2, 0))  # [T, 3F, B]
+    h = _full_pass(_Pass(self.neighbours, self.features, self.precision),
+                   matrix, bias, own.astype(self.param_dtype), shift)
     if not record:
-      return out, None, None
-    h, neighbours = out
+      return h, None, None
+    history = self.history(h)
+    neighbours = history[jnp.asarray(self.neighbours.read_step)]  # [T, D, F, B]
     batch_first = lambda a: jnp.transpose(a, (2, 0, 1))
-    point = jax.ShapeDtypeStruct((batch, steps, from_own.shape[1]),
-                                 from_own.dtype)
+    point = jax.ShapeDtypeStruct((batch, steps, 3 * self.features),
+                                 self.param_dtype)
     return h, {"own": batch_first(own.astype(self.param_dtype)),
-               "neighbours": batch_first(neighbours)}, point
+               "neighbours": batch_first(
+                   neighbours.reshape(steps, -1, batch))}, point
 
   def gradient_rule(self) -> gradient_rules.GradientRule:
     """w_i and b apply to [own; neighbours] at every step, w_m to the
@@ -356,8 +342,8 @@ class LatticeGRU(hk.Module):
 
   def gather(self, buffer: jax.Array, t: jax.Array) -> jax.Array:
     """The neighbours' states at step t: [D F, B]."""
-    states = buffer[jnp.asarray(self.neighbours.read_slot)[t]]  # [D, F, B]
-    return states.reshape(-1, states.shape[-1])
+    return _Pass(self.neighbours, self.features, self.precision).gather(
+        buffer, t)
 
   def empty_buffer(self, batch_size: int) -> jax.Array:
     """The slots (see `Neighbourhood`), zeros: [S, F, B]."""
@@ -366,10 +352,8 @@ class LatticeGRU(hk.Module):
 
   def store(self, buffer: jax.Array, h: jax.Array, t: jax.Array) -> jax.Array:
     """The buffer with the state of step t written."""
-    nb = self.neighbours
-    buffer = jax.lax.dynamic_update_index_in_dim(buffer, h, t % nb.ring, 0)
-    return jax.lax.dynamic_update_index_in_dim(
-        buffer, h, jnp.asarray(nb.keep_slot)[t], 0)
+    return _Pass(self.neighbours, self.features, self.precision).store(
+        buffer, h, t)
 
   def init_cache(self, batch_size: int) -> None:
     hk.set_state("buffer", self.empty_buffer(batch_size))
@@ -383,6 +367,112 @@ class LatticeGRU(hk.Module):
                   self.gather(buffer, t))
     hk.set_state("buffer", self.store(buffer, h, t))
     return h
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pass:
+  """What a full pass needs of its layer besides arrays (static, hashable)."""
+  neighbours: Neighbourhood
+  features: int
+  precision: Any
+
+  def gather(self, buffer: jax.Array, t: jax.Array) -> jax.Array:
+    states = buffer[jnp.asarray(self.neighbours.read_slot)[t]]  # [D, F, B]
+    return states.reshape(-1, states.shape[-1])
+
+  def store(self, buffer: jax.Array, h: jax.Array, t: jax.Array) -> jax.Array:
+    nb = self.neighbours
+    buffer = jax.lax.dynamic_update_index_in_dim(buffer, h, t % nb.ring, 0)
+    return jax.lax.dynamic_update_index_in_dim(
+        buffer, h, jnp.asarray(nb.keep_slot)[t], 0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _full_pass(layer: _Pass, matrix: jax.Array, bias: jax.Array,
+               own: jax.Array, shift: jax.Array | None) -> jax.Array:
+  """A layer's full pass as a pure function of its fused weights (`fused`:
+  [3F, I + D F], bias [3F, 1]), its own inputs [T, I, B] and a shift [T,
+  3F, B] (or None) at its linear outputs: h [T, F, B].
+
+  Its reverse pass (`_full_pass_backward`) is written out: a scan back
+  over the steps that carries the states' cotangents indexed by step and
+  gives the linear outputs' cotangents [T, 3F, B]; the weights' cotangent
+  is then one product over all steps and samples at once, instead of one
+  small product per step as the scan's own transpose takes it.
+  """
+  return _full_pass_forward(layer, matrix, bias, own, shift)[0]
+
+
+def _full_pass_forward(layer, matrix, bias, own, shift):
+  steps, _, batch = own.shape
+  f = layer.features
+  buffer = _varying_as(jnp.zeros((layer.neighbours.slots, f, batch),
+                                 matrix.dtype), (own, matrix))
+  shifts = (jnp.zeros((steps, 0, batch), matrix.dtype) if shift is None
+            else shift)
+
+  def step(buffer, xs):
+    t, own_t, shift_t = xs
+    v = jnp.concatenate([own_t, layer.gather(buffer, t)])
+    linear = jnp.dot(matrix, v, precision=layer.precision) + bias
+    if shift is not None:
+      linear = linear + shift_t
+    a, z = jnp.tanh(linear[:f]), jax.nn.sigmoid(linear[f:2 * f])
+    merged = linear[2 * f:]
+    h = merged + z * (a - merged)
+    return layer.store(buffer, h, t), (h, jnp.concatenate([a, z, merged]))
+
+  _, (h, gates) = jax.lax.scan(step, buffer,
+                               (jnp.arange(steps), own, shifts))
+  return h, (matrix, own, h, gates)
+
+
+def _full_pass_backward(layer, residuals, h_cotangent):
+  matrix, own, h, gates = residuals
+  steps, inputs, batch = own.shape
+  f = layer.features
+  read = jnp.asarray(layer.neighbours.read_step)  # [T, D]
+  # The states' cotangents by step; row T gathers what absent neighbours
+  # would receive.
+  pending = _varying_as(jnp.zeros((steps + 1, f, batch), h.dtype),
+                        (h_cotangent, matrix))
+
+  def step(pending, t):
+    dh = h_cotangent[t] + pending[t]
+    a, z, merged = jnp.split(gates[t], 3)
+    d_linear = jnp.concatenate([dh * z * (1 - a * a),
+                                dh * (a - merged) * z * (1 - z),
+                                dh * (1 - z)])  # [3F, B]
+    dv = jnp.dot(matrix.T, d_linear, precision=layer.precision)
+    pending = pending.at[read[t]].add(
+        dv[inputs:].reshape(-1, f, batch))
+    return pending, (d_linear, dv[:inputs])
+
+  _, (d_linear, d_own) = jax.lax.scan(step, pending, jnp.arange(steps),
+                                      reverse=True)
+  history = jnp.concatenate([h, jnp.zeros_like(h[:1])])
+  neighbours = history[read].reshape(steps, -1, batch)
+  v = jnp.concatenate([own, neighbours], axis=1)  # [T, I + D F, B]
+  # Per step, then summed: XLA on CPU contracts t and b at once slowly.
+  d_matrix = jnp.einsum("tob,tib->toi", d_linear, v,
+                        precision=layer.precision).sum(axis=0)
+  d_bias = jnp.sum(d_linear, axis=(0, 2))[:, None]
+  return d_matrix, d_bias, d_own, d_linear
+
+
+def _full_pass_vjp_forward(layer, matrix, bias, own, shift):
+  h, residuals = _full_pass_forward(layer, matrix, bias, own, shift)
+  return h, (residuals, shift is None)
+
+
+def _full_pass_vjp_backward(layer, saved, h_cotangent):
+  residuals, no_shift = saved
+  d_matrix, d_bias, d_own, d_linear = _full_pass_backward(
+      layer, residuals, h_cotangent)
+  return d_matrix, d_bias, d_own, None if no_shift else d_linear
+
+
+_full_pass.defvjp(_full_pass_vjp_forward, _full_pass_vjp_backward)
 
 
 def _varying_as(value: jax.Array, inputs) -> jax.Array:
