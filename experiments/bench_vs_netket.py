@@ -68,14 +68,18 @@ SAMPLING_CASES = {
     "1d_256_d124": dict(dim=1, size=256, dilation=(1, 2, 4)),
     "2d_10_d2": dict(dim=2, size=10, dilation=(2, 2)),
 }
-# Recurrent cases (`--rnn_layers` x `--rnn_features`, periodic): ours
-# FastARGRU, NetKet's FastGRUNet1D on chains and FastLSTMNet on the square
-# lattice (its GRU fails on a 2D graph); opt-in through --cases.
+# Recurrent cases (`--rnn_layers` x `--rnn_features`, periodic unless
+# "open"): ours FastARGRU, NetKet's FastGRUNet1D on chains and FastLSTMNet
+# on the square lattice (its GRU fails on a 2D graph); opt-in through
+# --cases. On a periodic lattice ours reads four neighbours, NetKet's two;
+# with open boundaries both read the two earlier ones.
 RNN_SAMPLING_CASES = {
     "rnn_1d_64": dict(dim=1, size=64, family="rnn"),
     "rnn_1d_256": dict(dim=1, size=256, family="rnn"),
     "rnn_2d_6": dict(dim=2, size=6, family="rnn"),
     "rnn_2d_10": dict(dim=2, size=10, family="rnn"),
+    "rnn_2d_6_open": dict(dim=2, size=6, family="rnn", pbc=False),
+    "rnn_2d_10_open": dict(dim=2, size=10, family="rnn", pbc=False),
 }
 SAMPLING_CASES.update(RNN_SAMPLING_CASES)
 # VMC step cases: transverse-field Ising model on a periodic chain / square;
@@ -241,7 +245,7 @@ def build_ours(case: dict, fast: bool, hilbert=None):
   if case.get("family") == "rnn":
     family = zoo.FastARGRU if fast else zoo.ARGRU
     return family(hilbert, layers=FLAGS.rnn_layers,
-                  features=FLAGS.rnn_features, pbc=True,
+                  features=FLAGS.rnn_features, pbc=case.get("pbc", True),
                   param_dtype=case_dtype(case))
   if case["dim"] == 1:
     family = zoo.FastARNNConv1D if fast else zoo.ARNNConv1D
@@ -268,7 +272,7 @@ def build_netket(nk, case: dict, fast: bool):
       graph = nk.graph.Chain(size, pbc=True)
     else:
       family = nkx.models.FastLSTMNet if fast else nkx.models.LSTMNet
-      graph = nk.graph.Square(size, pbc=True)
+      graph = nk.graph.Square(size, pbc=case.get("pbc", True))
     return family(hilbert=hilbert, layers=FLAGS.rnn_layers,
                   features=FLAGS.rnn_features, graph=graph,
                   param_dtype=case_dtype(case)), hilbert

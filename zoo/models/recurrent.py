@@ -125,5 +125,6 @@ class RecurrentBody:
     h = self._neighbour_inputs(x, index)  # [D K, B]
     for i, layer in enumerate(self.layers):
       h = layer.update_site(h, index, self._in_features(i))
-    return self._readout(h.T).T  # [K, B]
+    return self.readout.feature_major(
+        h.astype(self.spec.param_dtype))  # [K, B]
 

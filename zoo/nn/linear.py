@@ -17,6 +17,7 @@ from typing import Any
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from zoo import checks
 from zoo.nn import gradient_rules
@@ -69,7 +70,25 @@ class Dense(hk.Module):
 
 
 class Linear(hk.Linear):
-  """`hk.Linear` (w [I, O], b [O]) with its `gradient_rule`."""
+  """`hk.Linear` (w [I, O], b [O]) with its `gradient_rule`, and a
+  feature-major face for few outputs."""
+
+  def feature_major(self, x: jax.Array) -> jax.Array:
+    """The same map of feature-major input: [I, B] -> [O, B], as products
+    summed over I. For the few outputs of a readout (K local states) a
+    matrix product is mostly call overhead on CPU; this is one fused loop.
+    The parameters are `__call__`'s (created the same way, in x's dtype)."""
+    input_size = x.shape[0]
+    w_init = self.w_init or hk.initializers.TruncatedNormal(
+        stddev=1. / np.sqrt(input_size))
+    w = hk.get_parameter("w", [input_size, self.output_size], x.dtype,
+                         init=w_init)
+    out = jnp.sum(w[:, :, None] * x[:, None, :], axis=0)  # [O, B]
+    if self.with_bias:
+      b = hk.get_parameter("b", [self.output_size], x.dtype,
+                           init=self.b_init)
+      out = out + b[:, None]
+    return out
 
   def gradient_rule(self) -> gradient_rules.GradientRule:
     return gradient_rules.linear_rule("w", "b" if self.with_bias else None,

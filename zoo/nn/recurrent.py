@@ -377,8 +377,12 @@ class _Pass:
   precision: Any
 
   def gather(self, buffer: jax.Array, t: jax.Array) -> jax.Array:
-    states = buffer[jnp.asarray(self.neighbours.read_slot)[t]]  # [D, F, B]
-    return states.reshape(-1, states.shape[-1])
+    # One dynamic slice per direction: XLA copies slices faster than it
+    # gathers rows.
+    slots = jnp.asarray(self.neighbours.read_slot)[t]  # [D]
+    return jnp.concatenate([
+        jax.lax.dynamic_index_in_dim(buffer, slots[d], 0, keepdims=False)
+        for d in range(len(self.neighbours.directions))])  # [D F, B]
 
   def store(self, buffer: jax.Array, h: jax.Array, t: jax.Array) -> jax.Array:
     nb = self.neighbours
