@@ -421,6 +421,18 @@ class SRTest(parameterized.TestCase):
         np.testing.assert_allclose(
             probed(params, x, w), expected, rtol=0, atol=1e-12,
             err_msg=model.name)
+    # The energy gradient from that A (what a step with SR reports) is the
+    # gradient's own reverse pass.
+    e_loc = jnp.asarray(rng.normal(size=12) + (
+        1j * rng.normal(size=12) if jnp.iscomplexobj(
+            jax.eval_shape(model.log_psi, params, x)) else 0))
+    problem = vmc.sr.make_sr_problem(
+        model.log_psi, params, x, e_loc, weights=w, solver="cholesky",
+        live=model.live_parameters(), probe=probe)
+    chex.assert_trees_all_close(
+        vmc.sr.energy_gradient(problem, params),
+        vmc.estimators.energy_gradient(model.log_psi, params, x, e_loc, w),
+        rtol=0, atol=1e-12)
 
   def test_layer_probe_needs_every_parameter_in_a_layer_with_a_rule(self):
     hilbert = zoo.spin_half(6)

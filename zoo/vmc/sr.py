@@ -397,6 +397,19 @@ def make_sr_problem(log_psi_fn: estimators.LogPsiFn, params,
       log_psi_fn, params, x, weights, chunk_size))
 
 
+def energy_gradient(problem: SRProblem, like):
+  """The energy gradient (`zoo.vmc.estimators` convention, a pytree like
+  `like`) from a problem that holds A: 2 A^T e, zero off its columns; None
+  for a problem without A (its matvec or Gram form)."""
+  if problem.jacobian is None:
+    return None
+  coords = estimators.RealCoordinates(like)
+  force = problem.jacobian.T @ problem.residual  # F = A^T e
+  if problem.columns is not None:
+    force = jnp.zeros(coords.size, force.dtype).at[problem.columns].set(force)
+  return coords.unflatten(2 * force)
+
+
 def resolve_solver(solver: str, problem: SRProblem) -> str:
   """The solver "auto" stands for, given the problem's shapes."""
   if problem.gram is not None:

@@ -309,20 +309,30 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     local = estimate.local_energies if shift is None else (
         estimate.local_energies + shift)
 
+    problems = {}
+
     def sr_problem(solver: str) -> sr_lib.SRProblem:
-      return sr_lib.make_sr_problem(
-          model.log_psi, params, x, local,
-          chunk_size=chunk_size, jacobian_batch=jacobian_batch,
-          solver=solver, live=model.live_parameters(),
-          probe=model.layer_probe())
+      if solver not in problems:  # one problem per solver in a step
+        problems[solver] = sr_lib.make_sr_problem(
+            model.log_psi, params, x, local,
+            chunk_size=chunk_size, jacobian_batch=jacobian_batch,
+            solver=solver, live=model.live_parameters(),
+            probe=model.layer_probe())
+      return problems[solver]
 
     updates, opt_state = optimizer.update(
         estimate.gradient, state.opt_state, params, sr_problem=sr_problem)
     params = optax.apply_updates(params, updates)
+    # The gradient's norm from SR's A where the step built it: minSR reads
+    # only A and the local energies, so the gradient's own reverse pass is
+    # then never run (XLA drops what nothing reads).
+    gradient = next((g for g in (sr_lib.energy_gradient(p, state.params)
+                                 for p in problems.values())
+                     if g is not None), estimate.gradient)
     stats = StepStats(
         energy=estimate.stats.mean, error=estimate.stats.error,
         variance=estimate.stats.variance,
-        grad_norm=_tree_norm(estimate.gradient),
+        grad_norm=_tree_norm(gradient),
         update_norm=_tree_norm(updates), entropy=-jnp.mean(log_prob),
         temperature=t)
     return TrainState(params=params, opt_state=opt_state, key=key,
