@@ -263,6 +263,14 @@ class SRTest(parameterized.TestCase):
       np.testing.assert_allclose(delta / scale, expected / scale, atol=tol,
                                  err_msg=solver)
 
+  def test_symmetric_product_equals_full_product(self):
+    # Rows that make 4, 7 and 8 blocks of unequal sizes, and few rows.
+    rng = np.random.default_rng(0)
+    for rows in (100, 517, 1000, 1100):
+      a = jnp.asarray(rng.normal(size=(rows, 37)))
+      np.testing.assert_allclose(vmc.sr.symmetric_product(a), a @ a.T,
+                                 rtol=0, atol=1e-12, err_msg=str(rows))
+
   @parameterized.named_parameters(*DTYPES)
   def test_minsr_matches_sr(self, dtype):
     ham = _tfim()

@@ -452,11 +452,11 @@ def natural_gradient(problem: SRProblem,
         f"solver={solver!r} needs a dense jacobian in the SR problem; build "
         "it with make_sr_problem(..., dense=True) or use solver='cg'")
   if solver == "cholesky":
-    s = jac.T @ jac + diag_shift * jnp.eye(jac.shape[1], dtype=jac.dtype)
+    s = symmetric_product(jac.T) + diag_shift * jnp.eye(jac.shape[1], dtype=jac.dtype)
     return _solve_positive(s, force)
   if solver == "minsr":
     # T = A A^T and A^T's product, from A or given (`centred_gram`).
-    t = jac @ jac.T if problem.gram is None else problem.gram
+    t = symmetric_product(jac) if problem.gram is None else problem.gram
     transpose = problem.transpose or (lambda c: jac.T @ c)
     t = t + diag_shift * jnp.eye(t.shape[0], dtype=t.dtype)
     return transpose(_solve_positive(t, problem.residual))  # A^T [M]
@@ -465,6 +465,30 @@ def natural_gradient(problem: SRProblem,
       lambda v: matvec(v) + diag_shift * v, force, tol=cg_tol, atol=0.0,
       maxiter=cg_maxiter)
   return delta
+
+
+# A A^T by blocks of rows when it has at least 4 such blocks: each block
+# pair once, the lower triangle by transposition (docs/benchmarks.md, "Tuned
+# constants": about 0.7x the full product's time at 1024-2048 rows).
+TRIANGLE_ROW_BLOCK = 128
+TRIANGLE_MAX_BLOCKS = 8
+
+
+def symmetric_product(a: jax.Array) -> jax.Array:  # [M, P] -> [M, M]
+  """a a^T, its upper blocks computed and mirrored: about half the work
+  of the full product for many rows."""
+  m = a.shape[0]
+  blocks = min(TRIANGLE_MAX_BLOCKS, m // TRIANGLE_ROW_BLOCK)
+  if blocks < 4:
+    return a @ a.T
+  bounds = np.linspace(0, m, blocks + 1).astype(int)
+  parts = [a[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
+  grid = [[None] * blocks for _ in range(blocks)]
+  for i, rows in enumerate(parts):
+    for j in range(i, blocks):
+      grid[i][j] = rows @ parts[j].T
+      grid[j][i] = grid[i][j].T
+  return jnp.block(grid)
 
 
 def _solve_positive(matrix: jax.Array, rhs: jax.Array) -> jax.Array:
