@@ -286,7 +286,9 @@ class LatticeGRU(hk.Module):
     reads them from a history of every step's states (the others' before
     the restart, its own after), and no cache is rebuilt."""
     read = jnp.asarray(self.neighbours.read_step)[t]  # [D]
-    neighbours = history[read].reshape(-1, history.shape[-1])  # [D F, b]
+    neighbours = jnp.concatenate([  # [D F, b], a dynamic slice each
+        jax.lax.dynamic_index_in_dim(history, read[d], 0, keepdims=False)
+        for d in range(len(self.neighbours.directions))])
     h = self.step(fused, own, neighbours)
     return h, jax.lax.dynamic_update_index_in_dim(history, h, t, 0)
 
