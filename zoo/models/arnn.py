@@ -59,6 +59,18 @@ zoo.vmc.local_energy) and
                                             configurations equal to the
                                             kept ones before site `start`
 
+A body whose full pass is a scan over the steps (the recurrent one) has
+`restarts = True`: a configuration that first differs from x at step j has
+x's states up to j, so its scan can start there from what x keeps of its
+full pass (zoo.vmc.local_energy):
+
+  keep(x [B, N]) -> (kept, z)               every step's states, batch
+                                            last, and x's logits
+  logits_restarted(x' [b, N], kept, start)  z [b, N, K] of configurations
+                                            equal to the kept ones (their
+                                            leaves gathered to b) before
+                                            step `start`, a traced scalar
+
 Glossary of shapes:
   B: batch, N: sites, K: local states, F: features, H x W: 2D lattice,
   T: generation steps (= N).
