@@ -69,6 +69,16 @@ class ToolsTest(absltest.TestCase):
     for stage in ("sample", "e_loc", "gradient", "sr_problem", "step"):
       self.assertRegex(out, rf"\n{stage} +\d+\.\d+")
 
+  def test_matmul_rate_prints_both_layouts(self):
+    out = run("experiments.matmul_rate", "--shapes=4x6", "--batches=8,16",
+              "--dtypes=float32", "--repeats=2", "--rounds=1")
+    rows = [line.split() for line in out.splitlines()
+            if line.startswith(" ") and "shape" not in line]
+    self.assertEqual([row[:3] for row in rows],
+                     [["4x6", "8", "float32"], ["4x6", "16", "float32"]])
+    for row in rows:  # GFLOP/s of W v and of v W^T
+      self.assertTrue(all(float(figure) > 0 for figure in row[3:]), row)
+
 
 if __name__ == "__main__":
   absltest.main()

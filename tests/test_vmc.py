@@ -325,11 +325,11 @@ class SRTest(parameterized.TestCase):
   @parameterized.named_parameters(*DTYPES)
   def test_gram_equals_the_jacobians_product(self, dtype):
     # A A^T from the dense layers' Gram factors, and A^T c by one reverse
-    # pass, against the per-sample jacobian: with biases (real) and without
-    # (complex), weighted samples, row blocks and chunks that do not divide
-    # the rows.
+    # pass, against the per-sample jacobian: with biases (complex) and
+    # without (real), weighted samples, row blocks and chunks that do not
+    # divide the rows.
     ham = _tfim()
-    use_bias = dtype == jnp.float64
+    use_bias = dtype == jnp.complex128
     model = zoo.FastARNNDense(ham.hilbert, layers=3, features=3,
                               use_bias=use_bias, param_dtype=dtype)
     probe = model.layer_probe()

@@ -147,12 +147,14 @@ class MaskedDense1D(_MaskedLayer):
   @staticmethod
   def gradient_gram(exclusive: bool, has_bias: bool,
                     x_rows: jax.Array,  # [R, N, Fin]
-                    c_rows: jax.Array,  # [R, N, Fout]
+                    c_rows: jax.Array,  # [K, R, N, Fout]
                     x_cols: jax.Array,  # [S, N, Fin]
-                    c_cols: jax.Array,  # [S, N, Fout]
-                    precision=None) -> jax.Array:  # [R, S]
-    """Re <g_r, g_s>: inner products of the layer's parameter gradients
-    (kernel and bias, real coordinates) of scalar functions r and s.
+                    c_cols: jax.Array,  # [K, S, N, Fout]
+                    precision=None) -> jax.Array:  # [K, R, K, S]
+    """Re <g_(k, r), g_(k', s)>: inner products of the layer's parameter
+    gradients (kernel and bias, real coordinates) of scalar functions: K
+    of each configuration r (Re and Im log psi: K = 2, or 1), which share
+    the configuration's inputs x and have cotangents c of their own.
 
     A scalar's gradient through this layer is the outer product of the
     layer's input x and the scalar's cotangent c at the output, masked:
@@ -160,27 +162,47 @@ class MaskedDense1D(_MaskedLayer):
     with c = dL/dRe(y) + i dL/dIm(y) (the conjugate of JAX's vjp for
     complex y). So the inner products factor into per-site Gram matrices
     of inputs and of cotangents, and the [N Fin N Fout] gradients are never
-    formed: sum_i (sum_{j: mask[j, i]} x_r[j] . conj x_s[j] + [bias])
-    (conj c_r[i] . c_s[i]), real part; the inner sum runs up the sites.
+    formed: sum_i Re[(sum_{j: mask[j, i]} x_r[j] . conj x_s[j] + [bias])
+    (conj c_r[i] . c_s[i])]; the inner sum runs up the sites. The inputs'
+    Gram is taken once per pair of configurations, not per pair of parts,
+    and only the real part of the sum is carried: Re(a b) = Re a Re b -
+    Im a Im b, the cotangents' two parts each one real product.
     """
+    parts = c_rows.shape[0]
+    rows, cols = x_rows.shape[0], x_cols.shape[0]
+
     def site(carry, inputs):
-      total, reach = carry  # [R, S]: the sum, the inputs' Gram so far
-      xr, xs, cr, cs = inputs  # [R, Fin], [S, Fin], [R, Fout], [S, Fout]
+      total, reach = carry  # [K R, K S]; [R, S] the inputs' Gram so far
+      xr, xs, cr, cs = inputs  # [R, Fin], [S, Fin], [K R, Fout], [K S, Fout]
       inputs_gram = jnp.matmul(xr, jnp.conj(xs).T, precision=precision)
       if not exclusive:
         reach = reach + inputs_gram
-      cots_gram = jnp.matmul(jnp.conj(cr), cs.T, precision=precision)
-      total = total + (reach + 1 if has_bias else reach) * cots_gram
+      weight = reach + 1 if has_bias else reach
+      tile = lambda a: jnp.tile(a, (parts, parts))  # the same for every part
+      if jnp.iscomplexobj(cr):
+        re_c = jnp.matmul(jnp.concatenate([cr.real, cr.imag], axis=1),
+                          jnp.concatenate([cs.real, cs.imag], axis=1).T,
+                          precision=precision)
+      else:
+        re_c = jnp.matmul(cr, cs.T, precision=precision)
+      total = total + tile(weight.real) * re_c
+      if jnp.iscomplexobj(weight) and jnp.iscomplexobj(cr):
+        im_c = jnp.matmul(jnp.concatenate([cr.real, cr.imag], axis=1),
+                          jnp.concatenate([cs.imag, -cs.real], axis=1).T,
+                          precision=precision)
+        total = total - tile(weight.imag) * im_c
       if exclusive:
         reach = reach + inputs_gram
       return (total, reach), None
 
-    sites_first = [jnp.swapaxes(a, 0, 1)
-                   for a in (x_rows, x_cols, c_rows, c_cols)]
-    dtype = jnp.result_type(*sites_first)
-    zeros = jnp.zeros((x_rows.shape[0], x_cols.shape[0]), dtype)
-    (total, _), _ = jax.lax.scan(site, (zeros, zeros), sites_first)
-    return total.real
+    flat = lambda c: c.reshape(-1, *c.shape[2:])  # [K R, N, F]
+    sites_first = [jnp.swapaxes(a, 0, 1) for a in
+                   (x_rows, x_cols, flat(c_rows), flat(c_cols))]
+    real = jnp.finfo(jnp.result_type(*sites_first)).dtype
+    reach = jnp.zeros((rows, cols), jnp.result_type(x_rows, x_cols))
+    total = jnp.zeros((parts * rows, parts * cols), real)
+    (total, _), _ = jax.lax.scan(site, (total, reach), sites_first)
+    return total.reshape(parts, rows, parts, cols)
 
   def linear_from(self, x: jax.Array, start: int) -> jax.Array:
     """The kernel's part from site `start` on, without the bias:

@@ -144,9 +144,9 @@ def centred_jacobian(log_psi_fn: estimators.LogPsiFn, params,
   return jnp.swapaxes(jac, 0, 1).reshape(-1, jac.shape[-1])
 
 
-# Rows of A A^T built at once from the layers' Gram factors: bounds the
-# [rows, M] sums carried up the sites (8 MiB each at 1024 x 1024 in
-# float64, the size of A A^T itself).
+# Configurations whose rows of A A^T are built at once from the layers'
+# Gram factors: bounds the [K rows, M] sums carried up the sites (8 MiB
+# each at 1024 x 1024 in float64, the size of a real model's A A^T).
 GRAM_ROW_BLOCK = 1024
 
 
@@ -255,26 +255,29 @@ def centred_gram(probe, params, x: jax.Array,  # [n, N]
   w = estimators.normalized_weights(weights, n, real)
   rows_x, rows_c = _in_chunks(lambda xc: _probed_rows(probe, params, xc),
                               x, chunk_size)
-  k = next(iter(rows_x.values())).shape[0]
-  m = k * n
-  rows_x, rows_c = (jax.tree.map(lambda a: a.reshape(m, *a.shape[2:]), r)
-                    for r in (rows_x, rows_c))
-  pad = -m % row_block
+  # The parts' rows share their configuration's inputs: one copy each.
+  rows_x = jax.tree.map(lambda a: a[0], rows_x)  # [n, ...]
+  k = next(iter(rows_c.values())).shape[0]
+  block = min(row_block, n)
+  pad = -n % block
 
-  def blocks(a):  # [M, ...] -> [M' / row_block, row_block, ...]
-    a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
-    return a.reshape((-1, row_block) + a.shape[1:])
+  def blocks(a, axis):  # [.., n, ...] -> [n' / block, .., block, ...]
+    a = jnp.pad(a, [(0, pad) if i == axis else (0, 0)
+                    for i in range(a.ndim)])
+    a = a.reshape(a.shape[:axis] + (-1, block) + a.shape[axis + 1:])
+    return jnp.moveaxis(a, axis, 0)
 
-  def block_rows(xc):  # T's rows of one block
+  def block_rows(xc):  # T's rows of one block of configurations
     bx, bc = xc
     return sum(nn.MaskedDense1D.gradient_gram(
         *rule.dense, bx[name], bc[name], rows_x[name], rows_c[name],
         precision=jax.lax.Precision.HIGHEST)
-               for name, rule in probe.layers.items())
+               for name, rule in probe.layers.items())  # [K, block, K, n]
 
-  t = jax.lax.map(block_rows, (jax.tree.map(blocks, rows_x),
-                               jax.tree.map(blocks, rows_c)))
-  t = t.reshape(-1, m)[:m]
+  t = jax.lax.map(block_rows, (
+      jax.tree.map(lambda a: blocks(a, 0), rows_x),
+      jax.tree.map(lambda a: blocks(a, 1), rows_c)))  # [blocks, K, b, K, n]
+  t = jnp.moveaxis(t, 0, 1).reshape(k, -1, k * n)[:, :n].reshape(k * n, -1)
   # A = C G with G the raw gradients, C centring and weighting each
   # part's rows: T = C (G G^T) C^T.
   t = _centre_rows(_centre_rows(t, w, k).T, w, k)
