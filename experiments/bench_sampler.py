@@ -110,6 +110,27 @@ def time_cases(cases, mesh):
   return [statistics.median(kept) for kept in times]
 
 
+def measure(dim, size, mesh, sector=False) -> dict:
+  """One row of the table: samples/s of each twin of `--models` (and of the
+  fast model in the `--total_sz` sector when `sector`), the fast sampler's
+  MiB (nan without it)."""
+  n_sites = size if dim == "1d" else size * size
+  mem = float("nan")
+  models = {kind: build(dim, size, kind == "fast") for kind in FLAGS.models
+            if not (kind == "slow" and n_sites > FLAGS.slow_max_sites)}
+  if sector and reachable(n_sites, FLAGS.total_sz):
+    models["sector"] = build(dim, size, True, FLAGS.total_sz)
+  params = {kind: model.init(jax.random.key(0))[0]
+            for kind, model in models.items()}
+  seconds = time_cases([(models[k], params[k]) for k in models], mesh)
+  rates = {kind: FLAGS.batch / s for kind, s in zip(models, seconds)}
+  if "fast" in models:
+    mem = compiled_bytes(models["fast"], params["fast"], FLAGS.batch,
+                         mesh) / 2**20
+  name = f"{dim} N={size}" if dim == "1d" else f"2d {size}x{size}"
+  return dict(name=name, sites=n_sites, rates=rates, fast_mib=mem)
+
+
 def main(argv):
   del argv
   runtime.setup()
@@ -125,22 +146,11 @@ def main(argv):
   cases = [("1d", int(n)) for n in FLAGS.sizes_1d] + [("2d", int(n)) for n in FLAGS.sizes_2d]
   fast_per_sample = {}
   for dim, size in cases:
-    n_sites = size if dim == "1d" else size * size
-    mem = float("nan")
-    models = {kind: build(dim, size, kind == "fast") for kind in FLAGS.models
-              if not (kind == "slow" and n_sites > FLAGS.slow_max_sites)}
-    if sector and reachable(n_sites, FLAGS.total_sz):
-      models["sector"] = build(dim, size, True, FLAGS.total_sz)
-    params = {kind: model.init(jax.random.key(0))[0]
-              for kind, model in models.items()}
-    seconds = time_cases([(models[k], params[k]) for k in models], mesh)
-    rates = {kind: FLAGS.batch / s for kind, s in zip(models, seconds)}
-    if "fast" in models:
-      mem = compiled_bytes(models["fast"], params["fast"], FLAGS.batch,
-                           mesh) / 2**20
-      if dim == "1d":
-        fast_per_sample[n_sites] = 1 / rates["fast"]
-    name = f"{dim} N={size}" if dim == "1d" else f"2d {size}x{size}"
+    case = measure(dim, size, mesh, sector)
+    name, n_sites, rates, mem = (case["name"], case["sites"], case["rates"],
+                                 case["fast_mib"])
+    if "fast" in rates and dim == "1d":
+      fast_per_sample[n_sites] = 1 / rates["fast"]
     slow, fast = rates.get("slow"), rates.get("fast")
     ratio = f"{fast / slow:.1f}x" if slow and fast else "-"
     per_site = f"{1e6 / fast / n_sites:.3f}" if fast else "-"

@@ -63,26 +63,38 @@ def config(case: str):
   return cfg
 
 
-def main(argv):
-  del argv
-  steps = {}
-  for case in FLAGS.cases:
-    with experiments.clean_errors(ValueError, KeyError, AttributeError):
-      run = build.experiment(config(case))
-    state = run.vmc.init(jax.random.key(0))
-    state, stats = run.vmc.step(state)  # compiles
-    jax.block_until_ready(stats)
-    steps[case] = (run, state)
-    print(f"# {case}: {run.model}, {run.model.parameter_count()} parameters",
-          flush=True)
-  times = {case: [] for case in FLAGS.cases}
-  for _ in range(FLAGS.rounds):
+def first_step(run):
+  """The state after one step of a built experiment (the compiling call)."""
+  state = run.vmc.init(jax.random.key(0))
+  state, stats = run.vmc.step(state)  # compiles
+  jax.block_until_ready(stats)
+  return state
+
+
+def time_rounds(steps: dict, rounds: int) -> dict:
+  """case -> seconds of each of `rounds` alternating rounds over `steps`
+  (case -> (experiment, state), whose states advance)."""
+  times = {case: [] for case in steps}
+  for _ in range(rounds):
     for case, (run, state) in steps.items():
       start = time.perf_counter()
       state, stats = run.vmc.step(state)
       jax.block_until_ready(stats)
       times[case].append(time.perf_counter() - start)
       steps[case] = (run, state)
+  return times
+
+
+def main(argv):
+  del argv
+  steps = {}
+  for case in FLAGS.cases:
+    with experiments.clean_errors(ValueError, KeyError, AttributeError):
+      run = build.experiment(config(case))
+    steps[case] = (run, first_step(run))
+    print(f"# {case}: {run.model}, {run.model.parameter_count()} parameters",
+          flush=True)
+  times = time_rounds(steps, FLAGS.rounds)
   for case in FLAGS.cases:
     median = statistics.median(times[case])
     print(f"{case}: {median:.3f} s a step (median of {FLAGS.rounds}; "

@@ -133,6 +133,20 @@ def stages(model, hamiltonian, n: int, sr: bool) -> dict:
           for name, call in calls.items()}
 
 
+def time_calls(calls: dict, rounds: int) -> dict:
+  """name -> seconds of each of `rounds` alternating rounds over `calls`
+  (`stages`), after a compiling call each."""
+  for call in calls.values():
+    call()  # compile
+  times = {name: [] for name in calls}
+  for _ in range(rounds):
+    for name, call in calls.items():
+      start = time.perf_counter()
+      call()
+      times[name].append(time.perf_counter() - start)
+  return times
+
+
 def step_memory(model, hamiltonian, n: int, sr: bool) -> dict:
   """MiB of one compiled step of n samples, from XLA's memory analysis."""
   optimizer = zoo_vmc.make_optimizer(
@@ -164,14 +178,7 @@ def main(argv):
             f"(temporaries {m['temp']:.1f})")
     return
   calls = stages(model, hamiltonian, FLAGS.samples, FLAGS.sr)
-  for call in calls.values():
-    call()  # compile
-  times = {name: [] for name in calls}
-  for _ in range(FLAGS.rounds):
-    for name, call in calls.items():
-      start = time.perf_counter()
-      call()
-      times[name].append(time.perf_counter() - start)
+  times = time_calls(calls, FLAGS.rounds)
   print(f"# {FLAGS.case}: {model}, {hamiltonian.n_connected} connected per "
         f"sample, {FLAGS.samples} samples, {jax.device_count()} device(s); "
         f"median of {FLAGS.rounds} (s)")

@@ -1,8 +1,10 @@
 """Smoke tests of the measuring scripts: they run and print their tables."""
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 
 from absl.testing import absltest
 import pytest
@@ -78,6 +80,29 @@ class ToolsTest(absltest.TestCase):
                      [["4x6", "8", "float32"], ["4x6", "16", "float32"]])
     for row in rows:  # GFLOP/s of W v and of v W^T
       self.assertTrue(all(float(figure) > 0 for figure in row[3:]), row)
+
+  def test_gpu_figures_tiny_writes_its_tables(self):
+    # Two parts at tiny sizes on the CPU: a NetKet comparison (ours alone
+    # where NetKet is absent) and a training; each with its seconds.
+    with tempfile.TemporaryDirectory() as out:
+      printed = run("experiments.gpu_figures", "--scale=tiny",
+                    "--parts=netket_vmc,train_6x6", f"--out={out}")
+      with open(os.path.join(out, "figures.json")) as f:
+        results = json.load(f)
+      with open(os.path.join(out, "figures.md")) as f:
+        table = f.read()
+    parts = {p["part"]: p for p in results["parts"]}
+    self.assertEqual(list(parts), ["netket_vmc", "train_6x6"])
+    for name, part in parts.items():
+      self.assertEqual(part["status"], "ok", part)
+      self.assertGreater(part["seconds"], 0)
+      self.assertRegex(table, rf"\| {name} \| ok \| \d+\.\d \|")
+      self.assertRegex(printed, rf"{name} +ok")
+    self.assertGreater(parts["netket_vmc"]["rows"][0]["ours_s"], 0)
+    trained = parts["train_6x6"]["rows"][0]
+    self.assertEqual(trained["steps"], 6)
+    self.assertLess(trained["relative_error"], 1)
+    self.assertIn("## train_6x6", table)
 
 
 if __name__ == "__main__":
