@@ -19,7 +19,9 @@ comment):
                (`zoo.models.FIELDS`), as plain data.
   hamiltonian: kind (`zoo.physics.hamiltonians.KINDS`) and its couplings.
   optimizer:   name, learning_rate, schedule, warmup_steps,
-               final_lr_fraction, sr (enabled, diag_shift, solver).
+               final_lr_fraction, clip_norm and clip (clipping by global
+               norm, 0: off), sr (enabled, method (sr | spring),
+               diag_shift, solver, decay).
   vmc:         steps, n_samples, chunk_size (0: all), seed, eval_samples,
                temperature and annealing_steps (variational annealing: T
                from temperature down to 0 over annealing_steps; 0: off).
@@ -46,8 +48,12 @@ from zoo.physics import lattice as lattice_lib
 LATTICE_FIELDS = ("shape", "pbc")
 HILBERT_FIELDS = ("kind", "n_max", "local_states", "total")
 OPTIMIZER_FIELDS = ("name", "learning_rate", "schedule", "warmup_steps",
-                    "final_lr_fraction", "sr")
-SR_FIELDS = ("enabled", "diag_shift", "solver")
+                    "final_lr_fraction", "clip_norm", "clip", "sr")
+SR_FIELDS = ("enabled", "method", "diag_shift", "solver", "decay")
+# What a field the config lacks means (configs written before it existed):
+# its value here, which leaves the chain as it was without it.
+FIELD_DEFAULTS = {"optimizer.clip_norm": 0.0, "optimizer.clip": "gradient",
+                  "optimizer.sr.method": "sr", "optimizer.sr.decay": 0.0}
 VMC_FIELDS = ("steps", "n_samples", "chunk_size", "seed", "eval_samples",
               "temperature", "annealing_steps")
 
@@ -146,7 +152,10 @@ def optimizer(cfg) -> optax.GradientTransformationExtraArgs:
     return vmc_lib.make_optimizer(
         section.get("name", "sgd"), schedule,
         sr={k: v for k, v in sr.items() if k != "enabled"} if enabled
-        else None)
+        else None,
+        clip_norm=section.get("clip_norm",
+                              FIELD_DEFAULTS["optimizer.clip_norm"]),
+        clip=section.get("clip", FIELD_DEFAULTS["optimizer.clip"]))
 
 
 def _vmc_fields(cfg) -> dict[str, Any]:
