@@ -262,6 +262,10 @@ def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
   # over `annealing_steps` steps (0: off).
   cfg.vmc.temperature = args.temperature
   cfg.vmc.annealing_steps = args.annealing_steps
+  # A wall-clock budget ("90s", "30m", "2h", "1h30m"; "": none): training
+  # ends at it or at `steps`, whichever comes first, with a checkpoint and
+  # the final evaluation; the learning-rate schedule runs over it.
+  cfg.vmc.budget = ""
   # The final energy: one evaluation with this many fresh samples. Its error
   # bar, sqrt(variance / eval_samples), must be well below the relative
   # error sought.

@@ -2,6 +2,11 @@
 problem, Adam on the gradient or on SR's direction, clipping, the config."""
 
 import functools
+import json
+import os
+import shutil
+import tempfile
+from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -11,12 +16,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments import vmc as launcher
 from experiments import workdir
 import zoo
 from zoo import build
 from zoo import checks
 from zoo import registry
 from zoo import vmc
+from zoo.physics import exact
 from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
 from zoo.vmc import spring as spring_lib
@@ -185,6 +192,93 @@ class MakeOptimizerTest(parameterized.TestCase):
     cfg.optimizer.sr.method = "spring"
     self.assertNotEqual(workdir.trajectory_fields(old),
                         workdir.trajectory_fields(cfg))
+
+
+class BudgetTest(absltest.TestCase):
+
+  def test_durations(self):
+    for text, seconds in (("90s", 90), ("30m", 1800), ("2h", 7200),
+                          ("1h30m", 5400), ("", None)):
+      self.assertEqual(checks.duration("budget", text), seconds)
+    for bad in ("30", "1m2h", 5, "0s"):
+      with self.assertRaisesRegex(checks.FieldError, "^budget="):
+        checks.duration("budget", bad)
+    cfg = registry.get_config("tfim_chain_fast_dense:tiny=True")
+    cfg.vmc.budget = "30"
+    with self.assertRaisesRegex(checks.FieldError, "^vmc.budget='30': "):
+      build.learning_rate(cfg)
+
+  def test_schedule_by_budget_reaches_its_end_value(self):
+    rate = vmc.BudgetSchedule(vmc.make_schedule(
+        "cosine", 0.1, steps=100, final_lr_fraction=0.1), 100, 60.0)
+    self.assertAlmostEqual(float(rate(0, 0.0)), 0.1)
+    self.assertAlmostEqual(float(rate(0, 30.0)), 0.055)  # half the budget
+    self.assertAlmostEqual(float(rate(50, 0.0)), 0.055)  # or of the steps
+    for step, elapsed in ((0, 60.0), (3, 500.0), (100, 0.0)):
+      self.assertAlmostEqual(float(rate(step, elapsed)), 0.01)
+
+  def test_rate_in_time_is_the_optimizer_at_that_rate(self):
+    rate = vmc.BudgetSchedule(vmc.make_schedule(
+        "linear", 0.1, steps=10, final_lr_fraction=0.0), 10, 100.0)
+    optimizer = vmc.make_optimizer("adam", rate, clip_norm=1.0,
+                                   clip="update")
+    params = {"w": jnp.ones((3,))}
+    gradient = {"w": jnp.asarray([1.0, -2.0, 0.5])}
+    state = vmc.set_elapsed(optimizer.init(params), 25.0)
+    self.assertEqual(float(vmc.elapsed_seconds(state)), 25.0)
+    got, state = optimizer.update(gradient, state, params)
+    expected = optax.adam(0.075).update(gradient, optax.adam(0.075).init(
+        params))[0]
+    chex.assert_trees_all_close(got, expected, rtol=1e-12)
+    self.assertIsNone(vmc.elapsed_seconds(optax.adam(0.1).init(params)))
+
+
+class BudgetRunTest(absltest.TestCase):
+  """The launcher with `vmc.budget` on the tiny default experiment."""
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp(prefix="budget-")
+    self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+    environ = mock.patch.dict(
+        os.environ, {exact.CACHE_ENV_VAR: os.path.join(self.dir, "ed")})
+    environ.start()
+    self.addCleanup(environ.stop)
+
+  def _config(self, budget, steps):
+    cfg = registry.get_config("tfim_chain_fast_dense:tiny=True")
+    cfg.vmc.budget = budget
+    cfg.vmc.steps = steps
+    cfg.optimizer.schedule = "cosine"
+    return cfg
+
+  def test_stops_at_the_budget_with_a_checkpoint_and_evaluation(self):
+    path = os.path.join(self.dir, "run")
+    # The first read of 2 steps (compilation included) outlasts 0.5 s.
+    result = launcher.train(self._config("0.5s", 1000), path)
+    self.assertEqual(result.steps, 2)
+    self.assertEqual([s for s, _ in workdir.checkpoints(path)], [2])
+    with open(os.path.join(path, workdir.RESULT_FILE)) as f:
+      self.assertEqual(json.load(f)["steps"], 2)
+    self.assertTrue(np.isfinite(result.energy))
+
+  def test_a_resumed_run_continues_its_schedule(self):
+    path = os.path.join(self.dir, "run")
+    prepared = launcher.prepare(self._config("1h", 4), path)
+    like = jax.eval_shape(prepared.experiment.vmc.init, jax.random.key(0))
+    launcher.run(prepared, stop_after=2)
+    first = float(vmc.elapsed_seconds(workdir.resume(path, like).opt_state))
+    self.assertGreater(first, 0)
+    result = launcher.run(prepared)  # a new invocation resumes at step 2
+    self.assertEqual(result.steps, 4)
+    state = workdir.resume(path, like)
+    self.assertEqual(int(state.step), 4)
+    self.assertGreater(float(vmc.elapsed_seconds(state.opt_state)), first)
+    rows = workdir.read_metrics(os.path.join(path, workdir.METRICS_FILE))
+    self.assertEqual([row["step"] for row in rows], [0, 1, 2, 3])
+    rates = [row["learning_rate"] for row in rows]
+    self.assertEqual(rates, sorted(rates, reverse=True))
+    self.assertGreaterEqual(rows[2]["wall_s"], first)
 
 
 if __name__ == "__main__":

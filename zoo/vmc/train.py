@@ -210,6 +210,74 @@ def make_schedule(name: str, learning_rate: float, *, steps: int | None = None,
   return SCHEDULES[name](rate, steps, final, warmup)
 
 
+class BudgetSchedule(NamedTuple):
+  """A learning rate over a wall-clock budget: (step, elapsed_s) -> rate.
+
+  `schedule` (over `steps` steps, `make_schedule`) is read at
+  max(step, steps * elapsed_s / budget_s): its progress is the larger of
+  the steps' and the budget's fractions, so it reaches its end value at
+  whichever end of the run comes first.
+  """
+  schedule: optax.Schedule
+  steps: int
+  budget_s: float
+
+  def __call__(self, step, elapsed_s=0.0):
+    step = jnp.asarray(step, jnp.result_type(float))
+    return self.schedule(jnp.maximum(
+        step, self.steps * jnp.asarray(elapsed_s) / self.budget_s))
+
+
+class ElapsedState(NamedTuple):
+  """The state of `scale_by_budget_schedule`.
+
+  Attributes:
+    count: [] int32, steps taken.
+    elapsed_s: [] seconds of training (over all invocations of a resumed
+      run) when the current read of steps began: the launcher sets it
+      (`set_elapsed`), and a checkpoint, which holds the optimizer state,
+      keeps it.
+  """
+  count: jax.Array
+  elapsed_s: jax.Array
+
+
+def scale_by_budget_schedule(rate: BudgetSchedule
+                             ) -> optax.GradientTransformation:
+  """Multiplies the updates by rate(count, elapsed_s) (`ElapsedState`)."""
+
+  def init(params):
+    real = jnp.finfo(estimators.real_dtype_of(params)).dtype
+    return ElapsedState(count=jnp.zeros((), jnp.int32),
+                        elapsed_s=jnp.zeros((), real))
+
+  def update(updates, state, params=None):
+    del params
+    factor = rate(state.count, state.elapsed_s)
+    updates = jax.tree.map(lambda u: (factor * u).astype(u.dtype), updates)
+    return updates, state._replace(count=state.count + 1)
+
+  return optax.GradientTransformation(init, update)
+
+
+def set_elapsed(opt_state, seconds: float):
+  """The optimizer state with `ElapsedState.elapsed_s` set to `seconds`
+  (unchanged without a budget schedule)."""
+  if elapsed_seconds(opt_state) is None:
+    return opt_state
+  dtype = optax.tree.get(opt_state, "elapsed_s").dtype
+  return optax.tree.set(opt_state, elapsed_s=jnp.asarray(seconds, dtype))
+
+
+def elapsed_seconds(opt_state) -> jax.Array | None:
+  """`ElapsedState.elapsed_s` of an optimizer state, or None without a
+  budget schedule."""
+  try:
+    return optax.tree.get(opt_state, "elapsed_s")
+  except KeyError:
+    return None
+
+
 def make_optimizer(name: str = "sgd",
                    learning_rate: float | optax.Schedule = 1e-2, *,
                    optimizer_kwargs: Mapping[str, Any] | None = None,
@@ -224,7 +292,9 @@ def make_optimizer(name: str = "sgd",
 
   Args:
     name: one of OPTIMIZERS.
-    learning_rate: the step size, or a schedule (`make_schedule`).
+    learning_rate: the step size, a schedule (`make_schedule`), or a
+      `BudgetSchedule` (the optimizer at rate 1, then
+      `scale_by_budget_schedule`).
     optimizer_kwargs: passed to the optax optimizer, e.g. b1 or momentum.
     sr: None for plain gradients, else `SRConfig` fields (a mapping works):
       the gradient goes through PRECONDITIONERS[method] before the
@@ -240,12 +310,17 @@ def make_optimizer(name: str = "sgd",
   checks.one_of("name", name, OPTIMIZERS)
   rate = (learning_rate if callable(learning_rate)
           else checks.positive_number("learning_rate", learning_rate))
+  timed = isinstance(rate, BudgetSchedule)
   optimizer_kwargs = _as_dict("optimizer_kwargs", optimizer_kwargs)
   try:
-    optimizer = OPTIMIZERS[name](rate, **optimizer_kwargs)
+    # Every optimizer of the table ends in its rate's scaling, so rate 1
+    # then the budget's rate is the optimizer at that rate.
+    optimizer = OPTIMIZERS[name](1.0 if timed else rate, **optimizer_kwargs)
   except TypeError as e:
     raise checks.FieldError("optimizer_kwargs", optimizer_kwargs,
                             f"do not fit optimizer {name!r}: {e}") from e
+  if timed:
+    optimizer = optax.chain(optimizer, scale_by_budget_schedule(rate))
   clip_norm = checks.non_negative_number("clip_norm", clip_norm)
   checks.one_of("clip", clip, CLIP_AT)
   clipping = [optax.clip_by_global_norm(clip_norm)] if clip_norm else []
