@@ -235,12 +235,22 @@ def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
   cfg.optimizer.warmup_steps = 0  # warmup_cosine: linear warmup from 0
   # A decaying schedule's final rate as a fraction of learning_rate.
   cfg.optimizer.final_lr_fraction = args.final_lr_fraction
+  # Clip by global norm to this (0: off), at `clip`: "gradient" (what enters
+  # the optimizer: the gradient, or SR's or SPRING's direction) | "update"
+  # (the parameter step).
+  cfg.optimizer.clip_norm = 0.0
+  cfg.optimizer.clip = "gradient"
   cfg.optimizer.sr = config_dict.ConfigDict()
   cfg.optimizer.sr.enabled = True  # precondition the gradient with SR
+  # A name of zoo.vmc.PRECONDITIONERS: sr | spring (minSR reusing the last
+  # direction, Goldshlager et al. 2024, arXiv:2401.10190).
+  cfg.optimizer.sr.method = "sr"
   cfg.optimizer.sr.diag_shift = args.diag_shift  # lambda in (S + lambda 1)
   # auto (minsr when samples < parameters, else cholesky) | cholesky | cg |
-  # minsr.
+  # minsr; spring: auto | minsr.
   cfg.optimizer.sr.solver = "auto"
+  # spring only: the weight mu in [0, 1) of the last direction (0: minSR).
+  cfg.optimizer.sr.decay = 0.0
 
   cfg.vmc = config_dict.ConfigDict()
   cfg.vmc.steps = TINY_STEPS if args.tiny else args.steps  # VMC steps in all
@@ -252,6 +262,10 @@ def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
   # over `annealing_steps` steps (0: off).
   cfg.vmc.temperature = args.temperature
   cfg.vmc.annealing_steps = args.annealing_steps
+  # A wall-clock budget ("90s", "30m", "2h", "1h30m"; "": none): training
+  # ends at it or at `steps`, whichever comes first, with a checkpoint and
+  # the final evaluation; the learning-rate schedule runs over it.
+  cfg.vmc.budget = ""
   # The final energy: one evaluation with this many fresh samples. Its error
   # bar, sqrt(variance / eval_samples), must be well below the relative
   # error sought.

@@ -14,6 +14,12 @@ what is expected (`--traceback` shows the traceback); a non-finite energy
 stops the run and keeps the last good checkpoint. `experiments.runtime`:
 several devices (`--cpu_devices=auto`) and processes; only process 0 writes.
 
+With `vmc.budget`, training ends at that wall time (or `vmc.steps`) with a
+checkpoint; the elapsed seconds live in the optimizer state
+(`zoo.vmc.ElapsedState`), which the checkpoints hold, and are set before
+each read of `log.every_k` steps, so a resumed run continues its budget and
+its schedule (`zoo.vmc.BudgetSchedule`).
+
 The final energy is one evaluation of `vmc.eval_samples` fresh exact samples
 (a key of its own) with its standard error and the relative error against
 `zoo.physics.exact_or_reference`.
@@ -147,7 +153,8 @@ def train(cfg, workdir: str, *, overwrite: bool = False,
 
 
 def run(prepared: Run, stop_after: int | None = None) -> Result:
-  """Trains a prepared run to `vmc.steps` (or `stop_after`) and evaluates."""
+  """Trains a prepared run to `vmc.steps` (or `stop_after`, or the end of
+  `vmc.budget`) and evaluates."""
   start = time.perf_counter()
   cfg, workdir, write = prepared.cfg, prepared.workdir, prepared.write
   ham, model, run_vmc = (prepared.experiment.hamiltonian,
@@ -179,6 +186,11 @@ def run(prepared: Run, stop_after: int | None = None) -> Result:
     workdir_lib.atomic_write(
         metrics_path, lambda f: f.write(workdir_lib.metric_lines(rows)), "w")
   wall_offset = rows[-1]["wall_s"] if rows else 0.0
+  budget = prepared.experiment.budget_s
+  if budget is not None:
+    # The training seconds the checkpoint holds (`zoo.vmc.ElapsedState`):
+    # the budget and the schedule continue from them.
+    wall_offset = float(vmc.elapsed_seconds(state.opt_state))
   plot_path = os.path.join(workdir, workdir_lib.PLOT_FILE)
   plot_title = f"{type(ham).__name__} {ham.lattice}"
 
@@ -187,8 +199,14 @@ def run(prepared: Run, stop_after: int | None = None) -> Result:
   every_k, checkpoint_every = cfg.log.every_k, cfg.log.checkpoint_every
   first_done, train_start = done, time.perf_counter()
   last_read, rate_since = train_start, None
-  while done < target:
+  elapsed = lambda: wall_offset + time.perf_counter() - train_start
+  out_of_time = budget is not None and elapsed() >= budget
+  while done < target and not out_of_time:
     k = min(every_k - done % every_k, target - done)
+    if budget is not None:
+      read_elapsed = elapsed()
+      state = state._replace(opt_state=vmc.set_elapsed(state.opt_state,
+                                                       read_elapsed))
     new_state, stats = run_vmc.run(state, k)
     stats = {name: np.asarray(value)
              for name, value in jax.device_get(stats)._asdict().items()}
@@ -196,8 +214,9 @@ def run(prepared: Run, stop_after: int | None = None) -> Result:
     bad = np.flatnonzero(~np.all([np.isfinite(stats[name]) for name in (
         "energy", "variance", "grad_norm", "update_norm")], axis=0))
     good = k if not bad.size else int(bad[0])
-    rates = np.broadcast_to(
-        prepared.experiment.learning_rate(np.arange(done, done + k)), (k,))
+    rates = np.broadcast_to(prepared.experiment.learning_rate(
+        np.arange(done, done + k), *(() if budget is None else
+                                     (read_elapsed,))), (k,))
     new_rows = []
     for i in range(good):
       row = {"step": done + i}
@@ -227,7 +246,16 @@ def run(prepared: Run, stop_after: int | None = None) -> Result:
           "optimizer.learning_rate or raise optimizer.sr.diag_shift, then "
           "rerun to resume from it.")
     state, done = new_state, done + k
-    if write and (done % checkpoint_every == 0 or done == target):
+    if budget is not None:
+      seconds = wall_offset + now - train_start
+      state = state._replace(opt_state=vmc.set_elapsed(state.opt_state,
+                                                       seconds))
+      out_of_time = seconds >= budget
+      if out_of_time:
+        logging.info("Budget of %s reached at step %d",
+                     _format_seconds(budget), done)
+    if write and (done % checkpoint_every == 0 or done == target
+                  or out_of_time):
       workdir_lib.save_checkpoint(workdir, state, cfg.log.keep_checkpoints)
       plots.plot_energy(plot_path, rows, exact_value, plot_title)
     mean = float(np.mean(stats["energy"]))

@@ -31,6 +31,7 @@ from absl import logging
 import jax
 import numpy as np
 
+from zoo import build
 from zoo import config_tools
 from zoo import pretrained
 from zoo import transfer
@@ -269,6 +270,10 @@ def trajectory_fields(cfg) -> dict[str, Any]:
   ignored = {"vmc.eval_samples"}
   if fields.get("optimizer.schedule") == "constant":
     ignored.add("vmc.steps")
+  # A field at the value its absence means (`zoo.build.FIELD_DEFAULTS`)
+  # counts as absent: configs stored before the field existed still match.
+  ignored |= {k for k, v in build.FIELD_DEFAULTS.items()
+              if fields.get(k) == v}
   return {k: v for k, v in fields.items()
           if not k.startswith("log.") and k not in ignored}
 

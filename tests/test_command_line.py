@@ -85,7 +85,7 @@ class OverrideTest(OneLineTestCase):
         self.parse_error("--config.vmc.foo=1",
                          default="tfim_chain_fast_dense"),
         "vmc.foo='1': is not a known field; known: annealing_steps, "
-        "chunk_size, eval_samples, n_samples, seed, steps, temperature")
+        "budget, chunk_size, eval_samples, n_samples, seed, steps, temperature")
 
   def test_an_unknown_top_level_field(self):
     self.assertStartsWith(

@@ -427,7 +427,7 @@ class CommandTest(LauncherTestCase):
          "local_size = 2"),
         ([f"--config={TINY}", "--config.vmc.foo=1"],
          "error: vmc.foo='1': is not a known field; known: annealing_steps, "
-         "chunk_size, eval_samples, n_samples, seed, steps, temperature"),
+         "budget, chunk_size, eval_samples, n_samples, seed, steps, temperature"),
         ([f"--config={TINY}", "--config.optimizer.name=adamw2"],
          "error: optimizer.name='adamw2': must be one of 'sgd', 'adam', "
          "'adamw', 'rmsprop', 'adabelief'"),

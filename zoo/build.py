@@ -19,10 +19,13 @@ comment):
                (`zoo.models.FIELDS`), as plain data.
   hamiltonian: kind (`zoo.physics.hamiltonians.KINDS`) and its couplings.
   optimizer:   name, learning_rate, schedule, warmup_steps,
-               final_lr_fraction, sr (enabled, diag_shift, solver).
+               final_lr_fraction, clip_norm and clip (clipping by global
+               norm, 0: off), sr (enabled, method (sr | spring),
+               diag_shift, solver, decay).
   vmc:         steps, n_samples, chunk_size (0: all), seed, eval_samples,
                temperature and annealing_steps (variational annealing: T
-               from temperature down to 0 over annealing_steps; 0: off).
+               from temperature down to 0 over annealing_steps; 0: off),
+               budget (a wall-clock duration, "30m", or "": none).
 
 One lattice and one Hilbert space serve both the model and the Hamiltonian.
 """
@@ -46,10 +49,15 @@ from zoo.physics import lattice as lattice_lib
 LATTICE_FIELDS = ("shape", "pbc")
 HILBERT_FIELDS = ("kind", "n_max", "local_states", "total")
 OPTIMIZER_FIELDS = ("name", "learning_rate", "schedule", "warmup_steps",
-                    "final_lr_fraction", "sr")
-SR_FIELDS = ("enabled", "diag_shift", "solver")
+                    "final_lr_fraction", "clip_norm", "clip", "sr")
+SR_FIELDS = ("enabled", "method", "diag_shift", "solver", "decay")
+# What a field the config lacks means (configs written before it existed):
+# its value here, which leaves the chain as it was without it.
+FIELD_DEFAULTS = {"optimizer.clip_norm": 0.0, "optimizer.clip": "gradient",
+                  "optimizer.sr.method": "sr", "optimizer.sr.decay": 0.0,
+                  "vmc.budget": ""}
 VMC_FIELDS = ("steps", "n_samples", "chunk_size", "seed", "eval_samples",
-              "temperature", "annealing_steps")
+              "temperature", "annealing_steps", "budget")
 
 
 def _section(cfg, name: str):
@@ -121,17 +129,22 @@ def hamiltonian(cfg) -> hamiltonians.SpinHalfHamiltonian:
     return hamiltonians.KINDS[kind](on, **couplings)
 
 
-def learning_rate(cfg) -> optax.Schedule:
-  """The rate schedule of the `optimizer` section, over `vmc.steps` steps."""
-  steps = _vmc_fields(cfg)["steps"]
+def learning_rate(cfg) -> optax.Schedule | vmc_lib.BudgetSchedule:
+  """The rate schedule of the `optimizer` section, over `vmc.steps` steps,
+  or with `vmc.budget` a `zoo.vmc.BudgetSchedule` over the budget (or the
+  steps, whichever ends first)."""
+  fields = _vmc_fields(cfg)
   section = _section(cfg, "optimizer")
   with checks.in_section("optimizer"):
     checks.known_fields(section, OPTIMIZER_FIELDS)
-    return vmc_lib.make_schedule(
+    schedule = vmc_lib.make_schedule(
         section.get("schedule", "constant"), section.get("learning_rate"),
-        steps=steps,
+        steps=fields["steps"],
         final_lr_fraction=section.get("final_lr_fraction", 0.0),
         warmup_steps=section.get("warmup_steps", 0))
+  if fields["budget_s"] is None:
+    return schedule
+  return vmc_lib.BudgetSchedule(schedule, fields["steps"], fields["budget_s"])
 
 
 def optimizer(cfg) -> optax.GradientTransformationExtraArgs:
@@ -146,7 +159,10 @@ def optimizer(cfg) -> optax.GradientTransformationExtraArgs:
     return vmc_lib.make_optimizer(
         section.get("name", "sgd"), schedule,
         sr={k: v for k, v in sr.items() if k != "enabled"} if enabled
-        else None)
+        else None,
+        clip_norm=section.get("clip_norm",
+                              FIELD_DEFAULTS["optimizer.clip_norm"]),
+        clip=section.get("clip", FIELD_DEFAULTS["optimizer.clip"]))
 
 
 def _vmc_fields(cfg) -> dict[str, Any]:
@@ -165,7 +181,8 @@ def _vmc_fields(cfg) -> dict[str, Any]:
         temperature=vmc_lib.make_temperature(
             section.get("temperature", 0.0),
             section.get("annealing_steps", 0)),
-        annealing=bool(section.get("temperature", 0.0)))
+        annealing=bool(section.get("temperature", 0.0)),
+        budget_s=checks.duration("budget", section.get("budget", "")))
 
 
 class Experiment(NamedTuple):
@@ -175,12 +192,14 @@ class Experiment(NamedTuple):
     hamiltonian: on the config's lattice.
     model: a `Wavefunction` on the config's Hilbert space (the Hamiltonian's,
       or one sector of it).
-    learning_rate: step -> the optimizer's rate.
+    learning_rate: step -> the optimizer's rate; with a budget
+      (step, elapsed_s) -> rate (`zoo.vmc.BudgetSchedule`).
     vmc: `zoo.vmc.VMC`: init / step / run / put.
     evaluate: (params, key) -> `EnergyStats` of `vmc.eval_samples` fresh
       samples.
     seed: `vmc.seed`, of the parameters and the samples.
     steps: `vmc.steps`.
+    budget_s: `vmc.budget` in seconds, or None.
     initial_params: the parameters to start from (`source`), or None for
       the model's initialization; `vmc.init(key, initial_params)`.
   """
@@ -192,6 +211,7 @@ class Experiment(NamedTuple):
   seed: int
   steps: int
   initial_params: Any = None
+  budget_s: float | None = None
 
 
 def experiment(cfg, mesh: jax.sharding.Mesh | None = None,
@@ -226,4 +246,5 @@ def experiment(cfg, mesh: jax.sharding.Mesh | None = None,
   return Experiment(hamiltonian=ham, model=wavefunction,
                     learning_rate=learning_rate(cfg), vmc=run,
                     evaluate=evaluate, seed=fields["seed"],
-                    steps=fields["steps"], initial_params=initial)
+                    steps=fields["steps"], initial_params=initial,
+                    budget_s=fields["budget_s"])

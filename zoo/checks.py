@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -135,3 +136,25 @@ def known_fields(section, known: Iterable[str]) -> None:
   if unknown:
     raise FieldError(unknown[0], section[unknown[0]],
                      f"is not a known field; known: {', '.join(known)}")
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m)?"
+                       r"(?:(\d+(?:\.\d*)?)s)?")
+
+
+def duration(field: str, value) -> float | None:
+  """A wall-clock duration in seconds: "90s", "30m", "2h", "1h30m" (hours,
+  minutes, seconds, each optional and in that order); "" or None for
+  none."""
+  if value is None or value == "":
+    return None
+  match = isinstance(value, str) and _DURATION.fullmatch(value.strip())
+  if not match or not any(match.groups()):
+    raise FieldError(field, value,
+                     'must be a duration like "90s", "30m", "2h" or "1h30m", '
+                     'or "" for none')
+  hours, minutes, seconds = (float(g or 0) for g in match.groups())
+  total = 3600 * hours + 60 * minutes + seconds
+  if not total > 0:
+    raise FieldError(field, value, "must be a positive duration")
+  return total

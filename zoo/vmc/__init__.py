@@ -6,6 +6,8 @@ from zoo.vmc.estimators import (EnergyStats, Estimate, RealCoordinates,
 from zoo.vmc.sr import (SOLVERS, SRProblem, centred_jacobian, centred_matvec,
                         make_sr_problem, natural_gradient,
                          stochastic_reconfiguration)
-from zoo.vmc.train import (OPTIMIZERS, SCHEDULES, SRConfig, StepStats,
+from zoo.vmc.train import (CLIP_AT, OPTIMIZERS, PRECONDITIONERS, SCHEDULES,
+                           BudgetSchedule, ElapsedState, SRConfig,
+                           elapsed_seconds, set_elapsed, StepStats,
                            TrainState, VMC, make_evaluate, make_optimizer,
                            make_schedule, make_temperature, make_vmc)

@@ -25,6 +25,7 @@ import optax
 from zoo import checks, sampler, sharding
 from zoo.vmc import estimators
 from zoo.vmc import local_energy
+from zoo.vmc import spring as spring_lib
 from zoo.vmc import sr as sr_lib
 
 # Each maps (learning_rate, **optimizer_kwargs) to an optax optimizer.
@@ -54,11 +55,52 @@ SCHEDULES: Mapping[str, Callable[..., optax.Schedule]] = {
 
 
 class SRConfig(NamedTuple):
-  """Settings of `zoo.vmc.sr.stochastic_reconfiguration` (see there)."""
+  """Settings of the natural-gradient step before the optimizer.
+
+  method: a name of PRECONDITIONERS: "sr" (`zoo.vmc.sr.
+  stochastic_reconfiguration`, with all the fields but decay) or "spring"
+  (`zoo.vmc.spring.spring`: diag_shift, decay, solver auto | minsr).
+  decay: SPRING's mu, the weight of the previous direction (0: minSR);
+  must be 0 for "sr".
+  """
   diag_shift: float = 1e-3
   solver: str = "auto"
   cg_tol: float = 1e-8
   cg_maxiter: int | None = None
+  method: str = "sr"
+  decay: float = 0.0
+
+
+def _sr_transform(settings: SRConfig) -> optax.GradientTransformationExtraArgs:
+  if settings.decay != 0:
+    raise checks.FieldError("decay", settings.decay,
+                            "must be 0 for method='sr' (the decay is "
+                            "SPRING's: method='spring')")
+  return sr_lib.stochastic_reconfiguration(
+      settings.diag_shift, settings.solver, cg_tol=settings.cg_tol,
+      cg_maxiter=settings.cg_maxiter)
+
+
+def _spring_transform(settings: SRConfig
+                      ) -> optax.GradientTransformationExtraArgs:
+  return spring_lib.spring(settings.diag_shift, settings.decay,
+                           settings.solver)
+
+
+# Natural-gradient transformations by `SRConfig.method`: each maps the
+# settings to the optax transformation that turns the energy gradient into
+# the direction the optimizer scales.
+PRECONDITIONERS: Mapping[str, Callable[[SRConfig],
+                                       optax.GradientTransformation]] = {
+    "sr": _sr_transform,
+    "spring": _spring_transform,
+}
+
+# Where `make_optimizer` clips by global norm (Pascanu et al. 2012,
+# arXiv:1211.5063): "gradient", what enters the optimizer (the energy
+# gradient, or with SR or SPRING their direction); "update", the parameter
+# step the optimizer returns.
+CLIP_AT = ("gradient", "update")
 
 
 class TrainState(NamedTuple):
@@ -168,20 +210,98 @@ def make_schedule(name: str, learning_rate: float, *, steps: int | None = None,
   return SCHEDULES[name](rate, steps, final, warmup)
 
 
+class BudgetSchedule(NamedTuple):
+  """A learning rate over a wall-clock budget: (step, elapsed_s) -> rate.
+
+  `schedule` (over `steps` steps, `make_schedule`) is read at
+  max(step, steps * elapsed_s / budget_s): its progress is the larger of
+  the steps' and the budget's fractions, so it reaches its end value at
+  whichever end of the run comes first.
+  """
+  schedule: optax.Schedule
+  steps: int
+  budget_s: float
+
+  def __call__(self, step, elapsed_s=0.0):
+    step = jnp.asarray(step, jnp.result_type(float))
+    return self.schedule(jnp.maximum(
+        step, self.steps * jnp.asarray(elapsed_s) / self.budget_s))
+
+
+class ElapsedState(NamedTuple):
+  """The state of `scale_by_budget_schedule`.
+
+  Attributes:
+    count: [] int32, steps taken.
+    elapsed_s: [] seconds of training (over all invocations of a resumed
+      run) when the current read of steps began: the launcher sets it
+      (`set_elapsed`), and a checkpoint, which holds the optimizer state,
+      keeps it.
+  """
+  count: jax.Array
+  elapsed_s: jax.Array
+
+
+def scale_by_budget_schedule(rate: BudgetSchedule
+                             ) -> optax.GradientTransformation:
+  """Multiplies the updates by rate(count, elapsed_s) (`ElapsedState`)."""
+
+  def init(params):
+    real = jnp.finfo(estimators.real_dtype_of(params)).dtype
+    return ElapsedState(count=jnp.zeros((), jnp.int32),
+                        elapsed_s=jnp.zeros((), real))
+
+  def update(updates, state, params=None):
+    del params
+    factor = rate(state.count, state.elapsed_s)
+    updates = jax.tree.map(lambda u: (factor * u).astype(u.dtype), updates)
+    return updates, state._replace(count=state.count + 1)
+
+  return optax.GradientTransformation(init, update)
+
+
+def set_elapsed(opt_state, seconds: float):
+  """The optimizer state with `ElapsedState.elapsed_s` set to `seconds`
+  (unchanged without a budget schedule)."""
+  if elapsed_seconds(opt_state) is None:
+    return opt_state
+  dtype = optax.tree.get(opt_state, "elapsed_s").dtype
+  return optax.tree.set(opt_state, elapsed_s=jnp.asarray(seconds, dtype))
+
+
+def elapsed_seconds(opt_state) -> jax.Array | None:
+  """`ElapsedState.elapsed_s` of an optimizer state, or None without a
+  budget schedule."""
+  try:
+    return optax.tree.get(opt_state, "elapsed_s")
+  except KeyError:
+    return None
+
+
 def make_optimizer(name: str = "sgd",
                    learning_rate: float | optax.Schedule = 1e-2, *,
                    optimizer_kwargs: Mapping[str, Any] | None = None,
-                   sr: SRConfig | Mapping[str, Any] | None = None
+                   sr: SRConfig | Mapping[str, Any] | None = None,
+                   clip_norm: float = 0.0, clip: str = "gradient"
                    ) -> optax.GradientTransformationExtraArgs:
-  """An optax optimizer by name, optionally after SR.
+  """An optax optimizer by name, optionally after SR or SPRING, clipped.
+
+  The chain: the preconditioner of `sr` (if any), clipping at "gradient",
+  the optimizer, clipping at "update". E.g. name="adam" with sr=None is
+  Adam on the energy gradient; with sr={} it is Adam on SR's direction.
 
   Args:
     name: one of OPTIMIZERS.
-    learning_rate: the step size, or a schedule (`make_schedule`).
+    learning_rate: the step size, a schedule (`make_schedule`), or a
+      `BudgetSchedule` (the optimizer at rate 1, then
+      `scale_by_budget_schedule`).
     optimizer_kwargs: passed to the optax optimizer, e.g. b1 or momentum.
     sr: None for plain gradients, else `SRConfig` fields (a mapping works):
-      the gradient goes through `sr.stochastic_reconfiguration` before the
+      the gradient goes through PRECONDITIONERS[method] before the
       optimizer.
+    clip_norm: > 0 clips by global norm (`optax.clip_by_global_norm`) at
+      `clip`; 0: no clipping.
+    clip: one of CLIP_AT.
 
   Returns:
     `optax.chain(...)`; its update takes the extra argument `sr_problem`
@@ -190,20 +310,31 @@ def make_optimizer(name: str = "sgd",
   checks.one_of("name", name, OPTIMIZERS)
   rate = (learning_rate if callable(learning_rate)
           else checks.positive_number("learning_rate", learning_rate))
+  timed = isinstance(rate, BudgetSchedule)
   optimizer_kwargs = _as_dict("optimizer_kwargs", optimizer_kwargs)
   try:
-    optimizer = OPTIMIZERS[name](rate, **optimizer_kwargs)
+    # Every optimizer of the table ends in its rate's scaling, so rate 1
+    # then the budget's rate is the optimizer at that rate.
+    optimizer = OPTIMIZERS[name](1.0 if timed else rate, **optimizer_kwargs)
   except TypeError as e:
     raise checks.FieldError("optimizer_kwargs", optimizer_kwargs,
                             f"do not fit optimizer {name!r}: {e}") from e
+  if timed:
+    optimizer = optax.chain(optimizer, scale_by_budget_schedule(rate))
+  clip_norm = checks.non_negative_number("clip_norm", clip_norm)
+  checks.one_of("clip", clip, CLIP_AT)
+  clipping = [optax.clip_by_global_norm(clip_norm)] if clip_norm else []
+  chain = ([] if clip != "gradient" else clipping) + [optimizer] + (
+      [] if clip != "update" else clipping)
   if sr is None:
-    return optax.chain(optimizer)
+    return optax.chain(*chain)
   sr_fields = _as_dict("sr", sr)
   checks.known_fields(sr_fields, SRConfig._fields)
   with checks.in_section("sr"):
-    sr_transform = sr_lib.stochastic_reconfiguration(
-        **SRConfig(**sr_fields)._asdict())
-  return optax.chain(sr_transform, optimizer)
+    settings = SRConfig(**sr_fields)
+    checks.one_of("method", settings.method, PRECONDITIONERS)
+    preconditioner = PRECONDITIONERS[settings.method](settings)
+  return optax.chain(preconditioner, *chain)
 
 
 def _tree_norm(tree) -> jax.Array:
