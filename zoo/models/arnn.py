@@ -76,6 +76,7 @@ import numpy as np
 
 from zoo import nn
 from zoo.hilbert import Hilbert
+from zoo.models.record import CONV, MASKED, Family
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +103,7 @@ class ARNNSpec:
     heads: attention heads (the transformer), else 0.
     first_taps: conv1d: "shifted" (the first layer's k taps start one site
       back) or "netket" (k - 1 taps at multiples of the dilation, NetKet's).
+    takes: the names of the fields its family takes (its record's).
   """
 
   family: str
@@ -122,6 +124,7 @@ class ARNNSpec:
   pbc: bool = False
   heads: int = 0
   first_taps: str = "shifted"
+  takes: tuple[str, ...] = ()
 
   @property
   def layers(self) -> int:
@@ -197,9 +200,10 @@ def _make_layer(spec: ARNNSpec, i: int) -> hk.Module:
                 kernel_init=spec.kernel_init, bias_init=spec.bias_init,
                 name=f"layer_{i}")
   features = spec.features[i]
-  if spec.family == "dense":
+  rank = len(spec.kernel_size[i])  # no kernel: dense; (k,); (kh, kw)
+  if rank == 0:
     return nn.MaskedDense1D(spec.hilbert.size, features, **common)
-  if spec.family == "conv1d":
+  if rank == 1:
     return nn.MaskedConv1D(features, spec.kernel_size[i][0],
                            kernel_dilation=spec.kernel_dilation[i][0],
                            netket_taps=spec.first_taps == "netket", **common)
@@ -233,7 +237,7 @@ class MaskedStack:
   def reach(spec: ARNNSpec) -> tuple[int, tuple[int, ...]] | None:
     """(unit, units back per stage) of the convolutions (module doc)."""
     layers = list(zip(spec.kernel_size, spec.kernel_dilation))
-    if spec.family == "conv1d":
+    if len(spec.kernel_size[0]) == 1:
       return 1, tuple(nn.MaskedConv1D.sites_back(
           k[0], d[0], exclusive=i == 0, netket_taps=spec.first_taps == "netket")
                       for i, (k, d) in enumerate(layers))
@@ -243,7 +247,7 @@ class MaskedStack:
   def units(self, x: jax.Array) -> jax.Array:
     """x [B, N] -> [B, N, 1] (dense, conv1d) or [B, H', W, 1] (conv2d)."""
     h = x.astype(self.spec.param_dtype)[..., None]
-    if self.spec.family == "conv2d":
+    if len(self.spec.kernel_size[0]) == 2:
       h = h.reshape(x.shape[0], -1, self.spec.hilbert.shape[1], 1)
     return h
 
@@ -316,6 +320,30 @@ class DenseStack(MaskedStack):
         h, h_x = self.spec.activation(h), self.spec.activation(h_x)
       h = kept[i + 1][:, None, start:] + layer.linear_from(h - h_x, start)
     return h
+
+
+# The masked families' records (zoo.models.record): one body, three layers.
+RECORDS = (
+    Family(
+        name="dense", slow="ARNNDense", fast="FastARNNDense", body=DenseStack,
+        fields=MASKED, masked_widths=True, size_dependent=True, netket=True,
+        summary="masked dense layers: every site sees every earlier one",
+        example=dict(layers=3, features=4)),
+    Family(
+        name="conv1d", slow="ARNNConv1D", fast="FastARNNConv1D",
+        body=MaskedStack, fields=CONV + ("first_taps",),
+        defaults=dict(first_taps="shifted"), masked_widths=True, netket=True,
+        summary="masked causal convolutions on a chain",
+        example=dict(layers=3, features=4, kernel_size=3,
+                     kernel_dilation=(1, 2, 1))),
+    Family(
+        name="conv2d", slow="ARNNConv2D", fast="FastARNNConv2D",
+        body=MaskedStack, fields=CONV, two_d=True, masked_widths=True,
+        netket=True, summary="masked causal convolutions on a 2D lattice",
+        example=dict(layers=3, features=4, kernel_size=(2, 3),
+                     kernel_dilation=((1, 1), (1, 2), (2, 1))),
+        example_lattice="square"),
+)
 
 
 class ARNN(hk.Module):

@@ -417,7 +417,7 @@ class Wavefunction:
     if s.kernel_size and s.kernel_size[0]:
       fields += [f"kernel_size={s.kernel_size}",
                  f"kernel_dilation={s.kernel_dilation}"]
-    if s.family == "gru":
+    if "pbc" in s.takes:
       fields.append(f"pbc={s.pbc}")
     if s.heads:
       fields.append(f"heads={s.heads}")

@@ -24,6 +24,7 @@ import numpy as np
 
 from zoo import nn
 from zoo.nn import recurrent
+from zoo.models.record import COMMON, Family
 
 
 class RecurrentBody:
@@ -91,3 +92,23 @@ class RecurrentBody:
       h = layer.update_site(h, index, self._in_features(i))
     return self._readout(h.T).T  # [K, B]
 
+
+
+def _snake(hilbert) -> tuple[int, ...] | None:
+  """Snake order on a 2D lattice, raster on a chain."""
+  if len(hilbert.shape) != 2:
+    return None
+  return tuple(int(s) for s in recurrent.snake_order(hilbert.shape))
+
+
+# The recurrent family's record (zoo.models.record).
+RECORDS = (
+    Family(
+        name="gru", slow="ARGRU", fast="FastARGRU", body=RecurrentBody,
+        fields=COMMON + ("use_bias", "pbc"), defaults=dict(pbc=True),
+        order=_snake,
+        summary="stacked lattice GRUs in snake order",
+        # Periodic: the wrap-around neighbours are read (snake order in 2D).
+        example=dict(layers=2, features=4, pbc=True),
+        example_lattice="square"),
+)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo import nn
+from zoo.models.record import COMMON, Family
 
 # Frequencies per lattice axis of the position features.
 POSITION_FREQUENCIES = 4
@@ -163,3 +164,14 @@ class TransformerBody:
 
 def _norm(name: str) -> nn.LayerNorm:
   return nn.LayerNorm(name=name)
+
+
+# The transformer's record (zoo.models.record).
+RECORDS = (
+    Family(
+        name="transformer", slow="ARTransformer", fast="FastARTransformer",
+        body=TransformerBody, fields=COMMON + ("heads",),
+        defaults=dict(heads=1), residual=True,
+        summary="a causal decoder over the sites, KV-cached",
+        example=dict(layers=2, features=4, heads=2)),
+)
