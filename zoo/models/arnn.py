@@ -20,16 +20,25 @@ over the allowed states and sum_s |psi(s)|^machine_pow = 1 over the sector.
 The fast pass keeps the sum of the sites seen so far in its cache.
 
 A body (one per family: `MaskedStack` here, the recurrent, attention and
-gated bodies in their modules) is a plain object built inside the `ARNN`
-module, so its Haiku modules are named `arnn_<family>/~/...`. It has
+gated bodies in their modules) is a `Body`, built inside the `ARNN`
+module, so its Haiku modules are named `arnn_<family>/~/...`. Like Haiku's
+`hk.RNNCore` (a full unroll, an initial state, one step) it has
 
   logits(x [B, N]) -> z [B, N, K]          the full pass, in site order
-  init_cache(batch_size)                    zeroed caches as Haiku state
-  logits_at(x [B, N], step) -> z [K, B]     the cached pass: site order[step]
-                                            from the sites generated before it
+  init_cache(batch_size)                    the cache's initial state, as
+                                            Haiku state (zeros)
+  logits_at(x [B, N], step) -> z [K, B]     one cached step: site
+                                            order[step] from the sites
+                                            generated before it
 
-and a body with `cached = False` has no cached pass (its fast twin would
-only repeat the full pass). A body whose outputs see a bounded stretch
+and declares, as data, what the speed machinery of local energies
+(zoo.vmc.local_energy, whose strategies hold their own speed constants)
+may do with it: `restarts` (its full pass is a scan of the cached step,
+which can restart at any step from a kept state), `suffixes` (what it
+keeps of a full pass to compute the sites from a first change on) and
+`reach` (below).
+
+A body whose outputs see a bounded stretch
 of earlier sites (the convolutions) is also a chain of stages over units
 (a site in 1D, a row in 2D), so that a configuration that differs from
 another in a few units can be evaluated only where it may differ
@@ -48,9 +57,9 @@ another in a few units can be evaluated only where it may differ
 so that logits(x) = head(stage(S - 1, ... stage(0, units(x)))).
 
 A body whose later sites can be computed from what a configuration x
-keeps of its full pass (the dense stack: its stage outputs; attention:
-its keys and values) has `suffixes = (blocks, samples per pass)` (see
-zoo.vmc.local_energy) and
+keeps of its full pass declares what it keeps, `suffixes = "linear"` (the
+dense stack: its stage inputs and outputs, each layer linear in the
+change) or "attention" (every block's keys and values), and has
 
   keep(x [B, N]) -> (kept, z)               a pytree, batch first, and
                                             x's logits [B, N, K] from the
@@ -66,6 +75,7 @@ Glossary of shapes:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any, Callable
 
@@ -211,20 +221,47 @@ def _make_layer(spec: ARNNSpec, i: int) -> hk.Module:
                          kernel_dilation=spec.kernel_dilation[i], **common)
 
 
-class MaskedStack:
+class Body(abc.ABC):
+  """The protocol of a family's body (module docstring): the full pass, the
+  cache's initial state and one cached step, with its capabilities as
+  class attributes. Built from the resolved spec inside the `ARNN` module.
+  """
+
+  # Whether its full pass is a scan of the cached step, so that local
+  # energies may restart connected configurations from the shared prefix
+  # at any step; not for a full pass that is one parallel computation.
+  restarts: bool = False
+  # What it keeps of a full pass to compute the sites from a first change
+  # on (`keep`, `logits_from`): "linear" or "attention"; None: nothing.
+  suffixes: str | None = None
+
+  def __init__(self, spec: ARNNSpec):
+    self.spec = spec
+
+  @staticmethod
+  def reach(spec: ARNNSpec) -> tuple[int, tuple[int, ...]] | None:
+    """(unit, units back per stage) of a body of stages with a bounded
+    reach (module doc); None: none."""
+    del spec
+    return None
+
+  @abc.abstractmethod
+  def logits(self, x: jax.Array) -> jax.Array:
+    """The full pass: x [B, N] -> z [B, N, K], site order."""
+
+  @abc.abstractmethod
+  def init_cache(self, batch_size: int) -> None:
+    """The cache's initial state, as Haiku state."""
+
+  @abc.abstractmethod
+  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+    """One cached step: z [K, B] of site order[index] (module doc)."""
+
+
+class MaskedStack(Body):
   """The body of the masked families (dense, conv1d, conv2d): masked layers
   with the activation between them; the input is each site's local-state
   value, one feature; raster order."""
-
-  cached = True
-  # Whether local energies restart connected configurations from the
-  # shared prefix (zoo.vmc.local_energy): not when the full pass is one
-  # parallel computation over the sites.
-  restarts = False
-  # For a body that local energies evaluate from the first change on
-  # (`keep`, `logits_from`; zoo.vmc.local_energy): (blocks of sites, samples
-  # per pass); else None.
-  suffixes = None
 
   def __init__(self, spec: ARNNSpec):
     self.spec = spec
@@ -291,8 +328,7 @@ class DenseStack(MaskedStack):
   (`MaskedDense1D.linear_from`). `keep(x)` holds x's stage inputs and
   outputs (module doc)."""
 
-  # (blocks, samples per pass): BENCHMARKS.md, "Tuned constants".
-  suffixes = (4, 512)
+  suffixes = "linear"
 
   @staticmethod
   def reach(spec: ARNNSpec) -> None:

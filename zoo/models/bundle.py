@@ -66,7 +66,7 @@ class Model(Protocol):
   def restarts(self) -> bool: ...
 
   @property
-  def suffixes(self) -> tuple[int, int] | None: ...
+  def suffixes(self) -> str | None: ...
 
   @property
   def reach(self) -> tuple[int, tuple[int, ...]] | None: ...
@@ -164,10 +164,11 @@ class Wavefunction:
     return bool(self.is_fast and self.body_type.restarts)
 
   @property
-  def suffixes(self) -> tuple[int, int] | None:
+  def suffixes(self) -> str | None:
     """For a model whose local energies evaluate connected configurations
     from their first change on (`keep`, `conditionals_from`;
-    zoo.models.arnn): (blocks of sites, samples per pass); else None."""
+    zoo.models.arnn): what its body keeps, "linear" or "attention"; else
+    None."""
     return self.body_type.suffixes
 
   @property

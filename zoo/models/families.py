@@ -68,7 +68,7 @@ import numpy as np
 from zoo import checks
 from zoo import nn
 from zoo.hilbert import Hilbert
-from zoo.models.arnn import ARNNSpec
+from zoo.models.arnn import ARNNSpec, Body
 from zoo.models.bundle import Wavefunction
 from zoo.models.record import Family
 
@@ -319,6 +319,9 @@ def _gather() -> dict[str, Family]:
       continue
     module = importlib.import_module(f"{__package__}.{info.name}")
     for record in getattr(module, "RECORDS", ()):
+      if not (isinstance(record.body, type) and issubclass(record.body, Body)):
+        raise TypeError(f"family {record.name!r}: its body {record.body!r} "
+                        "must be a zoo.models.arnn.Body")
       if record.name in table:
         raise ValueError(f"family {record.name!r} is declared twice "
                          f"(zoo.models.{info.name})")

@@ -28,13 +28,13 @@ import jax
 import jax.numpy as jnp
 
 from zoo import nn
+from zoo.models.arnn import Body
 from zoo.models.record import CONV, Family
 
 
-class GatedConvBody:
+class GatedConvBody(Body):
   """Residual gated masked convolutions (see the module docstring)."""
 
-  cached = True
   restarts = False  # one parallel full pass (zoo.vmc.local_energy)
   suffixes = None  # cones instead (it has a reach)
 

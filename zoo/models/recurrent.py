@@ -24,13 +24,13 @@ import numpy as np
 
 from zoo import nn
 from zoo.nn import recurrent
+from zoo.models.arnn import Body
 from zoo.models.record import COMMON, Family
 
 
-class RecurrentBody:
+class RecurrentBody(Body):
   """Stacked `LatticeGRU`s in snake order (see the module docstring)."""
 
-  cached = True
   # The full pass is a scan of the cached step: local energies restart
   # connected configurations from the shared prefix (zoo.vmc.local_energy).
   restarts = True

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo import nn
+from zoo.models.arnn import Body
 from zoo.models.record import COMMON, Family
 
 # Frequencies per lattice axis of the position features.
@@ -48,14 +49,12 @@ def position_features(shape: tuple[int, ...]) -> np.ndarray:  # [N, P]
   return np.concatenate(parts, axis=1)
 
 
-class TransformerBody:
+class TransformerBody(Body):
   """A decoder-only transformer over the sites (see the module docstring)."""
 
-  cached = True
   restarts = False  # its full pass attends in parallel (zoo.vmc.local_energy)
-  # From the kept keys and values (zoo.models.arnn): (blocks of sites,
-  # samples per pass), BENCHMARKS.md "Tuned constants".
-  suffixes = (16, 32)
+  # Keeps every block's keys and values (zoo.models.arnn).
+  suffixes = "attention"
 
   @staticmethod
   def reach(spec) -> None:
