@@ -68,7 +68,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo import checks
-from zoo.chunks import split_chunks
+from zoo.chunks import map_chunks
 from zoo.physics.hamiltonians import local_energy_sum
 
 # Segments of the generation order a connected configuration restarts from.
@@ -310,11 +310,8 @@ def local_energies(model, hamiltonian, params, x: jax.Array, *,
   batch = x.shape[0]
   if chunk_size is None:
     chunk_size = strategy.samples_per_pass(model, hamiltonian) or batch
-  one = lambda chunk: strategy(model, hamiltonian, params, chunk)
-  if chunk_size >= batch:
-    return one(x)
-  e_loc = jax.lax.map(one, split_chunks(x, chunk_size, "first"))
-  return e_loc.reshape(-1)[:batch]
+  return map_chunks(lambda chunk: strategy(model, hamiltonian, params, chunk),
+                    x, chunk_size)
 
 
 def _restarted(model, hamiltonian, params, x: jax.Array,
