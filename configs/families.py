@@ -1,15 +1,38 @@
 """The built-in model variants: every family module's table, by name.
 
-`VARIANTS` maps each registered model name to its `get_config(arg=None)`;
+A family module is any module of `configs` with a `VARIANTS` table (and its
+`ARGS` and `config_from_args`); `MODULES` gathers them, so a new family's
+config module is registered by being there. `VARIANTS` maps each
+registered model name to its `get_config(arg=None)`;
 `configs.register_configs` registers them and the experiments take their
 models from it.
 """
 
-from configs import (arnn_conv1d, arnn_conv2d, arnn_dense, base, gated_conv,
-                     gru, transformer)
+import importlib
+import pkgutil
+import sys
+
+from configs import base
+
+# The modules of `configs` that hold no family: the shared parts, this
+# table and the experiments (which read it).
+_NOT_FAMILIES = ("base", "families", "experiments")
+
+
+def _family_modules() -> tuple:
+  found = []
+  package = sys.modules[__package__]  # configs
+  for info in pkgutil.iter_modules(package.__path__):
+    if info.name in _NOT_FAMILIES:
+      continue
+    module = importlib.import_module(f"{__package__}.{info.name}")
+    if hasattr(module, "VARIANTS"):
+      found.append(module)
+  return tuple(found)
+
 
 # The config modules of the model families.
-MODULES = (arnn_dense, arnn_conv1d, arnn_conv2d, gru, transformer, gated_conv)
+MODULES = _family_modules()
 
 VARIANTS = {name: get_config
             for module in MODULES

@@ -71,8 +71,8 @@ def build(dim, size, fast, total_sz=None):
                     kernel_dilation=dilation[0] if len(dilation) == 1 else tuple(dilation))
     else:
       fields.update(kernel_size=tuple(int(k) for k in FLAGS.kernel_2d))
-  return zoo.models.FAMILIES[family][int(fast)](zoo.spin_half(shape, total_sz),
-                                                **fields)
+  return zoo.models.CONSTRUCTORS[family][int(fast)](
+      zoo.spin_half(shape, total_sz), **fields)
 
 
 def reachable(n_sites, total_sz):

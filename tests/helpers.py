@@ -21,23 +21,14 @@ HILBERTS_2D = {
     "spin_one": lambda: zoo.spin_one((3, 2)),
     "fock3": lambda: zoo.fock(3, (2, 3)),
 }
-FAMILY_FIELDS = {
-    "dense": dict(layers=3, features=4),
-    "conv1d": dict(layers=3, features=4, kernel_size=3, kernel_dilation=(1, 2, 1)),
-    "conv2d": dict(layers=3, features=4, kernel_size=(2, 3),
-                   kernel_dilation=((1, 1), (1, 2), (2, 1))),
-    # Periodic: the wrap-around neighbours are read (snake order in 2D).
-    "gru": dict(layers=2, features=4, pbc=True),
-    "transformer": dict(layers=2, features=4, heads=2),
-    "gated_conv1d": dict(layers=3, features=4, kernel_size=2,
-                         kernel_dilation="wavenet"),
-    "gated_conv2d": dict(layers=2, features=4, kernel_size=(2, 3)),
-}
-# The spaces each family runs on in the shared cases: the lattice ones on
-# 2D lattices, the others on chains.
-TWO_D = ("conv2d", "gated_conv2d", "gru")
-# Every family of the library's table, slow and fast.
-SLOW_FAST = zoo.models.FAMILIES
+# The family table (zoo.models.FAMILIES): each family's small fields and
+# the spaces it runs on in the shared cases (its record's example lattice:
+# 2D lattices or chains), slow and fast constructors.
+FAMILY_FIELDS = {name: dict(record.example)
+                 for name, record in zoo.models.FAMILIES.items()}
+TWO_D = tuple(name for name, record in zoo.models.FAMILIES.items()
+              if record.example_lattice == "square")
+SLOW_FAST = zoo.models.CONSTRUCTORS
 
 
 def model_cases(fast: bool = False):

@@ -23,3 +23,10 @@ from zoo.models import (MODELS, ARGRU, ARNNConv1D, ARNNConv2D,  # noqa: E402
                         ARTransformer, FastARGRU, FastARNNConv1D,
                         FastARNNConv2D, FastARNNDense, FastARNNGatedConv1D,
                         FastARNNGatedConv2D, FastARTransformer, Wavefunction)
+
+
+def __getattr__(name):
+  """A constructor of a family the names above do not list."""
+  if name in MODELS:
+    return MODELS[name]
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -107,7 +107,7 @@ def model(cfg) -> models.Wavefunction:
               if k not in ("family", "fast", "symmetries")}
     if "pbc" in takes:
       fields["pbc"] = on.pbc
-    wavefunction = models.FAMILIES[family][fast](space, **fields)
+    wavefunction = models.CONSTRUCTORS[family][fast](space, **fields)
     names = section.get("symmetries") or ""
     if not isinstance(names, str):
       raise checks.FieldError("symmetries", names,

@@ -232,11 +232,13 @@ def shrink(cfg: ConfigDict) -> ConfigDict:
           local_states=hilbert.get("local_states"))
       hilbert.total = space.nearest_total(hilbert.total)
   if isinstance(model, ConfigDict) and checks.is_int(model.get("layers")):
-    _shrink_model(model)
+    two_d = isinstance(lattice, ConfigDict) and len(
+        tuple(lattice.get("shape") or ())) == 2
+    _shrink_model(model, two_d)
   return cfg
 
 
-def _shrink_model(model: ConfigDict) -> None:
+def _shrink_model(model: ConfigDict, two_d: bool) -> None:
   layers = model.layers
   new_layers = min(layers, TINY_LAYERS)
   model.layers = new_layers
@@ -256,7 +258,8 @@ def _shrink_model(model: ConfigDict) -> None:
     model.heads = max(h for h in range(1, min(heads, width) + 1)
                       if width % h == 0)
   dilation = as_tuple(model.get("kernel_dilation"))
-  is_pair = (model.get("family") == "conv2d" and isinstance(dilation, tuple)
+  # On a 2D lattice a pair of ints is one (dh, dw) for every layer.
+  is_pair = (two_d and isinstance(dilation, tuple)
              and len(dilation) == 2 and all(map(checks.is_int, dilation)))
   if isinstance(dilation, tuple) and len(dilation) == layers and not is_pair:
     model.kernel_dilation = dilation[:new_layers]

@@ -48,6 +48,7 @@ except ImportError as error:  # pragma: no cover (the extra is installed)
   ) from error
 
 from zoo import checks
+from zoo import models
 from zoo import nn
 from zoo import sampler as zoo_sampler
 from zoo import sharding
@@ -308,21 +309,21 @@ def _sample(sampler: Sampler, model: Model, variables, state, chain_length,
 # ---------------------------------------------------------------------------
 # Weights.
 
-# The zoo families whose masked layers hold the numbers of NetKet's ARNNs.
-_CONVERTIBLE = ("dense", "conv1d", "conv2d")
 _NETKET_LAYER = re.compile(r"_layers_(\d+)")
 _ZOO_LAYER = re.compile(r".*/~/layer_(\d+)")
 
 
 def _zoo_layers(model: Wavefunction, params) -> list[str]:
   """The model's layer names in order, if it is convertible."""
-  family = model.spec.family
-  if model.sampling_base is not model or family not in _CONVERTIBLE:
+  convertible = [name for name, family in models.FAMILIES.items()
+                 if family.netket]
+  if (model.sampling_base is not model
+      or model.spec.family not in convertible):
     raise checks.FieldError(
         "model", model,
-        "NetKet weights convert to the zoo's dense, conv1d and conv2d families "
-        f"({', '.join(_CONVERTIBLE)}), spin 1/2")
-  if family == "conv1d" and model.spec.first_taps != "netket":
+        "NetKet weights convert to the zoo's masked families "
+        f"({', '.join(convertible)}), spin 1/2")
+  if "first_taps" in model.spec.takes and model.spec.first_taps != "netket":
     raise checks.FieldError(
         "model", model,
         "NetKet's conv1d weights need first_taps='netket' (its exclusive "
@@ -337,6 +338,11 @@ def _zoo_layers(model: Wavefunction, params) -> list[str]:
         "complex NetKet weights need activation='selu_netket' (NetKet's "
         "reim_selu scales by sqrt(2) inside and out; the zoo's selu does not)")
   return sorted(params, key=lambda k: int(_ZOO_LAYER.fullmatch(k).group(1)))
+
+
+def _dense(model: Wavefunction) -> bool:
+  """Whether its layers are dense (no kernel size): kernels over the sites."""
+  return not model.spec.kernel_size[0]
 
 
 def params_from_netket(model: Wavefunction, netket_params) -> dict:
@@ -362,7 +368,7 @@ def params_from_netket(model: Wavefunction, netket_params) -> dict:
     layer = theirs[i]
     want = template[name]
     kernel = np.asarray(layer["kernel"])
-    if model.spec.family == "dense":  # (N Fin, N Fout) -> (N, Fin, N, Fout)
+    if _dense(model):  # (N Fin, N Fout) -> (N, Fin, N, Fout)
       if kernel.ndim != 2 or kernel.shape[0] % n or kernel.shape[1] % n:
         raise _shape_error(i, "kernel", kernel.shape, want["kernel"].shape)
       kernel = kernel.reshape(n, kernel.shape[0] // n, n, kernel.shape[1] // n)
@@ -393,7 +399,7 @@ def params_to_netket(model: Wavefunction, params) -> dict:
       value = np.asarray(value)
       if i == len(names) - 1:
         value = value[..., ::-1]
-      if field == "kernel" and model.spec.family == "dense":
+      if field == "kernel" and _dense(model):
         n, f_in, _, f_out = value.shape
         value = value.reshape(n * f_in, n * f_out)
       arrays[field] = jnp.asarray(value)

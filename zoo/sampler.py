@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo import checks
+from zoo import chunks
 from zoo import sharding
 from zoo.models import Model, Wavefunction
 
@@ -148,12 +149,8 @@ def _draw_through_base(model: Model, params, key, n_samples: int,
   keys = jax.vmap(lambda j: jax.random.fold_in(
       jax.random.fold_in(key, j), GROUP_STREAM))(jnp.arange(n_samples))
   x = sharding.constrain(model.from_base_samples(x, keys), mesh)
-  n_chunks = math.ceil(n_samples / chunk)
-  padded = jnp.concatenate([x, jnp.broadcast_to(
-      x[:1], (n_chunks * chunk - n_samples, x.shape[1]))])
-  log_prob = jax.lax.map(
-      lambda xc: model.machine_pow * model.log_psi(params, xc).real,
-      padded.reshape(n_chunks, chunk, -1)).reshape(-1)[:n_samples]
+  log_prob = chunks.map_chunks(
+      lambda xc: model.machine_pow * model.log_psi(params, xc).real, x, chunk)
   return x, sharding.constrain(log_prob.astype(model.real_dtype), mesh)
 
 

@@ -20,16 +20,25 @@ over the allowed states and sum_s |psi(s)|^machine_pow = 1 over the sector.
 The fast pass keeps the sum of the sites seen so far in its cache.
 
 A body (one per family: `MaskedStack` here, the recurrent, attention and
-gated bodies in their modules) is a plain object built inside the `ARNN`
-module, so its Haiku modules are named `arnn_<family>/~/...`. It has
+gated bodies in their modules) is a `Body`, built inside the `ARNN`
+module, so its Haiku modules are named `arnn_<family>/~/...`. Like Haiku's
+`hk.RNNCore` (a full unroll, an initial state, one step) it has
 
   logits(x [B, N]) -> z [B, N, K]          the full pass, in site order
-  init_cache(batch_size)                    zeroed caches as Haiku state
-  logits_at(x [B, N], step) -> z [K, B]     the cached pass: site order[step]
-                                            from the sites generated before it
+  init_cache(batch_size)                    the cache's initial state, as
+                                            Haiku state (zeros)
+  logits_at(x [B, N], step) -> z [K, B]     one cached step: site
+                                            order[step] from the sites
+                                            generated before it
 
-and a body with `cached = False` has no cached pass (its fast twin would
-only repeat the full pass). A body whose outputs see a bounded stretch
+and declares, as data, what the speed machinery of local energies
+(zoo.vmc.local_energy, whose strategies hold their own speed constants)
+may do with it: `restarts` (its full pass is a scan, which can restart
+at any step from x's kept states: below), `suffixes` (what it
+keeps of a full pass to compute the sites from a first change on) and
+`reach` (below).
+
+A body whose outputs see a bounded stretch
 of earlier sites (the convolutions) is also a chain of stages over units
 (a site in 1D, a row in 2D), so that a configuration that differs from
 another in a few units can be evaluated only where it may differ
@@ -48,9 +57,9 @@ another in a few units can be evaluated only where it may differ
 so that logits(x) = head(stage(S - 1, ... stage(0, units(x)))).
 
 A body whose later sites can be computed from what a configuration x
-keeps of its full pass (the dense stack: its stage outputs; attention:
-its keys and values) has `suffixes = (blocks, samples per pass)` (see
-zoo.vmc.local_energy) and
+keeps of its full pass declares what it keeps, `suffixes = "linear"` (the
+dense stack: its stage inputs and outputs, each layer linear in the
+change) or "attention" (every block's keys and values), and has
 
   keep(x [B, N]) -> (kept, z)               a pytree, batch first, and
                                             x's logits [B, N, K] from the
@@ -78,6 +87,7 @@ Glossary of shapes:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any, Callable
 
@@ -88,6 +98,7 @@ import numpy as np
 
 from zoo import nn
 from zoo.hilbert import Hilbert
+from zoo.models.record import CONV, MASKED, Family
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +125,7 @@ class ARNNSpec:
     heads: attention heads (the transformer), else 0.
     first_taps: conv1d: "shifted" (the first layer's k taps start one site
       back) or "netket" (k - 1 taps at multiples of the dilation, NetKet's).
+    takes: the names of the fields its family takes (its record's).
   """
 
   family: str
@@ -134,6 +146,7 @@ class ARNNSpec:
   pbc: bool = False
   heads: int = 0
   first_taps: str = "shifted"
+  takes: tuple[str, ...] = ()
 
   @property
   def layers(self) -> int:
@@ -209,9 +222,10 @@ def _make_layer(spec: ARNNSpec, i: int) -> hk.Module:
                 kernel_init=spec.kernel_init, bias_init=spec.bias_init,
                 name=f"layer_{i}")
   features = spec.features[i]
-  if spec.family == "dense":
+  rank = len(spec.kernel_size[i])  # no kernel: dense; (k,); (kh, kw)
+  if rank == 0:
     return nn.MaskedDense1D(spec.hilbert.size, features, **common)
-  if spec.family == "conv1d":
+  if rank == 1:
     return nn.MaskedConv1D(features, spec.kernel_size[i][0],
                            kernel_dilation=spec.kernel_dilation[i][0],
                            netket_taps=spec.first_taps == "netket", **common)
@@ -219,20 +233,48 @@ def _make_layer(spec: ARNNSpec, i: int) -> hk.Module:
                          kernel_dilation=spec.kernel_dilation[i], **common)
 
 
-class MaskedStack:
+class Body(abc.ABC):
+  """The protocol of a family's body (module docstring): the full pass, the
+  cache's initial state and one cached step, with its capabilities as
+  class attributes. Built from the resolved spec inside the `ARNN` module.
+  """
+
+  # Whether its full pass is a scan over the steps, so that local energies
+  # may restart connected configurations at any step from what x keeps
+  # (`keep`, `logits_restarted`; module doc); not for a full pass that is
+  # one parallel computation.
+  restarts: bool = False
+  # What it keeps of a full pass to compute the sites from a first change
+  # on (`keep`, `logits_from`): "linear" or "attention"; None: nothing.
+  suffixes: str | None = None
+
+  def __init__(self, spec: ARNNSpec):
+    self.spec = spec
+
+  @staticmethod
+  def reach(spec: ARNNSpec) -> tuple[int, tuple[int, ...]] | None:
+    """(unit, units back per stage) of a body of stages with a bounded
+    reach (module doc); None: none."""
+    del spec
+    return None
+
+  @abc.abstractmethod
+  def logits(self, x: jax.Array) -> jax.Array:
+    """The full pass: x [B, N] -> z [B, N, K], site order."""
+
+  @abc.abstractmethod
+  def init_cache(self, batch_size: int) -> None:
+    """The cache's initial state, as Haiku state."""
+
+  @abc.abstractmethod
+  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+    """One cached step: z [K, B] of site order[index] (module doc)."""
+
+
+class MaskedStack(Body):
   """The body of the masked families (dense, conv1d, conv2d): masked layers
   with the activation between them; the input is each site's local-state
   value, one feature; raster order."""
-
-  cached = True
-  # Whether local energies restart connected configurations from the
-  # shared prefix (zoo.vmc.local_energy): not when the full pass is one
-  # parallel computation over the sites.
-  restarts = False
-  # For a body that local energies evaluate from the first change on
-  # (`keep`, `logits_from`; zoo.vmc.local_energy): (blocks of sites, samples
-  # per pass); else None.
-  suffixes = None
 
   def __init__(self, spec: ARNNSpec):
     self.spec = spec
@@ -245,7 +287,7 @@ class MaskedStack:
   def reach(spec: ARNNSpec) -> tuple[int, tuple[int, ...]] | None:
     """(unit, units back per stage) of the convolutions (module doc)."""
     layers = list(zip(spec.kernel_size, spec.kernel_dilation))
-    if spec.family == "conv1d":
+    if len(spec.kernel_size[0]) == 1:
       return 1, tuple(nn.MaskedConv1D.sites_back(
           k[0], d[0], exclusive=i == 0, netket_taps=spec.first_taps == "netket")
                       for i, (k, d) in enumerate(layers))
@@ -255,7 +297,7 @@ class MaskedStack:
   def units(self, x: jax.Array) -> jax.Array:
     """x [B, N] -> [B, N, 1] (dense, conv1d) or [B, H', W, 1] (conv2d)."""
     h = x.astype(self.spec.param_dtype)[..., None]
-    if self.spec.family == "conv2d":
+    if len(self.spec.kernel_size[0]) == 2:
       h = h.reshape(x.shape[0], -1, self.spec.hilbert.shape[1], 1)
     return h
 
@@ -299,8 +341,7 @@ class DenseStack(MaskedStack):
   (`MaskedDense1D.linear_from`). `keep(x)` holds x's stage inputs and
   outputs (module doc)."""
 
-  # (blocks, samples per pass): BENCHMARKS.md, "Tuned constants".
-  suffixes = (4, 512)
+  suffixes = "linear"
 
   @staticmethod
   def reach(spec: ARNNSpec) -> None:
@@ -328,6 +369,30 @@ class DenseStack(MaskedStack):
         h, h_x = self.spec.activation(h), self.spec.activation(h_x)
       h = kept[i + 1][:, None, start:] + layer.linear_from(h - h_x, start)
     return h
+
+
+# The masked families' records (zoo.models.record): one body, three layers.
+RECORDS = (
+    Family(
+        name="dense", slow="ARNNDense", fast="FastARNNDense", body=DenseStack,
+        fields=MASKED, masked_widths=True, size_dependent=True, netket=True,
+        summary="masked dense layers: every site sees every earlier one",
+        example=dict(layers=3, features=4)),
+    Family(
+        name="conv1d", slow="ARNNConv1D", fast="FastARNNConv1D",
+        body=MaskedStack, fields=CONV + ("first_taps",),
+        defaults=dict(first_taps="shifted"), masked_widths=True, netket=True,
+        summary="masked causal convolutions on a chain",
+        example=dict(layers=3, features=4, kernel_size=3,
+                     kernel_dilation=(1, 2, 1))),
+    Family(
+        name="conv2d", slow="ARNNConv2D", fast="FastARNNConv2D",
+        body=MaskedStack, fields=CONV, two_d=True, masked_widths=True,
+        netket=True, summary="masked causal convolutions on a 2D lattice",
+        example=dict(layers=3, features=4, kernel_size=(2, 3),
+                     kernel_dilation=((1, 1), (1, 2), (2, 1))),
+        example_lattice="square"),
+)
 
 
 class ARNN(hk.Module):

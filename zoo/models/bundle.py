@@ -66,7 +66,7 @@ class Model(Protocol):
   def restarts(self) -> bool: ...
 
   @property
-  def suffixes(self) -> tuple[int, int] | None: ...
+  def suffixes(self) -> str | None: ...
 
   @property
   def reach(self) -> tuple[int, tuple[int, ...]] | None: ...
@@ -164,10 +164,11 @@ class Wavefunction:
     return bool(self.is_fast and self.body_type.restarts)
 
   @property
-  def suffixes(self) -> tuple[int, int] | None:
+  def suffixes(self) -> str | None:
     """For a model whose local energies evaluate connected configurations
     from their first change on (`keep`, `conditionals_from`;
-    zoo.models.arnn): (blocks of sites, samples per pass); else None."""
+    zoo.models.arnn): what its body keeps, "linear" or "attention"; else
+    None."""
     return self.body_type.suffixes
 
   @property
@@ -428,7 +429,7 @@ class Wavefunction:
     if s.kernel_size and s.kernel_size[0]:
       fields += [f"kernel_size={s.kernel_size}",
                  f"kernel_dilation={s.kernel_dilation}"]
-    if s.family == "gru":
+    if "pbc" in s.takes:
       fields.append(f"pbc={s.pbc}")
     if s.heads:
       fields.append(f"heads={s.heads}")

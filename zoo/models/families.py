@@ -3,8 +3,11 @@
 Each constructor returns a `Wavefunction` bundle. The fast twin of a family
 has the same fields and the same params tree; only `conditional` differs
 (cached one-site pass instead of a full pass). `FAMILIES` is the one table
-of families; configs name them by its keys (`model.family`), and
-`FAMILY_FIELDS` lists the fields each takes.
+of families: the records (`zoo.models.record.Family`) that the body
+modules of `zoo.models` declare as `RECORDS`, gathered here; configs name
+them by its keys (`model.family`), `CONSTRUCTORS` and `MODELS` hold the
+constructors made from the records, and `FAMILY_FIELDS` lists the fields
+each takes. The built-in families:
 
   family        constructors                    body                  order
   dense         ARNNDense, FastARNNDense        masked layers         raster
@@ -53,6 +56,9 @@ Fields (the same values from Python and from a config):
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import sys
 from typing import Any, Sequence
 
 import jax
@@ -62,12 +68,9 @@ import numpy as np
 from zoo import checks
 from zoo import nn
 from zoo.hilbert import Hilbert
-from zoo.models.arnn import ARNNSpec, DenseStack
+from zoo.models.arnn import ARNNSpec, Body
 from zoo.models.bundle import Wavefunction
-from zoo.models.gated import GatedConvBody
-from zoo.models.recurrent import RecurrentBody
-from zoo.models.transformer import TransformerBody
-from zoo.nn import recurrent as recurrent_nn
+from zoo.models.record import Family
 
 PARAM_DTYPES = ("float32", "float64", "complex64", "complex128")
 # Width schedules of `features`: (name, F) -> widths from F down to K.
@@ -184,32 +187,11 @@ def _activation(activation):
   return activation
 
 
-# The fields each family takes besides `hilbert` (and `fast`). The masked
-# families' last layer outputs the K logits; the others add an output layer
-# to their `layers` blocks of `features` widths.
-_COMMON = ("layers", "features", "param_dtype", "precision", "machine_pow",
-           "kernel_init")
-_MASKED = _COMMON + ("activation", "use_bias", "bias_init")
-_CONV = _MASKED + ("kernel_size", "kernel_dilation")
-FAMILY_FIELDS = {
-    "dense": _MASKED,
-    "conv1d": _CONV + ("first_taps",),
-    "conv2d": _CONV,
-    "gru": _COMMON + ("use_bias", "pbc"),
-    "transformer": _COMMON + ("heads",),
-    "gated_conv1d": _CONV,
-    "gated_conv2d": _CONV,
-}
-# Families whose parameter shapes depend on the number of sites (the others
-# share their weights across sites; see zoo.transfer).
-SIZE_DEPENDENT = ("dense",)
-# Families whose blocks add to one residual stream: one width for all.
-RESIDUAL = ("transformer", "gated_conv1d", "gated_conv2d")
-# Defaults of the fields a constructor may leave out.
+# Defaults of the shared fields a constructor may leave out (a family's own
+# fields have theirs in its record).
 DEFAULTS = dict(kernel_dilation=1, activation="selu", use_bias=True,
                 param_dtype=jnp.float64, precision=None, machine_pow=2,
-                kernel_init=None, bias_init=nn.zeros, pbc=True, heads=1,
-                first_taps="shifted")
+                kernel_init=None, bias_init=nn.zeros)
 
 
 def _widths(features, layers: int) -> tuple[int, ...]:
@@ -230,18 +212,14 @@ def _widths(features, layers: int) -> tuple[int, ...]:
                           "must be an int or a tuple of ints")
 
 
-def _kernels(family: str, hilbert: Hilbert, layers: int, kernel_size,
-             kernel_dilation):
+def _kernels(family: Family, layers: int, kernel_size, kernel_dilation):
   """Per-layer kernel sizes and dilations of the convolutional families."""
-  if family.endswith("conv1d"):
-    if kernel_size is None:
-      raise checks.FieldError("kernel_size", None,
-                              f"is required for {family} models")
-    size = ((checks.positive_int("kernel_size", kernel_size),),) * layers
-    return size, _dilation(kernel_dilation, layers, 1)
   if kernel_size is None:
     raise checks.FieldError("kernel_size", None,
-                            f"is required for {family} models")
+                            f"is required for {family.name} models")
+  if family.kernel_rank == 1:
+    size = ((checks.positive_int("kernel_size", kernel_size),),) * layers
+    return size, _dilation(kernel_dilation, layers, 1)
   size = _per_layer("kernel_size", kernel_size, 1, 2)[0]
   if size[1] % 2 == 0:
     raise checks.FieldError(
@@ -254,13 +232,14 @@ def make_spec(family: str, hilbert: Hilbert, *, fast: bool = False,
               **fields) -> ARNNSpec:
   """Validates the fields of a family and resolves them into an ARNNSpec.
 
-  `fields` are the family's (FAMILY_FIELDS, see the module docstring);
-  `layers` and `features` are required, the others have DEFAULTS.
+  `fields` are the family's (its record's `fields`, see the module
+  docstring); `layers` and `features` are required, the others have
+  DEFAULTS or the record's defaults.
   """
   if not isinstance(hilbert, Hilbert):
     raise checks.FieldError("hilbert", hilbert, "must be a zoo.Hilbert")
-  checks.one_of("family", family, FAMILIES)
-  known = FAMILY_FIELDS[family]
+  record = FAMILIES[checks.one_of("family", family, FAMILIES)]
+  known = record.fields
   for name, value in fields.items():
     if name not in known:
       raise checks.FieldError(
@@ -269,35 +248,34 @@ def make_spec(family: str, hilbert: Hilbert, *, fast: bool = False,
   for name in ("layers", "features"):
     if name not in fields:
       raise checks.FieldError(name, None, f"is required for {family} models")
-  f = {**{k: v for k, v in DEFAULTS.items() if k in known}, **fields}
+  f = {**{k: v for k, v in DEFAULTS.items() if k in known}, **record.defaults,
+       **fields}
   layers = checks.positive_int("layers", f["layers"])
-  two_d = family.endswith("conv2d") or family == "conv2d"
-  if two_d and len(hilbert.shape) != 2:
+  if record.two_d and len(hilbert.shape) != 2:
     raise checks.FieldError(
         "hilbert", hilbert,
         f"must have a 2D lattice shape (Lx, Ly) for {family} models")
-  if family in ("dense", "conv1d", "conv2d"):
+  if record.masked_widths:
     features = _features(f["features"], layers, hilbert.local_size)
   else:
     features = _widths(f["features"], layers)
-  if "kernel_size" in known:
+  if record.kernel_rank:
     kernel_size, kernel_dilation = _kernels(
-        family, hilbert, layers, f.get("kernel_size"), f["kernel_dilation"])
+        record, layers, f.get("kernel_size"), f["kernel_dilation"])
   else:
     kernel_size = kernel_dilation = ((),) * layers
-  if family in RESIDUAL and len(set(features)) != 1:
+  if record.residual and len(set(features)) != 1:
     raise checks.FieldError(
         "features", features,
         "must be one width for all layers (the residual stream)")
-  heads = checks.positive_int("heads", f.get("heads", 1))
-  if family == "transformer":
+  heads = 0
+  if "heads" in known:
+    heads = checks.positive_int("heads", f["heads"])
     for width in features:
       if width % heads:
         raise checks.FieldError(
             "heads", heads, f"must divide the width of every layer, "
             f"{features}")
-  else:
-    heads = 0
   precision = f["precision"]
   if precision is not None and not isinstance(precision, (str, jax.lax.Precision)):
     raise checks.FieldError("precision", precision,
@@ -318,9 +296,6 @@ def make_spec(family: str, hilbert: Hilbert, *, fast: bool = False,
           "kernel_size", kernel_size[0][0],
           "must be >= 2 with first_taps='netket' (its first layer keeps "
           "kernel_size - 1 taps)")
-  order = None
-  if family == "gru" and len(hilbert.shape) == 2:
-    order = tuple(int(s) for s in recurrent_nn.snake_order(hilbert.shape))
   return ARNNSpec(
       family=family, hilbert=hilbert, features=features,
       kernel_size=kernel_size, kernel_dilation=kernel_dilation,
@@ -329,82 +304,106 @@ def make_spec(family: str, hilbert: Hilbert, *, fast: bool = False,
       param_dtype=_param_dtype(f["param_dtype"]), precision=precision,
       machine_pow=checks.positive_int("machine_pow", f["machine_pow"]),
       kernel_init=f["kernel_init"], bias_init=f.get("bias_init", nn.zeros),
-      fast=checks.boolean("fast", fast), body=BODIES.get(family),
-      order=order, pbc=pbc, heads=heads, first_taps=first_taps)
+      fast=checks.boolean("fast", fast), body=record.body,
+      order=record.generation_order(hilbert), pbc=pbc, heads=heads,
+      first_taps=first_taps, takes=known)
 
 
-def _family(family: str, fast: bool, name: str):
+def _gather() -> dict[str, Family]:
+  """The records of every module of `zoo.models` that declares `RECORDS`
+  (a body module), by family name; a name twice is an error."""
+  table = {}
+  package = sys.modules[__package__]  # zoo.models, being imported
+  for info in pkgutil.iter_modules(package.__path__):
+    if info.name == __name__.rpartition(".")[2]:
+      continue
+    module = importlib.import_module(f"{__package__}.{info.name}")
+    for record in getattr(module, "RECORDS", ()):
+      if not (isinstance(record.body, type) and issubclass(record.body, Body)):
+        raise TypeError(f"family {record.name!r}: its body {record.body!r} "
+                        "must be a zoo.models.arnn.Body")
+      if record.name in table:
+        raise ValueError(f"family {record.name!r} is declared twice "
+                         f"(zoo.models.{info.name})")
+      table[record.name] = record
+  return table
+
+
+def _constructor(record: Family, fast: bool):
+  name = record.fast if fast else record.slow
 
   def constructor(hilbert: Hilbert, **fields) -> Wavefunction:
-    return Wavefunction(make_spec(family, hilbert, fast=fast, **fields), name)
+    return Wavefunction(make_spec(record.name, hilbert, fast=fast, **fields),
+                        name)
 
   constructor.__name__ = constructor.__qualname__ = name
   constructor.__doc__ = (
-      f"{'Fast (cached) ' if fast else ''}autoregressive {family} network; "
-      "returns a `Wavefunction`. See the module docstring for the fields.")
+      f"{'Fast (cached) ' if fast else ''}autoregressive {record.name} network "
+      f"({record.summary}); returns a `Wavefunction`. See the module "
+      "docstring for the fields.")
   return constructor
 
 
-ARNNDense = _family("dense", False, "ARNNDense")
-"""The dense family's slow twin (full passes),
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-FastARNNDense = _family("dense", True, "FastARNNDense")
-"""The dense family's fast (cached) twin,
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-ARNNConv1D = _family("conv1d", False, "ARNNConv1D")
-"""The conv1d family's slow twin (full passes),
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-FastARNNConv1D = _family("conv1d", True, "FastARNNConv1D")
-"""The conv1d family's fast (cached) twin,
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-ARNNConv2D = _family("conv2d", False, "ARNNConv2D")
-"""The conv2d family's slow twin (full passes),
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-FastARNNConv2D = _family("conv2d", True, "FastARNNConv2D")
-"""The conv2d family's fast (cached) twin,
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-ARGRU = _family("gru", False, "ARGRU")
-"""The gru family's slow twin (full passes),
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-FastARGRU = _family("gru", True, "FastARGRU")
-"""The gru family's fast (cached) twin,
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-ARTransformer = _family("transformer", False, "ARTransformer")
-"""The transformer family's slow twin (full passes),
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-FastARTransformer = _family("transformer", True, "FastARTransformer")
-"""The transformer family's fast (cached) twin,
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-ARNNGatedConv1D = _family("gated_conv1d", False, "ARNNGatedConv1D")
-"""The gated_conv1d family's slow twin (full passes),
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-FastARNNGatedConv1D = _family("gated_conv1d", True, "FastARNNGatedConv1D")
-"""The gated_conv1d family's fast (cached) twin,
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-ARNNGatedConv2D = _family("gated_conv2d", False, "ARNNGatedConv2D")
-"""The gated_conv2d family's slow twin (full passes),
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-FastARNNGatedConv2D = _family("gated_conv2d", True, "FastARNNGatedConv2D")
-"""The gated_conv2d family's fast (cached) twin,
-a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-
-# family -> (slow constructor, fast twin): the one table of families.
-FAMILIES = {
-    "dense": (ARNNDense, FastARNNDense),
-    "conv1d": (ARNNConv1D, FastARNNConv1D),
-    "conv2d": (ARNNConv2D, FastARNNConv2D),
-    "gru": (ARGRU, FastARGRU),
-    "transformer": (ARTransformer, FastARTransformer),
-    "gated_conv1d": (ARNNGatedConv1D, FastARNNGatedConv1D),
-    "gated_conv2d": (ARNNGatedConv2D, FastARNNGatedConv2D),
-}
-# The body of each family other than the masked convolutions
-# (zoo.models.arnn.MaskedStack).
-BODIES = {"dense": DenseStack, "gru": RecurrentBody,
-          "transformer": TransformerBody,
-          "gated_conv1d": GatedConvBody, "gated_conv2d": GatedConvBody}
-MODELS = {f.__name__: f for pair in FAMILIES.values() for f in pair}
+# family name -> its record: the one table of families.
+FAMILIES: dict[str, Family] = _gather()
+# family name -> (slow constructor, fast twin).
+CONSTRUCTORS = {name: (_constructor(r, False), _constructor(r, True))
+                for name, r in FAMILIES.items()}
+# constructor name -> constructor.
+MODELS = {f.__name__: f for pair in CONSTRUCTORS.values() for f in pair}
+globals().update(MODELS)
+# The fields each family takes besides `hilbert` (and `fast`).
+FAMILY_FIELDS = {name: r.fields for name, r in FAMILIES.items()}
+# Families whose parameter shapes depend on the number of sites (the others
+# share their weights across sites; see zoo.transfer).
+SIZE_DEPENDENT = tuple(name for name, r in FAMILIES.items()
+                       if r.size_dependent)
 # Every field some family takes (a config's `model` section holds those of
 # its family, with `family` and `fast`).
 FIELDS = tuple(dict.fromkeys(f for fields in FAMILY_FIELDS.values()
                              for f in fields))
+
+# The built-in constructors by name, for readers of the source and the API
+# reference (a new family's are in MODELS and re-exported all the same).
+ARNNDense = MODELS["ARNNDense"]
+"""The dense family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+FastARNNDense = MODELS["FastARNNDense"]
+"""The dense family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+ARNNConv1D = MODELS["ARNNConv1D"]
+"""The conv1d family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+FastARNNConv1D = MODELS["FastARNNConv1D"]
+"""The conv1d family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+ARNNConv2D = MODELS["ARNNConv2D"]
+"""The conv2d family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+FastARNNConv2D = MODELS["FastARNNConv2D"]
+"""The conv2d family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+ARGRU = MODELS["ARGRU"]
+"""The gru family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+FastARGRU = MODELS["FastARGRU"]
+"""The gru family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+ARTransformer = MODELS["ARTransformer"]
+"""The transformer family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+FastARTransformer = MODELS["FastARTransformer"]
+"""The transformer family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+ARNNGatedConv1D = MODELS["ARNNGatedConv1D"]
+"""The gated_conv1d family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+FastARNNGatedConv1D = MODELS["FastARNNGatedConv1D"]
+"""The gated_conv1d family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+ARNNGatedConv2D = MODELS["ARNNGatedConv2D"]
+"""The gated_conv2d family's slow twin (full passes),
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
+FastARNNGatedConv2D = MODELS["FastARNNGatedConv2D"]
+"""The gated_conv2d family's fast (cached) twin,
+a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""

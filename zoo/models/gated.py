@@ -28,18 +28,19 @@ import jax
 import jax.numpy as jnp
 
 from zoo import nn
+from zoo.models.arnn import Body
+from zoo.models.record import CONV, Family
 
 
-class GatedConvBody:
+class GatedConvBody(Body):
   """Residual gated masked convolutions (see the module docstring)."""
 
-  cached = True
   restarts = False  # one parallel full pass (zoo.vmc.local_energy)
   suffixes = None  # cones instead (it has a reach)
 
   def __init__(self, spec):
     self.spec = spec
-    self.two_d = spec.family == "gated_conv2d"
+    self.two_d = len(spec.kernel_size[0]) == 2
     features = spec.features[0]
     real = spec.real_dtype
     common = dict(use_bias=spec.use_bias, param_dtype=real,
@@ -81,7 +82,7 @@ class GatedConvBody:
     their own site only)."""
     dilations = [None] + list(spec.kernel_dilation)
     kernels = [spec.kernel_size[0]] + list(spec.kernel_size)
-    if spec.family == "gated_conv2d":
+    if len(spec.kernel_size[0]) == 2:
       return spec.hilbert.shape[1], tuple(
           nn.MaskedConv2D.rows_back(k, d or (1, 1))
           for k, d in zip(kernels, dilations))
@@ -132,3 +133,22 @@ class GatedConvBody:
           self._gate(gate.update_site(h, index), axis=0))
     h = self.spec.activation(h).astype(self.spec.param_dtype)
     return self.readout.feature_major(h)
+
+
+# The gated families' records (zoo.models.record): one body, 1D and 2D.
+RECORDS = (
+    Family(
+        name="gated_conv1d", slow="ARNNGatedConv1D",
+        fast="FastARNNGatedConv1D", body=GatedConvBody, fields=CONV,
+        residual=True,
+        summary="gated residual masked convolutions on a chain",
+        example=dict(layers=3, features=4, kernel_size=2,
+                     kernel_dilation="wavenet")),
+    Family(
+        name="gated_conv2d", slow="ARNNGatedConv2D",
+        fast="FastARNNGatedConv2D", body=GatedConvBody, fields=CONV,
+        two_d=True, residual=True,
+        summary="gated residual masked convolutions on a 2D lattice",
+        example=dict(layers=2, features=4, kernel_size=(2, 3)),
+        example_lattice="square"),
+)

@@ -24,14 +24,16 @@ import numpy as np
 
 from zoo import nn
 from zoo.nn import recurrent
+from zoo.models.arnn import Body
+from zoo.models.record import COMMON, Family
 
 
-class RecurrentBody:
+class RecurrentBody(Body):
   """Stacked `LatticeGRU`s in snake order (see the module docstring)."""
 
-  cached = True
-  # The full pass is a scan of the cached step: local energies restart
-  # connected configurations from the shared prefix (zoo.vmc.local_energy).
+  # The full pass is a scan: local energies restart connected
+  # configurations from x's states (`keep`, `logits_restarted`;
+  # zoo.vmc.local_energy).
   restarts = True
   suffixes = None  # a scan, restarted instead (zoo.models.arnn)
 
@@ -128,3 +130,23 @@ class RecurrentBody:
     return self.readout.feature_major(
         h.astype(self.spec.param_dtype))  # [K, B]
 
+
+
+def _snake(hilbert) -> tuple[int, ...] | None:
+  """Snake order on a 2D lattice, raster on a chain."""
+  if len(hilbert.shape) != 2:
+    return None
+  return tuple(int(s) for s in recurrent.snake_order(hilbert.shape))
+
+
+# The recurrent family's record (zoo.models.record).
+RECORDS = (
+    Family(
+        name="gru", slow="ARGRU", fast="FastARGRU", body=RecurrentBody,
+        fields=COMMON + ("use_bias", "pbc"), defaults=dict(pbc=True),
+        order=_snake,
+        summary="stacked lattice GRUs in snake order",
+        # Periodic: the wrap-around neighbours are read (snake order in 2D).
+        example=dict(layers=2, features=4, pbc=True),
+        example_lattice="square"),
+)

@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo import nn
+from zoo.models.arnn import Body
+from zoo.models.record import COMMON, Family
 
 # Frequencies per lattice axis of the position features.
 POSITION_FREQUENCIES = 4
@@ -47,14 +49,12 @@ def position_features(shape: tuple[int, ...]) -> np.ndarray:  # [N, P]
   return np.concatenate(parts, axis=1)
 
 
-class TransformerBody:
+class TransformerBody(Body):
   """A decoder-only transformer over the sites (see the module docstring)."""
 
-  cached = True
   restarts = False  # its full pass attends in parallel (zoo.vmc.local_energy)
-  # From the kept keys and values (zoo.models.arnn): (blocks of sites,
-  # samples per pass), BENCHMARKS.md "Tuned constants".
-  suffixes = (16, 32)
+  # Keeps every block's keys and values (zoo.models.arnn).
+  suffixes = "attention"
 
   @staticmethod
   def reach(spec) -> None:
@@ -163,3 +163,14 @@ class TransformerBody:
 
 def _norm(name: str) -> nn.LayerNorm:
   return nn.LayerNorm(name=name)
+
+
+# The transformer's record (zoo.models.record).
+RECORDS = (
+    Family(
+        name="transformer", slow="ARTransformer", fast="FastARTransformer",
+        body=TransformerBody, fields=COMMON + ("heads",),
+        defaults=dict(heads=1), residual=True,
+        summary="a causal decoder over the sites, KV-cached",
+        example=dict(layers=2, features=4, heads=2)),
+)

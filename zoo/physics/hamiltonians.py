@@ -238,14 +238,9 @@ class SpinHalfHamiltonian:
       # xp[:, 0] is x itself, so its log_psi is reused rather than recomputed.
       return local_energy_sum(mels, log_psi_xp, log_psi_xp[:, 0])
 
-    batch = x.shape[0]
     if chunk_size is None:
       chunk_size = max(1, CONFIGS_PER_PASS // self.n_connected)
-    if chunk_size >= batch:
-      return chunk_local_energy(x)
-    x_chunks = chunks.split_chunks(x, chunk_size, "first")  # [n_chunks, C, N]
-    e_loc = jax.lax.map(chunk_local_energy, x_chunks)  # [n_chunks, C]
-    return e_loc.reshape(-1)[:batch]
+    return chunks.map_chunks(chunk_local_energy, x, chunk_size)
 
   def to_sparse(self, *,
                 sector: float | None = None) -> scipy.sparse.csr_matrix:

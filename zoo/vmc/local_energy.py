@@ -42,8 +42,8 @@ from s on is x's plus the layer's kernel from s on applied to the change
 of its input), attention every block's keys and values (the steps before
 s attend to the same ones). A connected x' whose first change is at site
 j is computed from the first site s of its block of j (equal blocks of
-sites, one pass each; how many, and samples per pass, the body says:
-`model.suffixes`):
+sites, one pass each; how many, and samples per pass, by what the body
+keeps, `model.suffixes`: FromFirstChange's SUFFIX_SETTINGS):
 
   log psi(x') = sum_{t < s} log psi_t(x) + sum_{t >= s} log psi_t(x').
 
@@ -69,7 +69,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo import checks
-from zoo.chunks import split_chunks
+from zoo.chunks import map_chunks
 from zoo.physics.hamiltonians import local_energy_sum
 
 # Connected configurations per pass of restarts: each pass is a scan from
@@ -83,6 +83,9 @@ RESTART_CONFIGS_PER_PASS = 2048
 RESTART_CONNECTED_PER_CHUNK = 1 << 17
 # Samples per pass of cones when local_energies is not told a chunk size.
 CONE_SAMPLES_PER_PASS = 32
+# From the first change on: (blocks of sites, samples per pass) by what the
+# body keeps (docs/benchmarks.md, "Tuned constants").
+SUFFIX_SETTINGS = (("linear", (4, 512)), ("attention", (16, 32)))
 
 
 # Cones are used when their stages' outputs cover at most this fraction
@@ -222,8 +225,13 @@ class Restarts:
 class FromFirstChange:
   """Each connected configuration from its block's first site on, from
   what x keeps of its full pass (module doc): a body with `suffixes`
-  (dense, attention), which says its blocks and samples per pass."""
+  (dense, attention).
 
+  Attributes:
+    settings: (what the body keeps, (blocks of sites, samples per pass))
+      pairs: SUFFIX_SETTINGS.
+  """
+  settings: tuple[tuple[str, tuple[int, int]], ...] = SUFFIX_SETTINGS
   name = "suffix"
 
   def applies(self, model, hamiltonian) -> bool:
@@ -232,12 +240,13 @@ class FromFirstChange:
 
   def samples_per_pass(self, model, hamiltonian) -> int:
     del hamiltonian
-    return model.suffixes[1]
+    return dict(self.settings)[model.suffixes][1]
 
   def __call__(self, model, hamiltonian, params, x: jax.Array) -> jax.Array:
     """The local energies of one chunk x [C, N]; raster order."""
+    blocks = dict(self.settings)[model.suffixes][0]
     plan = suffix_plan(hamiltonian.n_sites, first_changed_steps(
-        hamiltonian, np.arange(hamiltonian.n_sites)), model.suffixes[0])
+        hamiltonian, np.arange(hamiltonian.n_sites)), blocks)
     return _from_first_change(model, hamiltonian, params, x, plan)
 
 
@@ -305,11 +314,8 @@ def local_energies(model, hamiltonian, params, x: jax.Array, *,
   batch = x.shape[0]
   if chunk_size is None:
     chunk_size = strategy.samples_per_pass(model, hamiltonian) or batch
-  one = lambda chunk: strategy(model, hamiltonian, params, chunk)
-  if chunk_size >= batch:
-    return one(x)
-  e_loc = jax.lax.map(one, split_chunks(x, chunk_size, "first"))
-  return e_loc.reshape(-1)[:batch]
+  return map_chunks(lambda chunk: strategy(model, hamiltonian, params, chunk),
+                    x, chunk_size)
 
 
 def _restarted(model, hamiltonian, params, x: jax.Array,

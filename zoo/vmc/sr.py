@@ -184,17 +184,8 @@ def _probed_rows(probe, params, x: jax.Array):
 def _in_chunks(per_chunk, x: jax.Array, chunk_size: int | None):
   """per_chunk(x [c, N]) -> a tree of [K, c, ...], over chunks of at most
   chunk_size samples (all at once for None), merged to [K, n, ...]."""
-  n = x.shape[0]
   chunk_size = checks.optional_positive_int("chunk_size", chunk_size)
-  if chunk_size is None or chunk_size >= n:
-    return per_chunk(x)
-  out = jax.lax.map(per_chunk, chunks.split_chunks(x, chunk_size, "first"))
-
-  def merge(a):  # [chunks, K, c, ...] -> [K, n, ...]
-    a = jnp.swapaxes(a, 0, 1)
-    return a.reshape(a.shape[0], -1, *a.shape[3:])[:, :n]
-
-  return jax.tree.map(merge, out)
+  return chunks.map_chunks(per_chunk, x, chunk_size, axis=1)
 
 
 def _centre_rows(a: jax.Array, w: jax.Array, k: int) -> jax.Array:
@@ -330,12 +321,8 @@ def centred_matvec(log_psi_fn: estimators.LogPsiFn, params,
 
   def matvec(v):
     tangent = coords.unflatten(v)
-    if chunk_size is None or chunk_size >= n:
-      ov = directional(x, tangent)  # [n]
-    else:
-      x_chunks = chunks.split_chunks(x, chunk_size, "first")
-      ov = jax.lax.map(lambda xc: directional(xc, tangent), x_chunks)
-      ov = ov.reshape(-1)[:n]
+    ov = chunks.map_chunks(lambda xc: directional(xc, tangent), x,
+                           chunk_size)  # [n]
     centred = ov - jnp.sum(w * ov)
     g = estimators.log_psi_vjp(log_psi_fn, params, x, w * jnp.conj(centred),
                                chunk_size)
