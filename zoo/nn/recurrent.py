@@ -468,14 +468,27 @@ def _full_pass_backward(layer, residuals, h_cotangent):
 
 def _full_pass_vjp_forward(layer, matrix, bias, own, shift):
   h, residuals = _full_pass_forward(layer, matrix, bias, own, shift)
-  return h, (residuals, shift is None)
+  return h, (residuals, bias, shift)
 
 
 def _full_pass_vjp_backward(layer, saved, h_cotangent):
-  residuals, no_shift = saved
+  residuals, bias, shift = saved
+  matrix, own = residuals[0], residuals[1]
   d_matrix, d_bias, d_own, d_linear = _full_pass_backward(
       layer, residuals, h_cotangent)
-  return d_matrix, d_bias, d_own, None if no_shift else d_linear
+  # Inside shard_map a cotangent has its input's type: an input the same on
+  # every device (the weights) gets the sum of the devices' shares, as
+  # JAX's own transposes give it.
+  return (_summed_as(d_matrix, matrix), _summed_as(d_bias, bias),
+          _summed_as(d_own, own),
+          None if shift is None else _summed_as(d_linear, shift))
+
+
+def _summed_as(cotangent: jax.Array, primal: jax.Array) -> jax.Array:
+  """`cotangent` summed over the mesh axes it varies over and `primal`
+  does not (none outside shard_map)."""
+  axes = _varying_axes(cotangent) - _varying_axes(primal)
+  return jax.lax.psum(cotangent, tuple(sorted(axes))) if axes else cotangent
 
 
 _full_pass.defvjp(_full_pass_vjp_forward, _full_pass_vjp_backward)
