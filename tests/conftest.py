@@ -11,12 +11,13 @@ default: in a fresh CI run JAX's cache write (serializing a CPU executable)
 crashed the process with a segmentation fault once, after 24 minutes, on a
 test that passes with the cache and without it when run alone.
 
-Tiers: `pytest -m "not slow"` is the day-to-day run. Besides the classes
-and tests marked `@pytest.mark.slow` (subprocesses: several devices, the
-launcher end to end, the tools, plugin installs), a test module may define
-`slow_case(name) -> bool` to send some cases of its parameterized grids to
-the slow tier; the README's command and CI run everything, one worker per
-core (pytest-xdist).
+Tiers: `pytest -m "not slow"` is the day-to-day run; the README's command
+and CI run everything, one worker per core (pytest-xdist). The one tier
+mechanism is the `slow` marker: on a test, a class (subprocesses: several
+devices, the launcher end to end, the tools, plugin installs), or on the
+second of two methods that share a check when part of a parameterized grid
+is slow (the grid is split by its cases' fields, so renaming a test never
+moves it between tiers).
 """
 
 import os
@@ -27,7 +28,6 @@ os.environ["XLA_FLAGS"] = " ".join(filter(None, (
     _saved_xla_flags, "--xla_backend_optimization_level=0")))
 
 import jax  # noqa: E402  (after XLA_FLAGS, which the backend reads once)
-import pytest  # noqa: E402
 
 import zoo  # noqa: E402, F401  (its own XLA flags join before the backend starts)
 
@@ -43,10 +43,3 @@ if os.environ.get("ARNN_ZOO_TEST_CACHE", "0") == "1":
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
-
-def pytest_collection_modifyitems(config, items):
-  del config
-  for item in items:
-    slow_case = getattr(item.module, "slow_case", None)
-    if slow_case is not None and slow_case(item.name):
-      item.add_marker(pytest.mark.slow)

@@ -192,6 +192,35 @@ class ConfigValueTest(OneLineTestCase):
     self.assertFalse(os.path.exists(workdir))
 
 
+class RunValueTest(OneLineTestCase):
+  """Values of the run and the model, from an argument or an override, end
+  in one line naming the field (`tests/test_launcher.py` runs one of them
+  as a real command)."""
+
+  @parameterized.named_parameters(
+      ("steps_argument", "tfim_chain_fast_dense:steps=-5", {},
+       "vmc.steps=-5: must be a positive integer"),
+      ("n_samples", TINY, {"vmc.n_samples": 0},
+       "vmc.n_samples=0: must be a positive integer"),
+      ("features", TINY, {"model.features": (4, 4, 4, 4)},
+       "model.features=(4, 4, 4, 4): has 4 entries; expected layers - 1 = 2 "
+       "hidden widths, or layers = 3 widths ending in local_size = 2"),
+  )
+  def test_a_bad_value_is_one_line(self, spec, overrides, line):
+    cfg = registry.get_config(spec)
+    for path, value in overrides.items():
+      section, name = path.split(".")
+      cfg[section][name] = value
+    workdir = os.path.join(tempfile.mkdtemp(), "run")
+
+    def prepare():
+      with experiments.clean_errors(ValueError):
+        launcher.prepare(cfg, workdir)
+
+    self.assertEqual(self.error_line(prepare), line)
+    self.assertFalse(os.path.exists(workdir))
+
+
 class WorkdirTest(OneLineTestCase):
   """A workdir that is a file, or that cannot be made or written."""
 

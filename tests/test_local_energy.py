@@ -8,6 +8,7 @@ from absl.testing import absltest, parameterized
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import zoo
 from zoo import checks, sampler
@@ -85,17 +86,25 @@ CONE_CASES = [
     for dtype in ((jnp.float64, jnp.complex128)[i % 2],)]
 
 
-def slow_case(name: str) -> bool:
-  """The slow tier: all but the recurrent family (which restarts by
-  default) and one convolution."""
-  return not (name.startswith("test_restarts_equal_full_passes_gru")
-              or name.startswith("test_restarts_equal_full_passes_conv2d"))
+# The day-to-day tier (tests/conftest.py) restarts the recurrent family
+# (which restarts by default) and one convolution; the slow tier the rest.
+FAST_TIER_FAMILIES = ("gru", "conv2d")
+FAST_TIER_CASES = [c for c in CASES if c["family"] in FAST_TIER_FAMILIES]
+SLOW_TIER_CASES = [c for c in CASES if c["family"] not in FAST_TIER_FAMILIES]
 
 
 class LocalEnergyTest(parameterized.TestCase):
 
-  @parameterized.named_parameters(CASES)
+  @parameterized.named_parameters(FAST_TIER_CASES)
   def test_restarts_equal_full_passes(self, family, system, dtype):
+    self.check_restarts_equal_full_passes(family, system, dtype)
+
+  @parameterized.named_parameters(SLOW_TIER_CASES)
+  @pytest.mark.slow
+  def test_restarts_equal_full_passes_slow_tier(self, family, system, dtype):
+    self.check_restarts_equal_full_passes(family, system, dtype)
+
+  def check_restarts_equal_full_passes(self, family, system, dtype):
     build, sector = SYSTEMS[system]
     ham = build()
     hilbert = zoo.spin_half(ham.lattice.shape, total_sz=sector)
@@ -130,6 +139,7 @@ class LocalEnergyTest(parameterized.TestCase):
                             ("heisenberg_chain_sz0", jnp.float64),
                             ("j1j2_2x3_open", jnp.float64),
                             ("heisenberg_2x4_sz0", jnp.complex128)))
+  @pytest.mark.slow
   def test_suffixes_equal_full_passes(self, system, dtype):
     # The dense and attention bodies from each block's first site on: one
     # block (the whole lattice), blocks that do not divide it, one per
@@ -162,6 +172,7 @@ class LocalEnergyTest(parameterized.TestCase):
                                    err_msg=f"{model.name}, {blocks} blocks")
 
   @parameterized.named_parameters(CONE_CASES)
+  @pytest.mark.slow
   def test_cones_equal_full_passes(self, family, fast, system, dtype):
     # Lattices longer than the stages' reach, so that cones stop short of
     # the edge, start inside it and meet both; periodic bonds span it all.
@@ -189,6 +200,7 @@ class LocalEnergyTest(parameterized.TestCase):
         model, ham, p, x, chunk_size=5))(params, x)
     np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)
 
+  @pytest.mark.slow
   def test_cone_plan_covers_every_changed_conditional(self):
     # Brute force: flipping the changed sites of each connected
     # configuration changes only conditionals inside its cone.

@@ -7,32 +7,25 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import zoo
 from tests import helpers
 
 
-# The slow tier (tests/conftest.py): the model grid on spin 1 and Fock
-# spaces, the odd architectures, the complex sector cases. The day-to-day
-# tier keeps every model on spin 1/2 (both dtypes, both powers) and two
-# dilated architectures.
-FAST_ARCHITECTURES = ("test_fast_equals_slow_conv1d_wavenet",
-                      "test_fast_equals_slow_conv2d_dilated_4x3",
-                      "test_fast_equals_slow_gru_4x3_periodic",
-                      "test_fast_equals_slow_transformer_3x3_three_heads",
-                      "test_fast_equals_slow_gated_conv2d_deep_dilated")
+# The tiers (tests/conftest.py): the day-to-day one keeps every model on
+# spin 1/2 (both dtypes, both powers), a few odd architectures and the real
+# sector cases; the slow tier (marked) runs the rest of each grid.
+def _split(cases, day_to_day):
+  """(day-to-day cases, slow-tier cases) of a parameterized grid."""
+  cases = list(cases)
+  return ([c for c in cases if day_to_day(c)],
+          [c for c in cases if not day_to_day(c)])
 
 
-def slow_case(name: str) -> bool:
-  if name.startswith(("test_normalized_over_whole_space_",
-                      "test_autoregressive_masking_",
-                      "test_fast_equals_slow_Fast")):
-    return "spin_half" not in name
-  if name.startswith(("test_fast_equals_slow_conv", "test_fast_equals_slow_dense",
-                      "test_fast_equals_slow_gru", "test_fast_equals_slow_trans",
-                      "test_fast_equals_slow_gated", "test_float32_stays")):
-    return name not in FAST_ARCHITECTURES
-  return name.startswith("test_normalized_over_the_sector_") and "complex" in name
+ON_SPIN_HALF = lambda case: case["space"] == "spin_half"
+MODEL_CASES = _split(helpers.model_cases(), ON_SPIN_HALF)
+FAST_MODEL_CASES = _split(helpers.model_cases(fast=True), ON_SPIN_HALF)
 
 
 def cached_conditionals(model, params, x):
@@ -58,8 +51,17 @@ def random_states(hilbert, key, batch):
 
 class ModelPropertiesTest(parameterized.TestCase):
 
-  @parameterized.named_parameters(helpers.model_cases())
+  @parameterized.named_parameters(MODEL_CASES[0])
   def test_normalized_over_whole_space(self, family, fast, space, dtype, machine_pow):
+    self.check_normalized_over_whole_space(family, fast, space, dtype, machine_pow)
+
+  @parameterized.named_parameters(MODEL_CASES[1])
+  @pytest.mark.slow
+  def test_normalized_over_whole_space_slow_tier(self, family, fast, space, dtype,
+      machine_pow):
+    self.check_normalized_over_whole_space(family, fast, space, dtype, machine_pow)
+
+  def check_normalized_over_whole_space(self, family, fast, space, dtype, machine_pow):
     model = helpers.build(family, fast, space, dtype, machine_pow)
     params, _ = model.init(jax.random.key(1))
     x = model.hilbert.all_states()
@@ -73,8 +75,17 @@ class ModelPropertiesTest(parameterized.TestCase):
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-12)
     self.assertGreater(float(jnp.std(log_psi.real)), 1e-3)
 
-  @parameterized.named_parameters(helpers.model_cases())
+  @parameterized.named_parameters(MODEL_CASES[0])
   def test_autoregressive_masking(self, family, fast, space, dtype, machine_pow):
+    self.check_autoregressive_masking(family, fast, space, dtype, machine_pow)
+
+  @parameterized.named_parameters(MODEL_CASES[1])
+  @pytest.mark.slow
+  def test_autoregressive_masking_slow_tier(self, family, fast, space, dtype,
+      machine_pow):
+    self.check_autoregressive_masking(family, fast, space, dtype, machine_pow)
+
+  def check_autoregressive_masking(self, family, fast, space, dtype, machine_pow):
     model = helpers.build(family, fast, space, dtype, machine_pow)
     params, _ = model.init(jax.random.key(2))
     hilbert = model.hilbert
@@ -106,8 +117,17 @@ class ModelPropertiesTest(parameterized.TestCase):
     self.assertGreater(
         np.abs(out[1 + n][:, last] - reference[:, last]).max(), 1e-6)
 
-  @parameterized.named_parameters(helpers.model_cases(fast=True))
+  @parameterized.named_parameters(FAST_MODEL_CASES[0])
   def test_fast_equals_slow(self, family, fast, space, dtype, machine_pow):
+    self.check_fast_equals_slow(family, fast, space, dtype, machine_pow)
+
+  @parameterized.named_parameters(FAST_MODEL_CASES[1])
+  @pytest.mark.slow
+  def test_fast_equals_slow_slow_tier(self, family, fast, space, dtype,
+      machine_pow):
+    self.check_fast_equals_slow(family, fast, space, dtype, machine_pow)
+
+  def check_fast_equals_slow(self, family, fast, space, dtype, machine_pow):
     slow = helpers.build(family, False, space, dtype, machine_pow)
     fast_model = helpers.build(family, True, space, dtype, machine_pow)
     params, _ = slow.init(jax.random.key(4))
@@ -189,13 +209,27 @@ _ARCHITECTURES = [
 # meets both for every family).
 ARCHITECTURES = [dict(case, dtype=(jnp.float64, jnp.complex128)[i % 2])
                  for i, case in enumerate(_ARCHITECTURES)]
+DAY_TO_DAY_ARCHITECTURES = ("conv1d_wavenet", "conv2d_dilated_4x3",
+                            "gru_4x3_periodic", "transformer_3x3_three_heads",
+                            "gated_conv2d_deep_dilated")
+ARCHITECTURE_CASES = _split(
+    ARCHITECTURES,
+    lambda case: case["testcase_name"] in DAY_TO_DAY_ARCHITECTURES)
 
 
 class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
   """Receptive fields wider than the lattice, dilation schedules, odd shapes."""
 
-  @parameterized.named_parameters(ARCHITECTURES)
+  @parameterized.named_parameters(ARCHITECTURE_CASES[0])
   def test_fast_equals_slow(self, family, hilbert, fields, dtype):
+    self.check_fast_equals_slow(family, hilbert, fields, dtype)
+
+  @parameterized.named_parameters(ARCHITECTURE_CASES[1])
+  @pytest.mark.slow
+  def test_fast_equals_slow_slow_tier(self, family, hilbert, fields, dtype):
+    self.check_fast_equals_slow(family, hilbert, fields, dtype)
+
+  def check_fast_equals_slow(self, family, hilbert, fields, dtype):
     slow = helpers.SLOW_FAST[family][0](hilbert, param_dtype=dtype, **fields)
     fast = helpers.SLOW_FAST[family][1](hilbert, param_dtype=dtype, **fields)
     params, _ = slow.init(jax.random.key(6))
@@ -203,6 +237,7 @@ class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
     np.testing.assert_allclose(cached_conditionals(fast, params, x),
                                jax.jit(slow.conditionals)(params, x), rtol=0, atol=1e-10)
 
+  @pytest.mark.slow
   def test_float32_stays_float32(self):
     for family in helpers.SLOW_FAST:
       model = helpers.build(family, True, "spin_half", jnp.float32)
@@ -232,13 +267,23 @@ SECTOR_CASES = [
     for family in SECTORS
     for dtype, pow_ in ((jnp.float64, 2), (jnp.complex128, 1))
 ]
+SECTOR_TIERS = _split(SECTOR_CASES,
+                      lambda case: case["dtype"] == jnp.float64)
 
 
 class SectorTest(parameterized.TestCase):
   """Models on a space of fixed total: the sector holds all the weight."""
 
-  @parameterized.named_parameters(SECTOR_CASES)
+  @parameterized.named_parameters(SECTOR_TIERS[0])
   def test_normalized_over_the_sector(self, family, dtype, machine_pow):
+    self.check_normalized_over_the_sector(family, dtype, machine_pow)
+
+  @parameterized.named_parameters(SECTOR_TIERS[1])
+  @pytest.mark.slow
+  def test_normalized_over_the_sector_slow_tier(self, family, dtype, machine_pow):
+    self.check_normalized_over_the_sector(family, dtype, machine_pow)
+
+  def check_normalized_over_the_sector(self, family, dtype, machine_pow):
     hilbert = SECTORS[family]
     slow = helpers.build(family, False, hilbert, dtype, machine_pow)
     fast = helpers.build(family, True, hilbert, dtype, machine_pow)

@@ -17,6 +17,7 @@ from absl.testing import absltest, parameterized
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import zoo
 from zoo import hilbert as zoo_hilbert
@@ -35,12 +36,6 @@ except ImportError:  # the extra is not installed
 
 N = 6
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def slow_case(name: str) -> bool:
-  """The training runs go to the slow tier."""
-  return any(word in name for word in ("lowers_the_energy", "readme",
-                                       "two_devices"))
 
 
 def _models():
@@ -132,6 +127,7 @@ class NetKetTest(parameterized.TestCase):
     np.testing.assert_allclose(theirs.variance, mine.variance, rtol=1e-8)
 
   @parameterized.named_parameters(("vmc", "vmc"), ("vmc_sr", "vmc_sr"))
+  @pytest.mark.slow
   def test_netket_drivers_run_and_lowers_the_energy(self, driver):
     hilbert = nk.hilbert.Spin(0.5, 8, total_sz=0)
     operator = nk.operator.Heisenberg(hilbert, nk.graph.Chain(8, pbc=True),
@@ -169,6 +165,7 @@ class NetKetTest(parameterized.TestCase):
         run.run(n_iter=1, show_progress=False)
         self.assertTrue(np.isfinite(state.expect(operator).mean.real))
 
+  @pytest.mark.slow
   def test_docs_example_runs_as_written(self):
     """docs/netket.md's first example (tests/test_docs.py leaves it to this
     test, which also checks what it reaches)."""
@@ -185,6 +182,7 @@ class NetKetTest(parameterized.TestCase):
     mean = float(re.search(r"(-?[\d.]+) ± ", run.stdout).group(1))
     self.assertLess(abs(mean - (-7.1422964)), 1e-2 * 7.1422964)
 
+  @pytest.mark.slow
   def test_sharded_over_two_devices(self):
     script = """
 import jax, netket as nk, zoo, zoo.netket as zk

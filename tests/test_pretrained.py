@@ -9,6 +9,7 @@ standard errors (the record's and the fresh estimate's together).
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from absl.testing import absltest, parameterized
 
 from zoo import build, pretrained
@@ -29,11 +30,6 @@ def _sites(name: str) -> int:
 LARGE = tuple(name for name in NAMES if _sites(name) > EXACT_SITES)
 
 
-def slow_case(name: str) -> bool:
-  """The sampled checks of large lattices go to the slow tier."""
-  return any(name.endswith(f"_{large}") for large in LARGE)
-
-
 class PretrainedTest(parameterized.TestCase):
 
   def test_the_zoo_ships_models(self):
@@ -43,8 +39,18 @@ class PretrainedTest(parameterized.TestCase):
       for field in ("energy", "error", "steps", "wall_s"):
         self.assertIn(field, record, msg=name)
 
-  @parameterized.named_parameters(*[(name, name) for name in NAMES])
+  @parameterized.named_parameters(
+      *[(name, name) for name in NAMES if name not in LARGE])
   def test_energy_is_the_recorded_one(self, name):
+    self.check_energy_is_the_recorded_one(name)
+
+  # The sampled checks of large lattices: the slow tier.
+  @parameterized.named_parameters(*[(name, name) for name in LARGE])
+  @pytest.mark.slow
+  def test_energy_is_the_recorded_one_slow_tier(self, name):
+    self.check_energy_is_the_recorded_one(name)
+
+  def check_energy_is_the_recorded_one(self, name):
     trained = pretrained.load(name)
     model, params = trained.model()
     hamiltonian = build.hamiltonian(trained.config)

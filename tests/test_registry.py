@@ -1,8 +1,11 @@
 """The config registry, the config modules, plugins and the zoo command.
 
-Every registered name gets its own cases, generated from the registry: it
-builds, its tiny version evaluates and samples, and the fast twin's cached
-conditionals equal the slow full pass.
+Every registered name gets its own cheap cases, generated from the registry:
+it builds, describes and shrinks, and its config reads back from JSON. The
+numerical properties (fast == slow, normalization, sampling) are the family
+suite's (tests/test_models.py); here one registered name per family runs
+end to end (`SMOKE_RUNS`), so a compiled program is paid per family, not per
+name.
 """
 
 import os
@@ -36,18 +39,13 @@ BUILTINS = {name: (module.__name__.rpartition(".")[2], diff)
             for name, diff in module.VARIANTS.items()}
 
 
-# The slow tier (tests/conftest.py): the smoke runs of every registered name
-# but one model per family and the default experiment.
-FAST_SMOKE_RUNS = ("fast_arnn_dense", "fast_arnn_conv1d_dilated",
-                   "fast_arnn_conv2d_complex", "fast_gru_sz0",
-                   "fast_transformer", "fast_gated_conv2d",
-                   "tfim_chain_fast_dense")
-
-
-def slow_case(name: str) -> bool:
-  return (name.startswith("test_builds_evaluates_and_samples_")
-          and name.removeprefix("test_builds_evaluates_and_samples_")
-          not in FAST_SMOKE_RUNS)
+# One registered name per family (and the default experiment) runs end to
+# end: the fast twin samples, the slow twin evaluates. Spread over dtypes,
+# spaces and a sector; `test_smoke_runs_cover_every_family` keeps it whole.
+SMOKE_RUNS = ("fast_arnn_dense", "fast_arnn_conv1d_dilated",
+              "fast_arnn_conv2d_complex", "fast_gru_sz0",
+              "fast_transformer_spin_one", "fast_gated_conv1d_complex",
+              "fast_gated_conv2d", "tfim_chain_fast_dense")
 
 
 def _named(names):
@@ -69,9 +67,26 @@ def _leaves(cfg, prefix=""):
 class RegisteredConfigTest(parameterized.TestCase):
 
   @parameterized.named_parameters(_named(NAMES))
-  def test_builds_evaluates_and_samples(self, name):
+  def test_builds_describes_and_shrinks(self, name):
+    """Each name builds, its description lists its parameters (shapes only,
+    nothing compiled), and its tiny version builds a smaller model."""
     cfg = registry.get_config(name)
-    self.assertGreater(build.model(cfg).parameter_count(), 0)
+    model = build.model(cfg)
+    count = model.parameter_count()
+    self.assertGreater(count, 0)
+    text = zoo_command.describe(cfg)
+    self.assertIn(f"total: {count:,} parameters", text)
+    self.assertIn(f"model: {model!r}", text)
+    tiny = build.model(config_tools.shrink(cfg))
+    self.assertEqual(tiny.spec.family, model.spec.family)
+    self.assertLessEqual(tiny.hilbert.size, model.hilbert.size)
+    self.assertLessEqual(tiny.parameter_count(), count)
+
+  @parameterized.named_parameters(_named(SMOKE_RUNS))
+  def test_builds_evaluates_and_samples(self, name):
+    """The tiny run's samples lie in the space, the conditionals sum to one
+    and the sampler's cached log-probabilities equal the slow full pass."""
+    cfg = registry.get_config(name)
     run = zoo_command.smoke_run(config_tools.shrink(cfg), n_samples=8)
     hilbert = run.fast.hilbert
     n, k = hilbert.size, hilbert.local_size
@@ -91,6 +106,17 @@ class RegisteredConfigTest(parameterized.TestCase):
         rtol=0, atol=1e-10)
     self.assertEqual(zoo_command.smoke_problems(run), [])
 
+  def test_smoke_runs_cover_every_family(self):
+    """Every family of the table has a registered name that runs end to end,
+    and the smoke runs meet a complex dtype, a larger local space and a
+    sector."""
+    models = [build.model(registry.get_config(name)) for name in SMOKE_RUNS]
+    self.assertEqual({m.spec.family for m in models}, set(zoo.models.FAMILIES))
+    self.assertTrue(any(jnp.issubdtype(jnp.dtype(m.spec.param_dtype),
+                                       jnp.complexfloating) for m in models))
+    self.assertTrue(any(m.hilbert.local_size > 2 for m in models))
+    self.assertTrue(any(m.hilbert.total is not None for m in models))
+
   @parameterized.named_parameters(_named(NAMES))
   def test_json_round_trip(self, name):
     cfg = registry.get_config(name)
@@ -109,11 +135,6 @@ class RegisteredConfigTest(parameterized.TestCase):
     path = os.path.join(ROOT, "configs", f"{module}.py")
     from_file = registry.get_config(f"{path}:{config_tools.format_arg(diff)}")
     self.assertEqual(from_file.to_dict(), registry.get_config(name).to_dict())
-
-  @parameterized.named_parameters(_named(BUILTINS))
-  def test_tiny_argument_is_shrink(self, name):
-    self.assertEqual(registry.get_config(f"{name}:tiny=True").to_dict(),
-                     config_tools.shrink(registry.get_config(name)).to_dict())
 
   def test_required_variants_registered(self):
     required = {"arnn_dense", "fast_arnn_dense", "arnn_conv1d",

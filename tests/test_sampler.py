@@ -5,24 +5,13 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy import stats
 
 import zoo
 from zoo import sampler
 from tests import helpers
 
-
-# The slow tier (tests/conftest.py): the chi-squared grid beyond three cases
-# that meet a sector, complex parameters, a Fock space and machine_pow 1.
-FAST_DISTRIBUTIONS = ("conv1d_spin_half_N4", "conv2d_spin_half_2x4_sz1_complex",
-                      "dense_fock3_N4_p1", "gru_spin_half_2x4_sz0",
-                      "transformer_spin_half_N6")
-
-
-def slow_case(name: str) -> bool:
-  return (name.startswith("test_distribution_matches_exact_")
-          and name.removeprefix("test_distribution_matches_exact_")
-          not in FAST_DISTRIBUTIONS)
 
 SAMPLER_CASES = [
     dict(testcase_name="conv1d_spin_half_N4", family="conv1d",
@@ -59,6 +48,18 @@ SAMPLER_CASES = [
          family="gated_conv1d", hilbert=zoo.spin_half(7),
          dtype=jnp.complex128, machine_pow=2),
 ]
+# The day-to-day tier (tests/conftest.py) samples five cases that meet a
+# sector, complex parameters, a Fock space and machine_pow 1; the slow tier
+# (marked) the rest of the grid.
+DAY_TO_DAY_DISTRIBUTIONS = ("conv1d_spin_half_N4",
+                            "conv2d_spin_half_2x4_sz1_complex",
+                            "dense_fock3_N4_p1", "gru_spin_half_2x4_sz0",
+                            "transformer_spin_half_N6")
+SAMPLER_TIERS = (
+    [c for c in SAMPLER_CASES
+     if c["testcase_name"] in DAY_TO_DAY_DISTRIBUTIONS],
+    [c for c in SAMPLER_CASES
+     if c["testcase_name"] not in DAY_TO_DAY_DISTRIBUTIONS])
 
 
 def state_index(hilbert, x):
@@ -72,8 +73,18 @@ def state_index(hilbert, x):
 
 class SamplerTest(parameterized.TestCase):
 
-  @parameterized.named_parameters(SAMPLER_CASES)
+  @parameterized.named_parameters(SAMPLER_TIERS[0])
   def test_distribution_matches_exact(self, family, hilbert, dtype, machine_pow):
+    self.check_distribution_matches_exact(family, hilbert, dtype, machine_pow)
+
+  @parameterized.named_parameters(SAMPLER_TIERS[1])
+  @pytest.mark.slow
+  def test_distribution_matches_exact_slow_tier(self, family, hilbert, dtype,
+                                                machine_pow):
+    self.check_distribution_matches_exact(family, hilbert, dtype, machine_pow)
+
+  def check_distribution_matches_exact(self, family, hilbert, dtype,
+                                       machine_pow):
     slow, fast = (helpers.SLOW_FAST[family][i](
         hilbert, param_dtype=dtype, machine_pow=machine_pow,
         **helpers.FAMILY_FIELDS[family]) for i in (0, 1))

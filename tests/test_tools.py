@@ -42,21 +42,22 @@ class ToolsTest(absltest.TestCase):
     self.assertGreater(len(rows), 5)
     self.assertLen(table(5), 5)
 
-  def test_bench_sampler_times_slow_and_fast(self):
-    out = run("experiments.bench_sampler", "--sizes_1d=4", "--sizes_2d=2",
-              "--batch=8", "--repeats=1", "--layers=2", "--features=4")
-    self.assertIn("fast", out)
-    self.assertIn("slow", out)
-
-  def test_bench_sampler_times_a_sector(self):
-    out = run("experiments.bench_sampler", "--sizes_1d=4,5", "--sizes_2d=",
+  def test_bench_sampler_times_slow_fast_and_a_sector(self):
+    # One run: both twins on a chain and a square, and the S^z = 0 sector.
+    out = run("experiments.bench_sampler", "--sizes_1d=4,5", "--sizes_2d=2",
               "--batch=8", "--repeats=1", "--layers=2", "--features=4",
-              "--models=fast", "--total_sz=0")
-    rows = {line.split()[1]: line for line in out.splitlines()
-            if line.startswith("1d")}
+              "--total_sz=0")
     self.assertIn("sector/fast", out)
-    self.assertRegex(rows["N=4"], r"\d\.\d\dx$")  # timed: 4 sites reach 0
-    self.assertRegex(rows["N=5"], r"-\s+-$")  # 5 sites cannot
+    rows = {" ".join(line.split()[:2]): line.split()
+            for line in out.splitlines() if line.startswith(("1d", "2d"))}
+    self.assertEqual(set(rows), {"1d N=4", "1d N=5", "2d 2x2"})
+    for name, row in rows.items():
+      # sites, slow/s and fast/s timed, their ratio, memory, per-site time.
+      self.assertGreater(float(row[3]), 0, name)
+      self.assertGreater(float(row[4]), 0, name)
+      self.assertRegex(row[5], r"^\d+\.\dx$", name)
+    self.assertRegex(rows["1d N=4"][-1], r"^\d+\.\d\dx$")  # 4 sites reach 0
+    self.assertEqual(rows["1d N=5"][-2:], ["-", "-"])  # 5 sites cannot
 
   def test_step_tools_time_a_registered_experiment(self):
     # Overrides reach the config (the 16-sample case is another program);

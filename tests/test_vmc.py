@@ -10,6 +10,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import optax
 
 import zoo
@@ -24,21 +25,21 @@ from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
 
 
-# The slow tier (tests/conftest.py): the real twins of the estimator and SR
-# tests (complex parameters exercise the same code and more), the unjitted
-# variants, and the longer runs.
-SLOW_RUNS = ("test_short_run_lowers_the_energy_sgd_cg_complex",
-             "test_step_is_independent_of_chunk_size")
-
-
-def slow_case(name: str) -> bool:
-  twin = name.endswith(("_real", "_real__with_jit", "_real__without_jit"))
-  return twin or name.endswith("__without_jit") or name in SLOW_RUNS
-
 DTYPES = (
     dict(testcase_name="real", dtype=jnp.float64),
     dict(testcase_name="complex", dtype=jnp.complex128),
 )
+
+
+def _tiers(cases):
+  """(the complex cases: the day-to-day tier, the real twins: the slow tier,
+  marked; complex parameters exercise the same code and more)."""
+  cases = list(cases)
+  return ([c for c in cases if c["dtype"] != jnp.float64],
+          [c for c in cases if c["dtype"] == jnp.float64])
+
+
+DTYPE_TIERS = _tiers(DTYPES)
 
 
 def _tfim(n_sites=6, h=1.0):
@@ -81,9 +82,24 @@ def _max_abs_diff(a, b):
 
 class EstimatorTest(chex.TestCase, parameterized.TestCase):
 
-  @chex.variants(with_jit=True, without_jit=True)
-  @parameterized.named_parameters(*DTYPES)
+  @chex.variants(with_jit=True)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_gradient_is_exact_with_exact_weights(self, dtype):
+    self.check_gradient_is_exact_with_exact_weights(dtype)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_gradient_is_exact_with_exact_weights_slow_tier(self, dtype):
+    self.check_gradient_is_exact_with_exact_weights(dtype)
+
+  @chex.variants(without_jit=True)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @pytest.mark.slow
+  def test_gradient_is_exact_with_exact_weights_unjitted(self, dtype):
+    self.check_gradient_is_exact_with_exact_weights(dtype)
+
+  def check_gradient_is_exact_with_exact_weights(self, dtype):
     # Heisenberg has flip-flop terms, so a sign structure the model must
     # learn; TFIM covers single flips.
     for ham in (_tfim(), hamiltonians.Heisenberg(lattice_lib.chain(6, True))):
@@ -100,8 +116,16 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
                                   rtol=1e-10)
       chex.assert_trees_all_equal_dtypes(estimate.gradient, params)
 
-  @parameterized.named_parameters(*DTYPES)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_free_energy_gradient_is_exact(self, dtype):
+    self.check_free_energy_gradient_is_exact(dtype)
+
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_free_energy_gradient_is_exact_slow_tier(self, dtype):
+    self.check_free_energy_gradient_is_exact(dtype)
+
+  def check_free_energy_gradient_is_exact(self, dtype):
     """With shift = T log p, the estimator gives the gradient of the free
     energy F = <E> - T S, S = -sum_x p log p (variational annealing)."""
     ham = hamiltonians.Heisenberg(lattice_lib.chain(6, True))
@@ -123,8 +147,16 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
     np.testing.assert_allclose(estimate.stats.mean, energy_fn(params),
                                rtol=1e-12)
 
-  @parameterized.named_parameters(*DTYPES)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_gradient_is_exact_in_a_sector(self, dtype):
+    self.check_gradient_is_exact_in_a_sector(dtype)
+
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_gradient_is_exact_in_a_sector_slow_tier(self, dtype):
+    self.check_gradient_is_exact_in_a_sector(dtype)
+
+  def check_gradient_is_exact_in_a_sector(self, dtype):
     # A model of the S^z = 0 sector: the estimator over the sector's states
     # equals <psi|H|psi> and its gradient from the matrix restricted to them.
     ham = hamiltonians.Heisenberg(lattice_lib.chain(6, True))
@@ -148,8 +180,16 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
     chex.assert_trees_all_close(estimate.gradient, expected, atol=1e-10,
                                 rtol=1e-10)
 
-  @parameterized.named_parameters(*DTYPES)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_gradient_descent_step_lowers_the_energy(self, dtype):
+    self.check_gradient_descent_step_lowers_the_energy(dtype)
+
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_gradient_descent_step_lowers_the_energy_slow_tier(self, dtype):
+    self.check_gradient_descent_step_lowers_the_energy(dtype)
+
+  def check_gradient_descent_step_lowers_the_energy(self, dtype):
     ham, model, params, states, probs = _setup(dtype)
     energy_fn = _exact_energy_fn(model, ham, states)
     estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
@@ -164,8 +204,16 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
     self.assertGreater(decrease, 0)
     np.testing.assert_allclose(decrease, expected, rtol=1e-2)
 
-  @parameterized.named_parameters(*DTYPES)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_sampled_gradient_approaches_the_exact_one(self, dtype):
+    self.check_sampled_gradient_approaches_the_exact_one(dtype)
+
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_sampled_gradient_approaches_the_exact_one_slow_tier(self, dtype):
+    self.check_sampled_gradient_approaches_the_exact_one(dtype)
+
+  def check_sampled_gradient_approaches_the_exact_one(self, dtype):
     ham, model, params, states, probs = _setup(dtype)
     x = zoo.sampler.sample(model, params, jax.random.key(3), 4096)
     estimate = vmc.expect_and_grad(model.log_psi, ham, params, x)
@@ -181,8 +229,16 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
     self.assertLess(abs(estimate.stats.mean - exact_estimate.stats.mean),
                     5 * estimate.stats.error)
 
-  @parameterized.named_parameters(*DTYPES)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_chunked_equals_unchunked(self, dtype):
+    self.check_chunked_equals_unchunked(dtype)
+
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_chunked_equals_unchunked_slow_tier(self, dtype):
+    self.check_chunked_equals_unchunked(dtype)
+
+  def check_chunked_equals_unchunked(self, dtype):
     ham, model, params, states, probs = _setup(dtype)
     whole = vmc.expect_and_grad(model.log_psi, ham, params, states,
                                 weights=probs)
@@ -239,8 +295,16 @@ def _reference_natural_gradient(model, params, x, weights, local_energies,
 
 class SRTest(parameterized.TestCase):
 
-  @parameterized.named_parameters(*DTYPES)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_sr_matches_dense_numpy_solve(self, dtype):
+    self.check_sr_matches_dense_numpy_solve(dtype)
+
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_sr_matches_dense_numpy_solve_slow_tier(self, dtype):
+    self.check_sr_matches_dense_numpy_solve(dtype)
+
+  def check_sr_matches_dense_numpy_solve(self, dtype):
     ham, model, params, states, probs = _setup(dtype)
     estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
                                    weights=probs)
@@ -271,8 +335,16 @@ class SRTest(parameterized.TestCase):
       np.testing.assert_allclose(vmc.sr.symmetric_product(a), a @ a.T,
                                  rtol=0, atol=1e-12, err_msg=str(rows))
 
-  @parameterized.named_parameters(*DTYPES)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_minsr_matches_sr(self, dtype):
+    self.check_minsr_matches_sr(dtype)
+
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_minsr_matches_sr_slow_tier(self, dtype):
+    self.check_minsr_matches_sr(dtype)
+
+  def check_minsr_matches_sr(self, dtype):
     ham = _tfim()
     model = _model(ham.hilbert, dtype, features=6)
     params, _ = model.init(jax.random.key(2))
@@ -293,8 +365,16 @@ class SRTest(parameterized.TestCase):
       np.testing.assert_allclose(delta, expected, rtol=1e-7, atol=1e-9,
                                  err_msg=solver)
 
-  @parameterized.named_parameters(*DTYPES)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_masked_columns_left_out_change_nothing(self, dtype):
+    self.check_masked_columns_left_out_change_nothing(dtype)
+
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_masked_columns_left_out_change_nothing_slow_tier(self, dtype):
+    self.check_masked_columns_left_out_change_nothing(dtype)
+
+  def check_masked_columns_left_out_change_nothing(self, dtype):
     ham = _tfim()
     hilbert2d = zoo.spin_half((2, 3))
     for model in (zoo.FastARNNDense(ham.hilbert, layers=2, features=3,
@@ -322,8 +402,16 @@ class SRTest(parameterized.TestCase):
                                  cg_tol=1e-12),
             rtol=0, atol=1e-9, err_msg=f"{model.name} {solver}")
 
-  @parameterized.named_parameters(*DTYPES)
+  @parameterized.named_parameters(*DTYPE_TIERS[0])
   def test_gram_equals_the_jacobians_product(self, dtype):
+    self.check_gram_equals_the_jacobians_product(dtype)
+
+  @parameterized.named_parameters(*DTYPE_TIERS[1])
+  @pytest.mark.slow
+  def test_gram_equals_the_jacobians_product_slow_tier(self, dtype):
+    self.check_gram_equals_the_jacobians_product(dtype)
+
+  def check_gram_equals_the_jacobians_product(self, dtype):
     # A A^T from the dense layers' Gram factors, and A^T c by one reverse
     # pass, against the per-sample jacobian: with biases (complex) and
     # without (real), weighted samples, row blocks and chunks that do not
@@ -371,7 +459,7 @@ class SRTest(parameterized.TestCase):
     self.assertIsNotNone(vmc.make_sr_problem(
         model.log_psi, params, x, e_loc, probe=probe, solver="cg").matvec)
 
-  @parameterized.named_parameters(
+  PROBED_TIERS = _tiers(
       dict(testcase_name=name, build=build, dtype=dtype)
       for name, build, dtype in (
           ("conv1d_netket_taps_no_bias_real", lambda h, _, d: zoo.ARNNConv1D(
@@ -399,7 +487,18 @@ class SRTest(parameterized.TestCase):
                    total_sz=0 if i % 2 else None), d),
            (jnp.float64, jnp.complex128)[(i // 2) % 2])
           for i, family in enumerate(helpers.SLOW_FAST)))
+
+  @parameterized.named_parameters(*PROBED_TIERS[0])
   def test_probed_jacobian_equals_reverse_passes(self, build, dtype):
+    self.check_probed_jacobian_equals_reverse_passes(build, dtype)
+
+  @parameterized.named_parameters(*PROBED_TIERS[1])
+  @pytest.mark.slow
+  def test_probed_jacobian_equals_reverse_passes_slow_tier(self, build,
+                                                           dtype):
+    self.check_probed_jacobian_equals_reverse_passes(build, dtype)
+
+  def check_probed_jacobian_equals_reverse_passes(self, build, dtype):
     # Every layer's sample gradients (masked dense and convolutions with
     # dilations, NetKet's taps, biases or not, 1D and 2D; the GRU's gates
     # inside its scan and its readout; the transformer's projections and
@@ -559,6 +658,7 @@ class TrainTest(parameterized.TestCase):
       dict(testcase_name="sgd_cg_complex", dtype=jnp.complex128, name="sgd",
            sr=dict(diag_shift=1e-2, solver="cg")),
   )
+  @pytest.mark.slow
   def test_short_run_lowers_the_energy(self, dtype, name, sr):
     ham = _tfim(6)
     model = _model(ham.hilbert, dtype)
@@ -568,6 +668,7 @@ class TrainTest(parameterized.TestCase):
     self.assertLess(float(jnp.mean(history.energy[-5:])),
                     float(history.energy[0]) - 3)
 
+  @pytest.mark.slow
   def test_step_is_independent_of_chunk_size(self):
     ham = _tfim(6)
     model = _model(ham.hilbert, jnp.complex128)
