@@ -72,8 +72,8 @@ def main(argv):
         figures = [rate(int(out), int(inputs), int(batch), jnp.dtype(dtype),
                         major, FLAGS.repeats, FLAGS.rounds)
                    for major in (False, True)]
-        print(f"{shape:>10} {batch:>6} {dtype:>8} {figures[0]:8.1f} "
-              f"{figures[1]:8.1f}", flush=True)
+        print(f"{shape:>10} {batch:>6} {dtype:>8} {figures[0]:8.3g} "
+              f"{figures[1]:8.3g}", flush=True)
 
 
 if __name__ == "__main__":

@@ -279,7 +279,7 @@ print("energies", before, vs.expect(H).mean.real)
     hilbert = nk.hilbert.Spin(0.5, N)
     with self.assertRaisesRegex(ValueError, "wrap one in zoo.netket.Model"):
       nk.vqs.MCState(zk.Sampler(hilbert), nk.models.RBM(), n_samples=16)
-    with self.assertRaisesRegex(ValueError, "dense, conv1d and conv2d"):
+    with self.assertRaisesRegex(ValueError, r"\(dense, conv1d, conv2d\)"):
       zk.params_from_netket(sector, {})
     with self.assertRaisesRegex(ValueError, "first_taps='netket'"):
       zk.params_from_netket(model, {})
