@@ -79,8 +79,7 @@ class RecurrentBody(Body):
 
   def keep(self, x: jax.Array) -> tuple[list[jax.Array], jax.Array]:
     """(every layer's states [T, F, B], the logits [B, N, K]) of x."""
-    # Layer by layer: each scans its steps, its own inputs' products taken
-    # for every step at once (zoo.nn.recurrent).
+    # Layer by layer: each scans its steps (zoo.nn.recurrent).
     h = self._neighbour_inputs(x, np.arange(x.shape[1]))  # [T, D K, B]
     states = []
     for layer in self.layers:

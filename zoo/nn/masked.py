@@ -170,34 +170,40 @@ class MaskedDense1D(_MaskedLayer):
     """
     parts = c_rows.shape[0]
     rows, cols = x_rows.shape[0], x_cols.shape[0]
+    # Re(conj c_r . c_s) = [Re c_r, Im c_r] . [Re c_s, Im c_s] and
+    # Im(conj c_r . c_s) = [Re c_r, Im c_r] . [Im c_s, -Re c_s]: real
+    # products of the parts, split once before the sites' scan.
+    complex_c = jnp.iscomplexobj(c_rows) or jnp.iscomplexobj(c_cols)
+    flat = lambda c: c.reshape(-1, *c.shape[2:])  # [K R, N, F]
+    c_rows, c_cols = flat(c_rows), flat(c_cols)
+    if complex_c:
+      c_rows, c_re, c_im = (
+          jnp.concatenate([c_rows.real, c_rows.imag], axis=-1),
+          jnp.concatenate([c_cols.real, c_cols.imag], axis=-1),
+          jnp.concatenate([c_cols.imag, -c_cols.real], axis=-1))
+    else:
+      c_re, c_im = c_cols, jnp.zeros(c_cols.shape[:-1] + (0,), c_cols.dtype)
 
     def site(carry, inputs):
       total, reach = carry  # [K R, K S]; [R, S] the inputs' Gram so far
-      xr, xs, cr, cs = inputs  # [R, Fin], [S, Fin], [K R, Fout], [K S, Fout]
+      # [R, Fin], [S, Fin], then the cotangents' parts [K R | K S, (2) Fout]
+      xr, xs, cr, cs_re, cs_im = inputs
       inputs_gram = jnp.matmul(xr, jnp.conj(xs).T, precision=precision)
       if not exclusive:
         reach = reach + inputs_gram
       weight = reach + 1 if has_bias else reach
       tile = lambda a: jnp.tile(a, (parts, parts))  # the same for every part
-      if jnp.iscomplexobj(cr):
-        re_c = jnp.matmul(jnp.concatenate([cr.real, cr.imag], axis=1),
-                          jnp.concatenate([cs.real, cs.imag], axis=1).T,
-                          precision=precision)
-      else:
-        re_c = jnp.matmul(cr, cs.T, precision=precision)
-      total = total + tile(weight.real) * re_c
-      if jnp.iscomplexobj(weight) and jnp.iscomplexobj(cr):
-        im_c = jnp.matmul(jnp.concatenate([cr.real, cr.imag], axis=1),
-                          jnp.concatenate([cs.imag, -cs.real], axis=1).T,
-                          precision=precision)
-        total = total - tile(weight.imag) * im_c
+      total = total + tile(weight.real) * jnp.matmul(cr, cs_re.T,
+                                                     precision=precision)
+      if complex_c and jnp.iscomplexobj(weight):
+        total = total - tile(weight.imag) * jnp.matmul(cr, cs_im.T,
+                                                       precision=precision)
       if exclusive:
         reach = reach + inputs_gram
       return (total, reach), None
 
-    flat = lambda c: c.reshape(-1, *c.shape[2:])  # [K R, N, F]
     sites_first = [jnp.swapaxes(a, 0, 1) for a in
-                   (x_rows, x_cols, flat(c_rows), flat(c_cols))]
+                   (x_rows, x_cols, c_rows, c_re, c_im)]
     real = jnp.finfo(jnp.result_type(*sites_first)).dtype
     reach = jnp.zeros((rows, cols), jnp.result_type(x_rows, x_cols))
     total = jnp.zeros((parts * rows, parts * cols), real)

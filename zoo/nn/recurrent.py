@@ -238,10 +238,7 @@ class LatticeGRU(hk.Module):
 
   def _cell(self, linear: jax.Array) -> jax.Array:
     """The linear outputs [3F, B] (candidate and update gates, merge) -> h."""
-    f = self.features
-    a, z = jnp.tanh(linear[:f]), jax.nn.sigmoid(linear[f:2 * f])
-    merged = linear[2 * f:]
-    return merged + z * (a - merged)
+    return _cell(*_gates(linear, self.features))
 
   def fused(self, weights, inputs: int) -> tuple[jax.Array, jax.Array | None]:
     """The gates' and the merge's weights as one matrix over [own input;
@@ -257,17 +254,13 @@ class LatticeGRU(hk.Module):
       bias = bias[:, None]
     return matrix, bias
 
-  def step(self, fused, own: jax.Array, neighbours: jax.Array,
-           shift: jax.Array | None = None) -> jax.Array:
+  def step(self, fused, own: jax.Array, neighbours: jax.Array) -> jax.Array:
     """One step: own input [I, B], neighbour states [D F, B] -> h [F, B];
-    `fused` from `fused`; `shift` [3F, B] (SR's probe) added to the linear
-    outputs."""
+    `fused` from `fused`."""
     matrix, bias = fused
     v = jnp.concatenate([own.astype(self.param_dtype), neighbours])
     linear = jnp.dot(matrix, v, precision=self.precision)
-    if bias is not None:
-      linear = linear + bias
-    return self._cell(linear if shift is None else linear + shift)
+    return self._cell(linear if bias is None else linear + bias)
 
   def history(self, states: jax.Array) -> jax.Array:
     """Every step's states [T, F, B] -> the history a restart reads [T + 1,
@@ -371,6 +364,19 @@ class LatticeGRU(hk.Module):
     return h
 
 
+def _gates(linear: jax.Array, features: int):
+  """The linear outputs [3F, B] -> (a, z, W_m n): the candidate state, the
+  update gate and the merged neighbours (module doc)."""
+  a = jnp.tanh(linear[:features])
+  z = jax.nn.sigmoid(linear[features:2 * features])
+  return a, z, linear[2 * features:]
+
+
+def _cell(a: jax.Array, z: jax.Array, merged: jax.Array) -> jax.Array:
+  """h = z a + (1 - z) W_m n."""
+  return merged + z * (a - merged)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Pass:
   """What a full pass needs of its layer besides arrays (static, hashable)."""
@@ -403,8 +409,9 @@ def _full_pass(layer: _Pass, matrix: jax.Array, bias: jax.Array,
   Its reverse pass (`_full_pass_backward`) is written out: a scan back
   over the steps that carries the states' cotangents indexed by step and
   gives the linear outputs' cotangents [T, 3F, B]; the weights' cotangent
-  is then one product over all steps and samples at once, instead of one
-  small product per step as the scan's own transpose takes it.
+  is then taken for all steps at once after the scan (a product per step
+  over the samples, summed), not accumulated inside it as the scan's own
+  transpose does.
   """
   return _full_pass_forward(layer, matrix, bias, own, shift)[0]
 
@@ -423,10 +430,9 @@ def _full_pass_forward(layer, matrix, bias, own, shift):
     linear = jnp.dot(matrix, v, precision=layer.precision) + bias
     if shift is not None:
       linear = linear + shift_t
-    a, z = jnp.tanh(linear[:f]), jax.nn.sigmoid(linear[f:2 * f])
-    merged = linear[2 * f:]
-    h = merged + z * (a - merged)
-    return layer.store(buffer, h, t), (h, jnp.concatenate([a, z, merged]))
+    gates = _gates(linear, f)
+    h = _cell(*gates)
+    return layer.store(buffer, h, t), (h, jnp.concatenate(gates))
 
   _, (h, gates) = jax.lax.scan(step, buffer,
                                (jnp.arange(steps), own, shifts))
