@@ -7,7 +7,8 @@ r"""Grow the lattice: train at L, continue at L + 2, ... (transfer).
 Each stage trains the experiment `--config` on an L x L lattice (L sites on
 a chain) in `WORKDIR/L<L>`, starting from the previous stage's parameters
 (`init.from`, `zoo.transfer`: a weight-shared family, its parameters the
-same at every size); the first stage starts as the config says. A stage
+same at every size); the first stage starts as the config says
+(`experiments.stages`, whose stages may change anything else). A stage
 whose workdir holds a finished run is not trained again, so rerunning the
 command resumes where it stopped. `WORKDIR/grow.json` records every
 stage's result; the last line printed is the last stage's summary. Growing
@@ -17,40 +18,26 @@ the lattice this way is how Moss et al. 2025 (arXiv:2502.17144) reach
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 from typing import Sequence
 
 from absl import app
 from absl import flags
-from absl import logging
 
 import experiments
 from experiments import runtime
+from experiments import stages as stages_lib
 from experiments import vmc as launcher
-from experiments import workdir as workdir_lib
 from zoo import checks, sharding
 
 STAGE = "L{}"  # a stage's workdir under --workdir
 RECORD = "grow.json"
 
 
-def stage_config(cfg, size: int, start_from: str, steps: int | None):
-  """A copy of `cfg` at lattice side `size`, starting from `start_from`."""
-  cfg = copy.deepcopy(cfg)
-  cfg.unlock()
-  dims = len(cfg.lattice.shape)
-  cfg.lattice.shape = (size,) * dims
-  cfg.init["from"] = start_from
-  if steps is not None:
-    cfg.vmc.steps = steps
-  return cfg
-
-
 def grow(cfg, sizes: Sequence[int], workdir: str,
          steps: Sequence[int] | None = None, mesh=None) -> list[dict]:
-  """Trains `cfg` at each size in turn, each stage from the one before.
+  """Trains `cfg` at each size in turn, each stage from the one before
+  (`experiments.stages.run_stages`, one stage per size).
 
   Returns one record per stage (size, workdir, the result's fields).
   """
@@ -58,26 +45,17 @@ def grow(cfg, sizes: Sequence[int], workdir: str,
   if steps is not None and len(steps) not in (1, len(sizes)):
     raise checks.FieldError("steps", tuple(steps),
                             f"must be one value or one per size ({len(sizes)})")
-  records, start_from = [], cfg.init["from"]
+  dims = len(cfg.lattice.shape)
+  stages = []
   for i, size in enumerate(sizes):
-    stage_steps = None if steps is None else steps[min(i, len(steps) - 1)]
-    stage = stage_config(cfg, size, start_from, stage_steps)
-    here = os.path.join(workdir, STAGE.format(size))
-    result_path = os.path.join(here, workdir_lib.RESULT_FILE)
-    if os.path.exists(result_path):
-      logging.info("Stage L=%d is done in %s", size, here)
-      with open(result_path) as f:
-        result = json.load(f)
-    else:
-      logging.info("Stage L=%d in %s, from %r", size, here, start_from)
-      result = launcher.train(stage, here, mesh=mesh)
-      result = {k: v for k, v in result._asdict().items() if k != "state"}
-      result["summary"] = launcher.Result(state=None, **result).summary()
-    records.append(dict(size=size, workdir=here, **result))
-    workdir_lib.atomic_write(os.path.join(workdir, RECORD), lambda f: f.write(
-        json.dumps(records, indent=1, default=str) + "\n"), "w")
-    start_from = here
-  return records
+    stage = {"lattice.shape": (size,) * dims}
+    if steps is not None:
+      stage["vmc.steps"] = steps[min(i, len(steps) - 1)]
+    stages.append(stage)
+  records = stages_lib.run_stages(
+      cfg, stages, workdir, names=[STAGE.format(s) for s in sizes],
+      record=RECORD, mesh=mesh)
+  return [dict(size=size, **record) for size, record in zip(sizes, records)]
 
 
 def run_command(argv: Sequence[str]) -> None:

@@ -269,8 +269,11 @@ def run(prepared: Run, stop_after: int | None = None) -> Result:
                f"{float(np.mean(stats['variance'])):.2e}")
     if exact_value is not None:
       message += f"  rel.err = {abs(mean - exact_value) / abs(exact_value):.1e}"
+    left = (target - done) / rate
+    if budget is not None:  # the budget may end the run first
+      left = min(left, max(budget - (wall_offset + now - train_start), 0.0))
     logging.info("%s  %.2f steps/s  ETA %s", message, rate,
-                 _format_seconds((target - done) / rate))
+                 _format_seconds(left))
 
   eval_key = jax.random.fold_in(key, EVAL_STREAM)
   final = jax.device_get(prepared.experiment.evaluate(state.params, eval_key))

@@ -199,7 +199,7 @@ class RunValueTest(OneLineTestCase):
 
   @parameterized.named_parameters(
       ("steps_argument", "tfim_chain_fast_dense:steps=-5", {},
-       "vmc.steps=-5: must be a positive integer"),
+       "vmc.steps=-5: must be an integer >= 0"),
       ("n_samples", TINY, {"vmc.n_samples": 0},
        "vmc.n_samples=0: must be a positive integer"),
       ("features", TINY, {"model.features": (4, 4, 4, 4)},

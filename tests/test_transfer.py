@@ -1,6 +1,6 @@
 """Starting runs from other runs' parameters: transfer, growing the
-lattice, the zoo of trained models (zoo.transfer, zoo.pretrained,
-experiments.grow)."""
+lattice, stages, the zoo of trained models (zoo.transfer, zoo.pretrained,
+experiments.grow, experiments.stages)."""
 
 import os
 import shutil
@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from experiments import grow
+from experiments import stages
 from experiments import vmc as launcher
 from experiments import workdir as workdir_lib
 from experiments import zoo as zoo_command
-from zoo import build, pretrained, registry, transfer
+from zoo import build, pretrained, registry, transfer, trees
 from zoo.physics import exact
 
 
@@ -125,6 +126,59 @@ class TransferTest(absltest.TestCase):
                         os.path.join(self.dir, "grow"))
     self.assertEqual([r["energy"] for r in again],
                      [r["energy"] for r in records])
+
+
+  @pytest.mark.slow
+  def test_stages_end_in_a_symmetrized_evaluation(self):
+    workdir = os.path.join(self.dir, "stages")
+    plan = [stages.parse_stage("vmc.steps=2 optimizer.learning_rate=0.02"),
+            stages.parse_stage("model.symmetries=translations vmc.steps=0")]
+    records = stages.run_stages(gru_config(4), plan, workdir)
+    self.assertEqual([(r["stage"], r["steps"]) for r in records],
+                     [("stage1", 2), ("stage2", 0)])
+    # The last stage is stage 1's parameters, evaluated symmetrized.
+    _, trained = workdir_lib.load_params(records[0]["workdir"])
+    cfg = stages.stage_config(gru_config(4), plan[1], "")
+    run = build.experiment(cfg)
+    self.assertIn("Symmetrized", repr(run.model))
+    params = trees.from_paths(run.model.parameter_shapes(), trained, "stage1")
+    energy = run.evaluate(params, jax.random.fold_in(
+        jax.random.key(run.seed), launcher.EVAL_STREAM))[0]
+    self.assertAlmostEqual(records[1]["energy"], float(energy), places=10)
+    with mock.patch.object(launcher, "train",
+                           side_effect=AssertionError("trained again")):
+      again = stages.run_stages(gru_config(4), plan, workdir)
+    self.assertEqual([r["energy"] for r in again],
+                     [r["energy"] for r in records])
+
+
+class StageTest(absltest.TestCase):
+
+  def test_overrides_are_literals_or_strings(self):
+    self.assertEqual(
+        stages.parse_stage("vmc.steps=3 lattice.shape=(6,6) vmc.budget=35m "
+                           "model.symmetries=point_group,spin_flip"),
+        {"vmc.steps": 3, "lattice.shape": (6, 6), "vmc.budget": "35m",
+         "model.symmetries": "point_group,spin_flip"})
+    for text, message in (("steps=3", "'steps=3' is not of the form"),
+                          ("vmc.steps", "'vmc.steps' is not of the form"),
+                          ("vmc.steps=1 vmc.steps=2", "sets vmc.steps twice")):
+      with self.assertRaisesRegex(ValueError, message):
+        stages.parse_stage(text)
+
+  def test_a_stage_names_its_bad_field(self):
+    cfg = gru_config(4)
+    for overrides, message in (
+        ({"vmc.stepz": 3}, r"vmc.stepz=3: is not a known field; known: .*steps"),
+        ({"vmcc.steps": 3}, r"vmcc.steps=3: 'vmcc' is not a section"),
+        ({"vmc.steps": "many"}, r"vmc.steps='many': .*type")):
+      with self.assertRaisesRegex(ValueError, message):
+        stages.stage_config(cfg, overrides, "")
+    with self.assertRaisesRegex(ValueError, "must name one stage or more"):
+      stages.run_stages(cfg, [], "unused")
+    stage = stages.stage_config(cfg, {"vmc.steps": 7}, "somewhere")
+    self.assertEqual((stage.vmc.steps, stage.init["from"], cfg.vmc.steps),
+                     (7, "somewhere", 4))
 
 
 class SourceTest(absltest.TestCase):

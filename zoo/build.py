@@ -139,7 +139,7 @@ def learning_rate(cfg) -> optax.Schedule | vmc_lib.BudgetSchedule:
     checks.known_fields(section, OPTIMIZER_FIELDS)
     schedule = vmc_lib.make_schedule(
         section.get("schedule", "constant"), section.get("learning_rate"),
-        steps=fields["steps"],
+        steps=max(fields["steps"], 1),  # 0 steps: an evaluation only
         final_lr_fraction=section.get("final_lr_fraction", 0.0),
         warmup_steps=section.get("warmup_steps", 0))
   if fields["budget_s"] is None:
@@ -171,7 +171,7 @@ def _vmc_fields(cfg) -> dict[str, Any]:
   with checks.in_section("vmc"):
     checks.known_fields(section, VMC_FIELDS)
     return dict(
-        steps=checks.positive_int("steps", section.get("steps")),
+        steps=checks.non_negative_int("steps", section.get("steps")),
         n_samples=checks.positive_int("n_samples", section.get("n_samples")),
         chunk_size=checks.non_negative_int(
             "chunk_size", section.get("chunk_size", 0)) or None,
