@@ -201,14 +201,21 @@ def run(prepared: Run, stop_after: int | None = None) -> Result:
   last_read, rate_since = train_start, None
   elapsed = lambda: wall_offset + time.perf_counter() - train_start
   out_of_time = budget is not None and elapsed() >= budget
+  step_s = None  # seconds a step in the last read
   while done < target and not out_of_time:
     k = min(every_k - done % every_k, target - done)
     if budget is not None:
       read_elapsed = elapsed()
+      # A read ends near the budget, not up to every_k steps past it: the
+      # first read is one step (it compiles), the last what the time left
+      # holds. Every read length runs in one compiled program (`length`).
+      k = 1 if step_s is None else min(k, max(1, int(
+          (budget - read_elapsed) / step_s)))
       state = state._replace(opt_state=vmc.set_elapsed(state.opt_state,
                                                        read_elapsed))
-    new_state, stats = run_vmc.run(state, k)
-    stats = {name: np.asarray(value)
+    read_start = time.perf_counter()
+    new_state, stats = run_vmc.run(state, k, every_k)
+    stats = {name: np.asarray(value)[:k]
              for name, value in jax.device_get(stats)._asdict().items()}
     now = time.perf_counter()
     bad = np.flatnonzero(~np.all([np.isfinite(stats[name]) for name in (
@@ -246,6 +253,7 @@ def run(prepared: Run, stop_after: int | None = None) -> Result:
           "optimizer.learning_rate or raise optimizer.sr.diag_shift, then "
           "rerun to resume from it.")
     state, done = new_state, done + k
+    step_s = (now - read_start) / k  # the first read's counts compilation
     if budget is not None:
       seconds = wall_offset + now - train_start
       state = state._replace(opt_state=vmc.set_elapsed(state.opt_state,

@@ -217,12 +217,12 @@ class GuardTest(LauncherTestCase):
       """Steps from 5 on give NaN energies and parameters."""
       real = make_vmc(*args, **kwargs)
 
-      def run(state, n_steps):
-        new_state, stats = real.run(state, n_steps)
-        steps = int(state.step) + np.arange(n_steps)
+      def run(state, n_steps, length=None):
+        new_state, stats = real.run(state, n_steps, length)
+        steps = int(state.step) + np.arange(len(stats.energy))
         poison = np.where(steps >= 5, np.nan, 0.0)
         new_state = new_state._replace(params=jax.tree.map(
-            lambda p: p + poison[-1], new_state.params))
+            lambda p: p + poison[n_steps - 1], new_state.params))
         return new_state, stats._replace(energy=stats.energy + poison)
 
       return real._replace(run=run)

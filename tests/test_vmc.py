@@ -653,6 +653,28 @@ class TrainTest(parameterized.TestCase):
     self.assertLess(float(jnp.mean(history.variance[-10:])),
                     0.1 * float(history.variance[0]))
 
+  def test_a_read_shorter_than_its_length_takes_the_same_steps(self):
+    ham = _tfim(4)
+    model = _model(ham.hilbert, jnp.float64, features=2, kernel_size=4)
+    run = vmc.make_vmc(model, ham, vmc.make_optimizer(
+        "sgd", 0.05, sr=dict(diag_shift=1e-2)), n_samples=32)
+    start = run.init(jax.random.key(0))
+    state, stats = run.run(start, 3)
+    within, padded = run.run(start, 3, length=5)
+    chex.assert_trees_all_close(within.params, state.params, rtol=1e-12)
+    chex.assert_trees_all_equal(jax.random.key_data(within.key),
+                                jax.random.key_data(state.key))
+    self.assertEqual(int(within.step), 3)
+    chex.assert_shape(padded, ((5,),) * len(vmc.StepStats._fields))
+    chex.assert_trees_all_close(jax.tree.map(lambda a: a[:3], padded), stats,
+                                rtol=1e-12)
+    chex.assert_trees_all_equal(
+        jax.tree.map(lambda a: a[3:], padded),
+        jax.tree.map(lambda a: jnp.zeros((2,), a.dtype), stats))
+    with self.assertRaisesRegex(ValueError, "n_steps=6: must be at most "
+                                "length=5"):
+      run.run(start, 6, length=5)
+
   @parameterized.named_parameters(
       dict(testcase_name="adam_real", dtype=jnp.float64, name="adam", sr=None),
       dict(testcase_name="sgd_cg_complex", dtype=jnp.complex128, name="sgd",

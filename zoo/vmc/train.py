@@ -150,7 +150,7 @@ class VMC(NamedTuple):
   """
   init: Callable[[jax.Array], TrainState]
   step: Callable[[TrainState], tuple[TrainState, StepStats]]
-  run: Callable[[TrainState, int], tuple[TrainState, StepStats]]
+  run: Callable[..., tuple[TrainState, StepStats]]  # (state, n[, length])
   put: Callable[[TrainState], TrainState]
 
 
@@ -470,9 +470,32 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
                       step=state.step + 1), stats
 
   @functools.partial(jit, static_argnums=1)
-  def run(state: TrainState, n_steps: int) -> tuple[TrainState, StepStats]:
-    checks.positive_int("n_steps", n_steps)
+  def run_scan(state: TrainState, n_steps: int):
     return jax.lax.scan(lambda s, _: step(s), state, None, length=n_steps)
+
+  @functools.partial(jit, static_argnums=2)
+  def run_within(state: TrainState, n_steps: jax.Array, length: int):
+    def one(i, carry):
+      s, rows = carry
+      s, stats = step(s)
+      return s, jax.tree.map(lambda r, v: r.at[i].set(v), rows, stats)
+
+    rows = jax.tree.map(lambda a: jnp.zeros((length,) + a.shape, a.dtype),
+                        jax.eval_shape(step, state)[1])
+    return jax.lax.fori_loop(0, n_steps, one, (state, rows))
+
+  def run(state: TrainState, n_steps: int, length: int | None = None
+          ) -> tuple[TrainState, StepStats]:
+    """n_steps steps in one call; stats [n_steps]. With `length`, any
+    n_steps <= length runs in one program compiled once for that length
+    (a loop of n_steps steps): stats [length], zeros past n_steps."""
+    checks.positive_int("n_steps", n_steps)
+    if length is None:
+      return run_scan(state, n_steps)
+    if n_steps > checks.positive_int("length", length):
+      raise checks.FieldError("n_steps", n_steps,
+                              f"must be at most length={length}")
+    return run_within(state, n_steps, length)
 
   return VMC(init=init, step=jit(step), run=run, put=put)
 
