@@ -69,7 +69,7 @@ SAMPLING_CASES = {
     "2d_10_d2": dict(dim=2, size=10, dilation=(2, 2)),
 }
 # Recurrent cases (`--rnn_layers` x `--rnn_features`, periodic unless
-# "open"): ours FastARGRU, NetKet's FastGRUNet1D on chains and FastLSTMNet
+# "open"): ours FastARNNGRU, NetKet's FastGRUNet1D on chains and FastLSTMNet
 # on the square lattice (its GRU fails on a 2D graph); opt-in through
 # --cases. On a periodic lattice ours reads four neighbours, NetKet's two;
 # with open boundaries both read the two earlier ones.
@@ -243,7 +243,7 @@ def build_ours(case: dict, fast: bool, hilbert=None):
     size = case["size"]
     hilbert = zoo.spin_half(size if case["dim"] == 1 else (size, size))
   if case.get("family") == "rnn":
-    family = zoo.FastARGRU if fast else zoo.ARGRU
+    family = zoo.FastARNNGRU if fast else zoo.ARNNGRU
     return family(hilbert, layers=FLAGS.rnn_layers,
                   features=FLAGS.rnn_features, pbc=case.get("pbc", True),
                   param_dtype=case_dtype(case))

@@ -24,8 +24,8 @@ TOY_MODULE = '''
 from zoo.models.arnn import DenseStack
 from zoo.models.record import MASKED, Family
 
-RECORDS = (Family(name="toy_dense", slow="ARNNToyDense",
-                  fast="FastARNNToyDense", body=DenseStack, fields=MASKED,
+RECORDS = (Family(name="toy_dense", title="ToyDense",
+                  body=DenseStack, fields=MASKED,
                   masked_widths=True, size_dependent=True,
                   example=dict(layers=2, features=3)),)
 '''
@@ -79,10 +79,14 @@ class FamilyTableTest(absltest.TestCase):
     self.assertEqual(set(models.FAMILY_FIELDS), set(names))
     for name, record in models.FAMILIES.items():
       slow, fast = models.CONSTRUCTORS[name]
+      # One scheme: ARNN<title> and FastARNN<title>, the older names the
+      # same functions.
       self.assertEqual((slow.__name__, fast.__name__),
-                       (record.slow, record.fast))
+                       ("ARNN" + record.title, "FastARNN" + record.title))
       self.assertIs(getattr(zoo, record.fast), fast)
       self.assertIs(getattr(models, record.slow), slow)
+      for alias, constructor in zip(record.aliases or (), (slow, fast)):
+        self.assertIs(getattr(zoo, alias), constructor)
       self.assertLessEqual(set(record.example), set(record.fields), name)
 
   def test_every_family_has_a_registered_variant(self):

@@ -150,12 +150,12 @@ class LocalEnergyTest(parameterized.TestCase):
     slow_dense = system in ("tfim_chain_open", "j1j2_2x3_open")
     for model in ((zoo.ARNNDense(hilbert, layers=3, features=3,
                                  param_dtype=dtype),
-                   zoo.FastARTransformer(hilbert, layers=1, features=4,
+                   zoo.FastARNNTransformer(hilbert, layers=1, features=4,
                                          heads=1, param_dtype=dtype))
                   if slow_dense else
                   (zoo.FastARNNDense(hilbert, layers=2, features=2,
                                      use_bias=False, param_dtype=dtype),
-                   zoo.ARTransformer(hilbert, layers=2, features=4, heads=2,
+                   zoo.ARNNTransformer(hilbert, layers=2, features=4, heads=2,
                                      param_dtype=dtype))):
       params, _ = model.init(jax.random.key(0))
       x = sampler.sample(model, params, jax.random.key(1), 16)
@@ -229,7 +229,7 @@ class LocalEnergyTest(parameterized.TestCase):
     self.assertEqual(local_energy.strategy_for(conv1d, chain).name, "cones")
     dense = zoo.ARNNDense(chain.hilbert, layers=2, features=2)
     self.assertEqual(local_energy.strategy_for(dense, chain).name, "suffix")
-    self.assertEqual(local_energy.strategy_for(zoo.FastARTransformer(
+    self.assertEqual(local_energy.strategy_for(zoo.FastARNNTransformer(
         chain.hilbert, layers=1, features=4, heads=2), chain).name, "suffix")
     conv2d = zoo.FastARNNConv2D(square.hilbert, layers=3, features=4,
                                 kernel_size=(3, 3))
@@ -240,9 +240,9 @@ class LocalEnergyTest(parameterized.TestCase):
     with self.assertRaisesRegex(checks.FieldError, "strategy='restart'"):
       local_energy.local_energies(conv2d, square, None, None,
                                   strategy=local_energy.Restarts())
-    gru = zoo.FastARGRU(square.hilbert, layers=1, features=4)
+    gru = zoo.FastARNNGRU(square.hilbert, layers=1, features=4)
     self.assertEqual(local_energy.strategy_for(gru, square).name, "restart")
-    self.assertEqual(local_energy.strategy_for(zoo.ARGRU(
+    self.assertEqual(local_energy.strategy_for(zoo.ARNNGRU(
         square.hilbert, layers=1, features=4), square).name, "full")
 
   def test_first_changed_steps(self):

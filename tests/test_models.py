@@ -427,15 +427,15 @@ class ValidationTest(parameterized.TestCase):
       ("dilation_schedule", zoo.ARNNConv1D,
        dict(layers=2, features=4, kernel_size=2, kernel_dilation="doubling"),
        "kernel_dilation='doubling': must be one of 'wavenet'"),
-      ("heads_divide", zoo.ARTransformer, dict(layers=2, features=6, heads=4),
+      ("heads_divide", zoo.ARNNTransformer, dict(layers=2, features=6, heads=4),
        "heads=4: must divide the width of every layer, (6, 6)"),
       ("residual_width", zoo.ARNNGatedConv1D,
        dict(layers=2, features=(4, 8), kernel_size=2),
        "features=(4, 8): must be one width for all layers"),
-      ("field_of_another_family", zoo.ARGRU,
+      ("field_of_another_family", zoo.ARNNGRU,
        dict(layers=2, features=4, kernel_size=3),
        "kernel_size=3: does not apply to gru models; their fields: layers"),
-      ("layers_required", zoo.FastARGRU, dict(features=4),
+      ("layers_required", zoo.FastARNNGRU, dict(features=4),
        "layers=None: is required for gru models"),
   )
   def test_bad_fields_name_field_and_value(self, constructor, fields, message):

@@ -44,7 +44,7 @@ def _models():
   cases = [(f"{family}", helpers.build(family, True, zoo.spin_half(
       (2, 3) if family in helpers.TWO_D else N)), nk.hilbert.Spin(0.5, N))
            for family in helpers.SLOW_FAST]
-  sector = zoo.FastARGRU(zoo.spin_half(N, total_sz=0), layers=1,
+  sector = zoo.FastARNNGRU(zoo.spin_half(N, total_sz=0), layers=1,
                          features=4, pbc=True)
   cases.append(("gru_sz0", sector, nk.hilbert.Spin(0.5, N, total_sz=0)))
   base = zoo.FastARNNConv1D(zoo.spin_half(N), layers=2, features=3,
@@ -87,7 +87,7 @@ class NetKetTest(parameterized.TestCase):
 
   @parameterized.named_parameters(("whole_space", None), ("sector", 0))
   def test_samples_follow_psi_squared(self, total_sz):
-    model = zoo.FastARGRU(zoo.spin_half(N, total_sz=total_sz), layers=1,
+    model = zoo.FastARNNGRU(zoo.spin_half(N, total_sz=total_sz), layers=1,
                           features=4, pbc=True)
     hilbert = nk.hilbert.Spin(0.5, N, total_sz=total_sz)
     state = _state(model, hilbert, n_samples=8192, seed=3)
@@ -116,7 +116,7 @@ class NetKetTest(parameterized.TestCase):
       operator = nk.operator.Heisenberg(hilbert, graph, J=0.25,
                                         sign_rule=False)
       ours = hamiltonians.Heisenberg(chain)
-      model = zoo.FastARGRU(zoo.spin_half(8, total_sz=0), layers=1,
+      model = zoo.FastARNNGRU(zoo.spin_half(8, total_sz=0), layers=1,
                             features=4, pbc=True)
     state = _state(model, hilbert, n_samples=512)
     theirs = state.expect(operator)
@@ -132,7 +132,7 @@ class NetKetTest(parameterized.TestCase):
     hilbert = nk.hilbert.Spin(0.5, 8, total_sz=0)
     operator = nk.operator.Heisenberg(hilbert, nk.graph.Chain(8, pbc=True),
                                       J=0.25, sign_rule=True)
-    model = zoo.FastARGRU(zoo.spin_half(8, total_sz=0), layers=1,
+    model = zoo.FastARNNGRU(zoo.spin_half(8, total_sz=0), layers=1,
                           features=8, pbc=True)
     state = _state(model, hilbert, n_samples=512, seed=1)
     before = state.expect(operator).mean.real
@@ -189,7 +189,7 @@ import jax, netket as nk, zoo, zoo.netket as zk
 assert jax.device_count() == 2
 hi = nk.hilbert.Spin(0.5, 8, total_sz=0)
 H = nk.operator.Heisenberg(hi, nk.graph.Chain(8), J=0.25)
-model = zoo.FastARGRU(zoo.spin_half(8, total_sz=0), layers=1, features=8)
+model = zoo.FastARNNGRU(zoo.spin_half(8, total_sz=0), layers=1, features=8)
 vs = nk.vqs.MCState(zk.Sampler(hi), zk.Model(model, hi), n_samples=256,
                     seed=0, sampler_seed=1)
 assert len(vs.samples.sharding.device_set) == 2, vs.samples.sharding
@@ -270,7 +270,7 @@ print("energies", before, vs.expect(H).mean.real)
     with self.assertRaisesRegex(ValueError, "SumConstraint.*no sector|"
                                 "constraint.*no sector"):
       zk.Model(model, nk.hilbert.Spin(0.5, N, total_sz=0))
-    sector = zoo.FastARGRU(zoo.spin_half(N, total_sz=0), layers=1,
+    sector = zoo.FastARNNGRU(zoo.spin_half(N, total_sz=0), layers=1,
                            features=4)
     with self.assertRaisesRegex(ValueError, "no constraint.*total=0"):
       zk.Model(sector, nk.hilbert.Spin(0.5, N))

@@ -465,11 +465,11 @@ class SRTest(parameterized.TestCase):
           ("conv1d_netket_taps_no_bias_real", lambda h, _, d: zoo.ARNNConv1D(
               h, layers=2, features=2, kernel_size=3, first_taps="netket",
               use_bias=False, param_dtype=d), jnp.float64),
-          ("gru_open_no_bias_complex", lambda _, h2, d: zoo.ARGRU(
+          ("gru_open_no_bias_complex", lambda _, h2, d: zoo.ARNNGRU(
               h2, layers=2, features=3, pbc=False, use_bias=False,
               param_dtype=d), jnp.complex128),
           ("symmetrized_gru_complex", lambda _, h2, d: symmetric.Symmetrized(
-              zoo.FastARGRU(h2, layers=1, features=3, param_dtype=d),
+              zoo.FastARNNGRU(h2, layers=1, features=3, param_dtype=d),
               symmetric.symmetry_group("translations,spin_flip", h2,
                                        pbc=True)), jnp.complex128),
           ("symmetrized_dense_real", lambda h, _, d: symmetric.Symmetrized(
@@ -572,7 +572,7 @@ class SRTest(parameterized.TestCase):
     ham = hamiltonians.Heisenberg(lattice_lib.square(2, 4, pbc=True),
                                   marshall_sign=True)
     hilbert = zoo.spin_half((2, 4), total_sz=0)
-    models = {d: zoo.FastARGRU(hilbert, layers=2, features=4, param_dtype=d)
+    models = {d: zoo.FastARNNGRU(hilbert, layers=2, features=4, param_dtype=d)
               for d in (narrow, wide)}
     params = models[wide].init(jax.random.key(0))[0]
     states = hilbert.all_states()

@@ -18,11 +18,11 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 from zoo.hilbert import Hilbert, fock, spin_half, spin_one  # noqa: E402
-from zoo.models import (MODELS, ARGRU, ARNNConv1D, ARNNConv2D,  # noqa: E402
+from zoo.models import (MODELS, ARNNGRU, ARNNConv1D, ARNNConv2D,  # noqa: E402
                         ARNNDense, ARNNGatedConv1D, ARNNGatedConv2D,
-                        ARTransformer, FastARGRU, FastARNNConv1D,
+                        ARNNTransformer, FastARNNGRU, FastARNNConv1D,
                         FastARNNConv2D, FastARNNDense, FastARNNGatedConv1D,
-                        FastARNNGatedConv2D, FastARTransformer, Wavefunction)
+                        FastARNNGatedConv2D, FastARNNTransformer, Wavefunction)
 
 
 def __getattr__(name):

@@ -5,7 +5,7 @@ moved between the two.
 An optional extra (`pip install -e '.[netket]'`): `import zoo` never imports
 NetKet; `import zoo.netket` does. A NetKet script switches in two lines:
 
-  model = zoo.netket.Model(zoo.FastARGRU(zoo.spin_half((4, 4), total_sz=0)),
+  model = zoo.netket.Model(zoo.FastARNNGRU(zoo.spin_half((4, 4), total_sz=0)),
                            hilbert)          # instead of nk.models.ARNN...
   sampler = zoo.netket.Sampler(hilbert)      # instead of nk.sampler.ARDirectSampler
   vstate = nk.vqs.MCState(sampler, model, n_samples=1024)

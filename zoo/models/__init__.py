@@ -9,12 +9,12 @@ from zoo.models.arnn import ARNN, ARNNSpec, normalize_log_psi
 from zoo.models.bundle import Model, Wavefunction
 from zoo.models.families import (CONSTRUCTORS, FAMILIES, FAMILY_FIELDS,
                                  FIELDS, MODELS, SIZE_DEPENDENT,
-                                 ARGRU, ARNNConv1D, ARNNConv2D, ARNNDense,
+                                 ARNNGRU, ARNNConv1D, ARNNConv2D, ARNNDense,
                                  ARNNGatedConv1D, ARNNGatedConv2D,
-                                 ARTransformer, FastARGRU, FastARNNConv1D,
+                                 ARNNTransformer, FastARNNGRU, FastARNNConv1D,
                                  FastARNNConv2D, FastARNNDense,
                                  FastARNNGatedConv1D, FastARNNGatedConv2D,
-                                 FastARTransformer, make_spec)
+                                 FastARNNTransformer, make_spec)
 from zoo.models.record import Family
 
 

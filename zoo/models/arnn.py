@@ -374,19 +374,19 @@ class DenseStack(MaskedStack):
 # The masked families' records (zoo.models.record): one body, three layers.
 RECORDS = (
     Family(
-        name="dense", slow="ARNNDense", fast="FastARNNDense", body=DenseStack,
+        name="dense", title="Dense", body=DenseStack,
         fields=MASKED, masked_widths=True, size_dependent=True, netket=True,
         summary="masked dense layers: every site sees every earlier one",
         example=dict(layers=3, features=4)),
     Family(
-        name="conv1d", slow="ARNNConv1D", fast="FastARNNConv1D",
+        name="conv1d", title="Conv1D",
         body=MaskedStack, fields=CONV + ("first_taps",),
         defaults=dict(first_taps="shifted"), masked_widths=True, netket=True,
         summary="masked causal convolutions on a chain",
         example=dict(layers=3, features=4, kernel_size=3,
                      kernel_dilation=(1, 2, 1))),
     Family(
-        name="conv2d", slow="ARNNConv2D", fast="FastARNNConv2D",
+        name="conv2d", title="Conv2D",
         body=MaskedStack, fields=CONV, two_d=True, masked_widths=True,
         netket=True, summary="masked causal convolutions on a 2D lattice",
         example=dict(layers=3, features=4, kernel_size=(2, 3),

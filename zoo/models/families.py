@@ -13,10 +13,15 @@ each takes. The built-in families:
   dense         ARNNDense, FastARNNDense        masked layers         raster
   conv1d        ARNNConv1D, FastARNNConv1D      masked convolutions   raster
   conv2d        ARNNConv2D, FastARNNConv2D      masked convolutions   raster
-  gru           ARGRU, FastARGRU                lattice GRUs          snake
-  transformer   ARTransformer, Fast...          attention, KV cache   raster
+  gru           ARNNGRU, FastARNNGRU            lattice GRUs          snake
+  transformer   ARNNTransformer, Fast...        attention, KV cache   raster
   gated_conv1d  ARNNGatedConv1D, Fast...        gated residual convs  raster
   gated_conv2d  ARNNGatedConv2D, Fast...        gated residual convs  raster
+
+Every family's constructors are `ARNN<title>` and `FastARNN<title>`
+(`Family.title`); `ARGRU`, `FastARGRU`, `ARTransformer` and
+`FastARTransformer` are the older names of the GRU's and the transformer's
+(`Family.aliases`), the same functions, kept for one release.
 
 The weight-shared families (all but dense) have parameters whose shapes do
 not depend on the lattice size: parameters made on L x L run on L' x L'.
@@ -349,8 +354,11 @@ FAMILIES: dict[str, Family] = _gather()
 # family name -> (slow constructor, fast twin).
 CONSTRUCTORS = {name: (_constructor(r, False), _constructor(r, True))
                 for name, r in FAMILIES.items()}
-# constructor name -> constructor.
+# constructor name -> constructor: `ARNN<title>` and `FastARNN<title>` of
+# every record, and the older names a record keeps (`Family.aliases`).
 MODELS = {f.__name__: f for pair in CONSTRUCTORS.values() for f in pair}
+MODELS.update({alias: f for name, r in FAMILIES.items() if r.aliases
+               for alias, f in zip(r.aliases, CONSTRUCTORS[name])})
 globals().update(MODELS)
 # The fields each family takes besides `hilbert` (and `fast`).
 FAMILY_FIELDS = {name: r.fields for name, r in FAMILIES.items()}
@@ -383,16 +391,16 @@ a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 FastARNNConv2D = MODELS["FastARNNConv2D"]
 """The conv2d family's fast (cached) twin,
 a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-ARGRU = MODELS["ARGRU"]
+ARNNGRU = MODELS["ARNNGRU"]
 """The gru family's slow twin (full passes),
 a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-FastARGRU = MODELS["FastARGRU"]
+FastARNNGRU = MODELS["FastARNNGRU"]
 """The gru family's fast (cached) twin,
 a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-ARTransformer = MODELS["ARTransformer"]
+ARNNTransformer = MODELS["ARNNTransformer"]
 """The transformer family's slow twin (full passes),
 a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
-FastARTransformer = MODELS["FastARTransformer"]
+FastARNNTransformer = MODELS["FastARNNTransformer"]
 """The transformer family's fast (cached) twin,
 a `Wavefunction` from `(hilbert, **fields)` (the fields: module doc)."""
 ARNNGatedConv1D = MODELS["ARNNGatedConv1D"]

@@ -138,15 +138,15 @@ class GatedConvBody(Body):
 # The gated families' records (zoo.models.record): one body, 1D and 2D.
 RECORDS = (
     Family(
-        name="gated_conv1d", slow="ARNNGatedConv1D",
-        fast="FastARNNGatedConv1D", body=GatedConvBody, fields=CONV,
+        name="gated_conv1d", title="GatedConv1D",
+        body=GatedConvBody, fields=CONV,
         residual=True,
         summary="gated residual masked convolutions on a chain",
         example=dict(layers=3, features=4, kernel_size=2,
                      kernel_dilation="wavenet")),
     Family(
-        name="gated_conv2d", slow="ARNNGatedConv2D",
-        fast="FastARNNGatedConv2D", body=GatedConvBody, fields=CONV,
+        name="gated_conv2d", title="GatedConv2D",
+        body=GatedConvBody, fields=CONV,
         two_d=True, residual=True,
         summary="gated residual masked convolutions on a 2D lattice",
         example=dict(layers=2, features=4, kernel_size=(2, 3)),

@@ -36,8 +36,9 @@ class Family:
   Attributes:
     name: the key configs use (`model.family`) and the Haiku module's name
       (`arnn_<name>/~/...`, so parameter paths follow it).
-    slow, fast: the names of its two constructors (full passes; the cached
-      one-site pass), e.g. "ARNNDense", "FastARNNDense".
+    title: the family in its constructors' names, one scheme for all:
+      `ARNN<title>` (full passes) and `FastARNN<title>` (the cached one-site
+      pass), e.g. "GRU": ARNNGRU, FastARNNGRU (`slow`, `fast`).
     body: the body class (the protocol in `zoo.models.arnn`).
     fields: the fields it takes besides `hilbert` and `fast`.
     defaults: defaults of its own fields (the shared ones' are in
@@ -56,11 +57,12 @@ class Family:
     summary: one line for the docs and `describe`.
     example: small fields the contract tests build it with.
     example_lattice: "chain" or "square": where the contract tests run it.
+    aliases: older names of its (slow, fast) constructors, still exported
+      and the same functions; they go in a later release.
   """
 
   name: str
-  slow: str
-  fast: str
+  title: str
   body: type
   fields: tuple[str, ...]
   defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -73,6 +75,17 @@ class Family:
   summary: str = ""
   example: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   example_lattice: str = "chain"
+  aliases: tuple[str, str] | None = None
+
+  @property
+  def slow(self) -> str:
+    """The name of its constructor of full passes."""
+    return "ARNN" + self.title
+
+  @property
+  def fast(self) -> str:
+    """The name of its cached twin's constructor."""
+    return "FastARNN" + self.title
 
   def __post_init__(self):
     unknown = set(self.defaults) - set(self.fields)

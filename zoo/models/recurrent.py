@@ -141,7 +141,8 @@ def _snake(hilbert) -> tuple[int, ...] | None:
 # The recurrent family's record (zoo.models.record).
 RECORDS = (
     Family(
-        name="gru", slow="ARGRU", fast="FastARGRU", body=RecurrentBody,
+        name="gru", title="GRU", aliases=("ARGRU", "FastARGRU"),
+        body=RecurrentBody,
         fields=COMMON + ("use_bias", "pbc"), defaults=dict(pbc=True),
         order=_snake,
         summary="stacked lattice GRUs in snake order",

@@ -168,7 +168,8 @@ def _norm(name: str) -> nn.LayerNorm:
 # The transformer's record (zoo.models.record).
 RECORDS = (
     Family(
-        name="transformer", slow="ARTransformer", fast="FastARTransformer",
+        name="transformer", title="Transformer",
+        aliases=("ARTransformer", "FastARTransformer"),
         body=TransformerBody, fields=COMMON + ("heads",),
         defaults=dict(heads=1), residual=True,
         summary="a causal decoder over the sites, KV-cached",
