@@ -277,7 +277,7 @@ def base_config(model: str, hamiltonian: dict, args, lattice: str = "chain",
   cfg.init = config_dict.ConfigDict()
   # Where the parameters start: "" (the model's initialization), a run's
   # workdir (its newest checkpoint) or "pretrained:NAME" (`python -m
-  # experiments.zoo pretrained`); the same weight-shared family, so a run
+  # experiments.catalog pretrained`); the same weight-shared family, so a run
   # can continue on a larger lattice (zoo.transfer).
   cfg.init["from"] = args.init
 

@@ -131,7 +131,7 @@ def define_config_flag(name: str = "config", default: str | None = None,
   `name:arg`, `path.py` or `path.py:arg`.
   """
   help_string = help_string or (
-      "config: a registered name (python -m experiments.zoo list), name:arg, "
+      "config: a registered name (python -m experiments.catalog list), name:arg, "
       "or path.py[:arg]; override fields with --%s.field=value" % name)
   holder = config_flags.DEFINE_config_file(
       name, None, help_string, flag_values=flag_values, lock_config=lock_config)

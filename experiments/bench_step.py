@@ -1,6 +1,6 @@
 r"""How long does a registered experiment's VMC step take? Prints figures.
 
-Each case is a registered experiment (`python -m experiments.zoo list`),
+Each case is a registered experiment (`python -m experiments.catalog list`),
 optionally with an argument and field overrides, separated by "|":
 
   python -m experiments.bench_step --cases=heisenberg_square_6x6

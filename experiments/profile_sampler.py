@@ -34,7 +34,7 @@ from zoo import build, registry, sampler, sharding
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "fast_arnn_conv2d:L=10,layers=3,features=16,kernel=(3,5),dtype=float32",
-                    "A registered model spec (`python -m experiments.zoo list`).")
+                    "A registered model spec (`python -m experiments.catalog list`).")
 flags.DEFINE_integer("batch", 1024, "Samples per call.")
 flags.DEFINE_integer("calls", 3, "Traced calls (the table is per call).")
 flags.DEFINE_integer("top", 25, "Ops to list, the most expensive first.")

@@ -27,7 +27,7 @@ import pytest
 import configs
 from configs import base, families
 import experiments
-from experiments import zoo as zoo_command
+from experiments import catalog
 import zoo
 from zoo import build, config_tools, registry
 
@@ -74,7 +74,7 @@ class RegisteredConfigTest(parameterized.TestCase):
     model = build.model(cfg)
     count = model.parameter_count()
     self.assertGreater(count, 0)
-    text = zoo_command.describe(cfg)
+    text = catalog.describe(cfg)
     self.assertIn(f"total: {count:,} parameters", text)
     self.assertIn(f"model: {model!r}", text)
     tiny = build.model(config_tools.shrink(cfg))
@@ -87,7 +87,7 @@ class RegisteredConfigTest(parameterized.TestCase):
     """The tiny run's samples lie in the space, the conditionals sum to one
     and the sampler's cached log-probabilities equal the slow full pass."""
     cfg = registry.get_config(name)
-    run = zoo_command.smoke_run(config_tools.shrink(cfg), n_samples=8)
+    run = catalog.smoke_run(config_tools.shrink(cfg), n_samples=8)
     hilbert = run.fast.hilbert
     n, k = hilbert.size, hilbert.local_size
     chex.assert_shape(run.samples, (8, n))
@@ -104,7 +104,7 @@ class RegisteredConfigTest(parameterized.TestCase):
     np.testing.assert_allclose(
         run.log_prob, run.slow.machine_pow * np.real(run.log_psi),
         rtol=0, atol=1e-10)
-    self.assertEqual(zoo_command.smoke_problems(run), [])
+    self.assertEqual(catalog.smoke_problems(run), [])
 
   def test_smoke_runs_cover_every_family(self):
     """Every family of the table has a registered name that runs end to end,
@@ -456,7 +456,7 @@ class PluginTest(absltest.TestCase):
                          capture_output=True, text=True, check=True)
     self.assertEqual(out.stdout.strip(), "[] True 2")
     out = subprocess.run(
-        [sys.executable, "-m", "experiments.zoo", "describe",
+        [sys.executable, "-m", "experiments.catalog", "describe",
          "--config=demo_small_conv1d:L=7", "--config.model.layers=2",
          "--config.model.kernel_dilation=wavenet"],
         env=env, cwd=ROOT, capture_output=True, text=True)
@@ -583,10 +583,10 @@ class ConfigFlagTest(absltest.TestCase):
 class CommandTest(absltest.TestCase):
 
   def test_list(self):
-    table, failures = zoo_command.list_table(NAMES)
+    table, failures = catalog.list_table(NAMES)
     self.assertEqual(failures, [])
     lines = table.splitlines()
-    self.assertEqual(lines[0].split(), list(zoo_command.LIST_HEADER))
+    self.assertEqual(lines[0].split(), list(catalog.LIST_HEADER))
     self.assertLen(lines, len(NAMES) + 2)
     row = next(line for line in lines
                if line.startswith("fast_arnn_conv1d_dilated "))
@@ -596,7 +596,7 @@ class CommandTest(absltest.TestCase):
 
   def test_describe(self):
     cfg = registry.get_config("fast_arnn_conv2d_dilated:L=4")
-    text = zoo_command.describe(cfg)
+    text = catalog.describe(cfg)
     self.assertIn("model.kernel_dilation = 'wavenet'", text)
     self.assertIn("dilation per layer: 1x1,2x2,4x4,8x8", text)
     self.assertRegex(text, r"arnn_conv2d/~/layer_1\s+kernel\s+\(2, 3, 16, 16\)\s+"
@@ -613,7 +613,7 @@ class CommandTest(absltest.TestCase):
               "  return cfg\n")
     out = open(os.devnull, "w")
     self.addCleanup(out.close)
-    failures = zoo_command.validate(
+    failures = catalog.validate(
         ["fast_arnn_conv1d:L=5", "no_such_config", bad_file], out=out)
     self.assertLen(failures, 2)
     self.assertStartsWith(

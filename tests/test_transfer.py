@@ -17,7 +17,7 @@ from experiments import grow
 from experiments import stages
 from experiments import vmc as launcher
 from experiments import workdir as workdir_lib
-from experiments import zoo as zoo_command
+from experiments import catalog
 from zoo import build, pretrained, registry, transfer, trees
 from zoo.physics import exact
 
@@ -96,9 +96,9 @@ class TransferTest(absltest.TestCase):
   def test_pretrained_round_trip(self):
     directory = os.path.join(self.dir, "zoo")
     os.makedirs(directory)
-    zoo_command.save_pretrained(self.source_dir, "tiny_gru", directory)
+    catalog.save_pretrained(self.source_dir, "tiny_gru", directory)
     with self.assertRaisesRegex(ValueError, "name='tiny_gru': .* exists"):
-      zoo_command.save_pretrained(self.source_dir, "tiny_gru", directory)
+      catalog.save_pretrained(self.source_dir, "tiny_gru", directory)
     self.assertEqual(pretrained.names(directory), ["tiny_gru"])
     trained = pretrained.load("tiny_gru", directory)
     self.assertAlmostEqual(trained.record["energy"], self.source.energy)

@@ -213,7 +213,7 @@ class Registry:
     shown = ", ".join(names[:_SHOWN_NAMES]) or "(none)"
     if len(names) > _SHOWN_NAMES:
       shown += (f", ... ({len(names)} in all: zoo.registry.names(), or "
-                "python -m experiments.zoo list)")
+                "python -m experiments.catalog list)")
     return f"unknown config name {name!r}; registered names: {shown}"
 
 

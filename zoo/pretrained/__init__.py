@@ -4,10 +4,10 @@ Each is two files in this folder: NAME.json, the experiment config that
 trained it and its record (energy, error, the exact or reference energy and
 its method, relative error, steps, wall time, machine), and
 NAME.npz, its parameters, each array under its tree path (`zoo.trees`).
-`python -m experiments.zoo pretrained` lists them; a run starts from one
+`python -m experiments.catalog pretrained` lists them; a run starts from one
 with `--config=EXPERIMENT:init=pretrained:NAME` (the argument `init`;
 `--config.init.from` cannot be a flag: `from` is a Python keyword), Python
-with `source(NAME)` or `load(NAME)`. `python -m experiments.zoo
+with `source(NAME)` or `load(NAME)`. `python -m experiments.catalog
 save_pretrained WORKDIR NAME` adds one from a finished run.
 """
 

@@ -1,11 +1,11 @@
 r"""The zoo command: list, describe and validate the registered configs.
 
-  python -m experiments.zoo list
-  python -m experiments.zoo describe fast_arnn_conv2d_dilated
-  python -m experiments.zoo describe fast_arnn_conv1d:L=64,features=32
-  python -m experiments.zoo describe \
+  python -m experiments.catalog list
+  python -m experiments.catalog describe fast_arnn_conv2d_dilated
+  python -m experiments.catalog describe fast_arnn_conv1d:L=64,features=32
+  python -m experiments.catalog describe \
       --config=configs/arnn_conv2d.py:fast=True,L=8 --config.model.features=32
-  python -m experiments.zoo validate [SPEC ...]
+  python -m experiments.catalog validate [SPEC ...]
 
 `list` prints one row per registered name; `describe` the resolved config and
 a per-module parameter table; `validate` builds each config at a tiny size
@@ -257,7 +257,7 @@ def describe(cfg, title: str = "") -> str:
 # ---------------------------------------------------------------------------
 # The command.
 
-USAGE = """usage: python -m experiments.zoo COMMAND
+USAGE = """usage: python -m experiments.catalog COMMAND
   list                   one row per registered config
   describe SPEC          a config and its parameters (or --config=SPEC
                          with --config.field=value overrides)
@@ -397,7 +397,7 @@ def flags_spec() -> str:
 
 
 def main():
-  """The entry point of `python -m experiments.zoo` and the console script.
+  """The entry point of `python -m experiments.catalog` and the console script.
 
   The flag is defined here, not at import, so that tests and other launchers
   may import this module next to their own `--config`.
