@@ -53,8 +53,8 @@ from zoo import nn
 from zoo import sampler as zoo_sampler
 from zoo import sharding
 from zoo.hilbert import Hilbert
-from zoo.models import bundle
-from zoo.models.bundle import Wavefunction
+from zoo.models import wavefunction as zoo_wavefunction
+from zoo.models.wavefunction import Wavefunction
 
 
 # ---------------------------------------------------------------------------
@@ -178,8 +178,8 @@ class Model:
       (`local_states`).
   """
 
-  def __init__(self, wavefunction: bundle.Model, hilbert):
-    if not isinstance(wavefunction, bundle.Model):
+  def __init__(self, wavefunction: zoo_wavefunction.Model, hilbert):
+    if not isinstance(wavefunction, zoo_wavefunction.Model):
       raise checks.FieldError("wavefunction", wavefunction,
                               "must be a zoo model (zoo.models.Model)")
     self.wavefunction = wavefunction

@@ -6,7 +6,7 @@ built-in ones by name, a family added by a body module's record through
 """
 
 from zoo.models.arnn import ARNN, ARNNSpec, normalize_log_psi
-from zoo.models.bundle import Model, Wavefunction
+from zoo.models.wavefunction import Model, Wavefunction
 from zoo.models.families import (CONSTRUCTORS, FAMILIES, FAMILY_FIELDS,
                                  FIELDS, MODELS, SIZE_DEPENDENT,
                                  ARNNGRU, ARNNConv1D, ARNNConv2D, ARNNDense,

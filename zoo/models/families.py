@@ -74,7 +74,7 @@ from zoo import checks
 from zoo import nn
 from zoo.hilbert import Hilbert
 from zoo.models.arnn import ARNNSpec, Body
-from zoo.models.bundle import Wavefunction
+from zoo.models.wavefunction import Wavefunction
 from zoo.models.record import Family
 
 PARAM_DTYPES = ("float32", "float64", "complex64", "complex128")

@@ -35,7 +35,7 @@ import numpy as np
 
 from zoo import checks
 from zoo.hilbert import Hilbert
-from zoo.models.bundle import LayerProbe, Model, Wavefunction
+from zoo.models.wavefunction import LayerProbe, Model, Wavefunction
 
 NAMES = ("translations", "point_group", "rotations", "reflections",
          "spin_flip")
