@@ -39,7 +39,7 @@ def layer_functions(kind, exclusive):
       for index in range(x.shape[1]):
         newest = index - 1 if exclusive else index
         # The cached pass is feature-major: [Fin, B] -> [Fout, B].
-        y = layer.update_site(x[:, max(newest, 0)].T, jnp.asarray(index))
+        y = layer.cached_step(x[:, max(newest, 0)].T, jnp.asarray(index))
         outputs.append(y.T)
       return jnp.stack(outputs, axis=1)
 
@@ -161,7 +161,7 @@ class AttentionTest(chex.TestCase):
 
       def cached(h):  # [B, T, F], position by position through the KV cache
         layer.init_cache(h.shape[0], h.shape[1])
-        return jnp.stack([layer.update_site(h[:, t].T, jnp.asarray(t)).T
+        return jnp.stack([layer.cached_step(h[:, t].T, jnp.asarray(t)).T
                           for t in range(h.shape[1])], axis=1)
 
       return layer, (layer, cached)

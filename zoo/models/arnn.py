@@ -24,12 +24,15 @@ gated bodies in their modules) is a `Body`, built inside the `ARNN`
 module, so its Haiku modules are named `arnn_<family>/~/...`. Like Haiku's
 `hk.RNNCore` (a full unroll, an initial state, one step) it has
 
-  logits(x [B, N]) -> z [B, N, K]          the full pass, in site order
-  init_cache(batch_size)                    the cache's initial state, as
-                                            Haiku state (zeros)
-  logits_at(x [B, N], step) -> z [K, B]     one cached step: site
-                                            order[step] from the sites
-                                            generated before it
+  logits(x [B, N]) -> z [B, N, K]           the full pass, in site order
+  init_cache(batch_size)                     the cache's initial state, as
+                                             Haiku state (zeros)
+  cached_step(x [B, N], step) -> z [K, B]    one cached step: site
+                                             order[step] from the sites
+                                             generated before it
+
+(`cached_step` is every layer's and body's name for its one cached step;
+the model's, normalized, is `conditional_log_psi`.)
 
 and declares, as data, what the speed machinery of local energies
 (zoo.vmc.local_energy, whose strategies hold their own speed constants)
@@ -267,7 +270,7 @@ class Body(abc.ABC):
     """The cache's initial state, as Haiku state."""
 
   @abc.abstractmethod
-  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+  def cached_step(self, x: jax.Array, index: jax.Array) -> jax.Array:
     """One cached step: z [K, B] of site order[index] (module doc)."""
 
 
@@ -319,7 +322,7 @@ class MaskedStack(Body):
     for i, layer in enumerate(self.layers):
       layer.init_cache(batch_size, self._in_features(i))
 
-  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+  def cached_step(self, x: jax.Array, index: jax.Array) -> jax.Array:
     # Each layer's cache takes site index - 1, the newest one generated.
     previous = jax.lax.dynamic_index_in_dim(
         x, jnp.maximum(index - 1, 0), axis=1, keepdims=False)  # [B]
@@ -328,7 +331,7 @@ class MaskedStack(Body):
     for i, layer in enumerate(self.layers):
       if i > 0:
         h = self.spec.activation(h)
-      h = layer.update_site(h, index)
+      h = layer.cached_step(h, index)
     return h
 
 
@@ -493,7 +496,7 @@ class ARNN(hk.Module):
     if not self.spec.fast:
       return jax.lax.dynamic_index_in_dim(
           self.conditionals_log_psi(x), site, axis=1, keepdims=False)
-    h = self.body.logits_at(x, index)  # [K, B]
+    h = self.body.cached_step(x, index)  # [K, B]
     hilbert = self.spec.hilbert
     if hilbert.total is not None:
       # The sum of the sites before `index`: the cached sum and the newest.

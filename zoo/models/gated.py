@@ -123,14 +123,14 @@ class GatedConvBody(Body):
     for gate in self.gates:
       gate.init_cache(batch_size, features)
 
-  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+  def cached_step(self, x: jax.Array, index: jax.Array) -> jax.Array:
     previous = jax.lax.dynamic_index_in_dim(
         x, jnp.maximum(index - 1, 0), axis=1, keepdims=False)  # [B]
-    h = self.input.update_site(
+    h = self.input.cached_step(
         previous.astype(self.spec.real_dtype)[None, :], index)  # [F, B]
     for gate, residual in zip(self.gates, self.residuals):
       h = h + residual.feature_major(
-          self._gate(gate.update_site(h, index), axis=0))
+          self._gate(gate.cached_step(h, index), axis=0))
     h = self.spec.activation(h).astype(self.spec.param_dtype)
     return self.readout.feature_major(h)
 

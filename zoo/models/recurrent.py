@@ -122,10 +122,10 @@ class RecurrentBody(Body):
     for layer in self.layers:
       layer.init_cache(batch_size)
 
-  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+  def cached_step(self, x: jax.Array, index: jax.Array) -> jax.Array:
     h = self._neighbour_inputs(x, index)  # [D K, B]
     for i, layer in enumerate(self.layers):
-      h = layer.update_site(h, index, self._in_features(i))
+      h = layer.cached_step(h, index, self._in_features(i))
     return self.readout.feature_major(
         h.astype(self.spec.param_dtype))  # [K, B]
 

@@ -143,7 +143,7 @@ class TransformerBody(Body):
     for block in self.blocks:
       block["attention"].init_cache(batch_size, self.spec.hilbert.size)
 
-  def logits_at(self, x: jax.Array, index: jax.Array) -> jax.Array:
+  def cached_step(self, x: jax.Array, index: jax.Array) -> jax.Array:
     previous = jax.lax.dynamic_index_in_dim(
         x, jnp.maximum(index - 1, 0), axis=1, keepdims=False)  # [B]
     token = self.embed.feature_major(self._onehot(previous).T)  # [F, B]
@@ -152,7 +152,7 @@ class TransformerBody(Body):
     h = h + self.position.feature_major(position)
     norm = lambda module, h: module(h.T).T  # layer norm over features
     for block in self.blocks:
-      h = h + block["attention"].update_site(
+      h = h + block["attention"].cached_step(
           norm(block["norm_attention"], h), index)
       mlp = jax.nn.gelu(block["mlp_in"].feature_major(
           norm(block["norm_mlp"], h)))

@@ -2,7 +2,7 @@
 
 `CausalSelfAttention` has the two faces of the masked layers: the full pass
 over a sequence, where position t attends to positions <= t, and a cached
-one-position pass, `update_site`, that writes the keys and values of the
+one-position pass, `cached_step`, that writes the keys and values of the
 new position into Haiku state (the KV cache) and attends over the cache,
 so that a sampling step costs O(T F) for the attention and O(F^2) for the
 projections instead of a pass over every earlier position (Vaswani et al.
@@ -100,7 +100,7 @@ class CausalSelfAttention(hk.Module):
     hk.set_state("keys", jnp.zeros(shape, dtype))
     hk.set_state("values", jnp.zeros(shape, dtype))
 
-  def update_site(self, h: jax.Array, t: jax.Array) -> jax.Array:
+  def cached_step(self, h: jax.Array, t: jax.Array) -> jax.Array:
     """Cached pass: h [F, B] at position t -> [F, B]; positions < t are in
     the cache."""
     batch = h.shape[-1]

@@ -7,7 +7,7 @@ order for 2D lattices.
 
 Every layer has two faces sharing one set of parameters:
   * `__call__(x)`: the full pass over all sites, used to evaluate log psi.
-  * `update_site(x_site, index)`: the cached pass used for sampling (fast
+  * `cached_step(x_site, index)`: the cached pass used for sampling (fast
     generation, Ramachandran et al. 2017, arXiv:1704.06001). It takes the
     newest input the output at `index` may see -- the input at site
     `index - 1` for an exclusive layer (ignored at index 0), at `index`
@@ -223,7 +223,7 @@ class MaskedDense1D(_MaskedLayer):
     hk.set_state("inputs", jnp.zeros(
         (self.n_sites, in_features, batch_size), self.param_dtype))
 
-  def update_site(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
+  def cached_step(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
     """x_site [Fin, B], index scalar -> output at site `index` [Fout, B]."""
     inputs = hk.get_state("inputs")  # [N, Fin, B]
     if self.exclusive:
@@ -351,7 +351,7 @@ class MaskedConv1D(_MaskedLayer):
     hk.set_state("line", jnp.zeros(
         (length * self.features, batch_size), self.param_dtype))
 
-  def update_site(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
+  def cached_step(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
     """x_site [Fin, B], index scalar -> output at site `index` [Fout, B].
 
     The newest input (site index - 1 if exclusive, else index) feeds the
@@ -587,7 +587,7 @@ class MaskedConv2D(_MaskedLayer):
     r, c = index // self.width, index % self.width
     return (r % self.ring_rows, c % dw, c // dw + self.kernel_size[1] // 2, 0, 0)
 
-  def update_site(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
+  def cached_step(self, x_site: jax.Array, index: jax.Array) -> jax.Array:
     """x_site [Fin, B], index scalar (raster) -> output at `index` [Fout, B].
 
     The newest input adds its share to every output it feeds (one matmul

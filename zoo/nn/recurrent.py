@@ -43,7 +43,7 @@ Every face runs the same step, one product of the three blocks' weights
 stacked ([W_a; W_z; [0, W_m]], `fused`) with v (the products are small, so
 one call instead of two pays). The full pass (`__call__`, a layer's own
 inputs at every step) scans it over the sites; the cached pass
-(`update_site`) takes one step with the states in Haiku state, one buffer
+(`cached_step`) takes one step with the states in Haiku state, one buffer
 of slots: a ring of the last R steps' states, on periodic lattices the
 states of the first steps (which the last row and the end of a chain read
 back), a slot that stays zero (what an absent neighbour reads) and one
@@ -353,7 +353,7 @@ class LatticeGRU(hk.Module):
   def init_cache(self, batch_size: int) -> None:
     hk.set_state("buffer", self.empty_buffer(batch_size))
 
-  def update_site(self, own: jax.Array, t: jax.Array,
+  def cached_step(self, own: jax.Array, t: jax.Array,
                   in_features: int) -> jax.Array:
     """The cached pass: own input [I, B] at step t -> h [F, B]; the states
     of the steps before t are in the cache."""
