@@ -168,6 +168,27 @@ EXPERIMENTS = {
         L=4, steps=600, samples=1024, lr=0.1, diag_shift=1e-3),
 }
 
+# Staged recipes (`experiments.stages`; `python -m experiments.stages
+# --config=NAME` with no --stage runs the row's): each stage the overrides
+# of the row it starts from. The plain model at 256 samples a step with
+# minSR, then the same weights averaged over the point group and the spin
+# flip (16 elements) at a lower rate: symmetries in a last stage, as Moss et
+# al. 2025 (arXiv:2502.17144) train their 2D GRUs.
+STAGES = {
+    "heisenberg_square_6x6": (
+        "vmc.n_samples=256 vmc.budget=35m vmc.steps=100000 "
+        "vmc.eval_samples=16384 optimizer.sr.solver=minsr",
+        "model.symmetries=point_group,spin_flip vmc.n_samples=256 "
+        "vmc.budget=18m vmc.steps=100000 vmc.eval_samples=16384 "
+        "optimizer.sr.solver=minsr optimizer.learning_rate=0.01"),
+    "j1j2_square_4x4": (
+        "vmc.n_samples=256 vmc.budget=20m vmc.steps=100000 "
+        "vmc.eval_samples=16384 optimizer.sr.solver=minsr",
+        "model.symmetries=point_group,spin_flip vmc.n_samples=256 "
+        "vmc.budget=8m vmc.steps=100000 vmc.eval_samples=16384 "
+        "optimizer.sr.solver=minsr optimizer.learning_rate=0.01"),
+}
+
 # The lattice of a row (its optional key `lattice`): L sites or L x L.
 LATTICES = ("chain", "square")
 

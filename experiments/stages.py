@@ -1,12 +1,14 @@
 r"""Staged training: each stage a few overrides of one experiment, each
 starting from the last stage's parameters.
 
+  python -m experiments.stages --config=heisenberg_square_6x6
   python -m experiments.stages --config=heisenberg_square_6x6 \
       --stage="vmc.n_samples=256 vmc.budget=35m optimizer.sr.solver=minsr" \
       --stage="model.symmetries=point_group,spin_flip vmc.budget=18m
                vmc.n_samples=256 optimizer.learning_rate=0.01"
 
-A stage is `section.field=value` overrides of `--config` (and of its
+Without `--stage`, the stages `configs.experiments.STAGES` registers for
+the experiment run. A stage is `section.field=value` overrides of `--config` (and of its
 `--config.section.field=value` overrides), separated by spaces; a value is
 read as a Python literal (`0.01`, `(6, 6)`, `None`) or else kept as a
 string (`35m`, `point_group,spin_flip`). A stage may change anything a
@@ -38,6 +40,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from configs import experiments as experiment_configs
 import experiments
 from experiments import runtime
 from experiments import vmc as launcher
@@ -143,6 +146,21 @@ def run_stages(cfg, stages: Sequence[Mapping[str, object]], workdir: str,
   return records
 
 
+def registered_stages(spec: str) -> tuple[str, ...]:
+  """The stages `configs.experiments.STAGES` registers for the experiment
+  of `spec` (its arguments apply to every stage).
+
+  Raises:
+    zoo.checks.FieldError: none are registered for it.
+  """
+  name = launcher.config_name(spec)
+  if name not in experiment_configs.STAGES:
+    raise checks.FieldError(
+        "stage", None, f"give one --stage or more: {name!r} has no registered "
+        f"stages (those that do: {', '.join(experiment_configs.STAGES)})")
+  return experiment_configs.STAGES[name]
+
+
 def run_command(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -152,8 +170,8 @@ def run_command(argv: Sequence[str]) -> None:
       "workdirs", "stages-" + launcher.config_name(spec))
   with experiments.clean_errors(ValueError, FloatingPointError,
                                 traceback=flags.FLAGS.traceback):
-    stages = [parse_stage(text, f"stage[{i}]")
-              for i, text in enumerate(flags.FLAGS.stage)]
+    texts = flags.FLAGS.stage or registered_stages(spec)
+    stages = [parse_stage(text, f"stage[{i}]") for i, text in enumerate(texts)]
     records = run_stages(flags.FLAGS.config, stages, workdir,
                          mesh=sharding.batch_mesh())
   if runtime.is_main_process():
@@ -165,7 +183,8 @@ def main():
   experiments.define_config_flag("config")
   flags.DEFINE_multi_string(
       "stage", None, "one stage: section.field=value overrides separated by "
-      "spaces; repeat the flag for each stage, in order", required=True)
+      "spaces; repeat the flag for each stage, in order; default: the "
+      "stages configs.experiments.STAGES registers for --config")
   flags.DEFINE_string("workdir", None, "the stages' parent directory; "
                       "default workdirs/stages-<config name>")
   experiments.define_traceback_flag()

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 
+from configs import experiments as experiment_configs
 from experiments import grow
 from experiments import stages
 from experiments import vmc as launcher
@@ -165,6 +166,19 @@ class StageTest(absltest.TestCase):
                           ("vmc.steps=1 vmc.steps=2", "sets vmc.steps twice")):
       with self.assertRaisesRegex(ValueError, message):
         stages.parse_stage(text)
+
+  def test_registered_stages_apply_to_their_experiments(self):
+    self.assertNotEmpty(experiment_configs.STAGES)
+    for name, texts in experiment_configs.STAGES.items():
+      cfg = experiment_configs.get_config_of(name, None)
+      for text in texts:
+        stage = stages.stage_config(cfg, stages.parse_stage(text), "")
+        build.learning_rate(stage)  # the optimizer's and the vmc's fields
+        build.model(stage)
+      self.assertEqual(stages.registered_stages(name + ":L=4"), texts)
+    with self.assertRaisesRegex(ValueError, "'tfim_chain_fast_dense' has no "
+                                "registered stages"):
+      stages.registered_stages("tfim_chain_fast_dense")
 
   def test_a_stage_names_its_bad_field(self):
     cfg = gru_config(4)
