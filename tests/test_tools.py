@@ -2,12 +2,17 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 from absl.testing import absltest
+import numpy as np
 import pytest
+
+from experiments import compare_runs
+from experiments import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,6 +23,47 @@ def run(*args: str) -> str:
   if result.returncode:
     raise AssertionError(f"{args} exited {result.returncode}:\n{result.stderr[-3000:]}")
   return result.stdout
+
+
+class CompareRunsTest(absltest.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp(prefix="compare-")
+    self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+
+  def _workdir(self, errors, wall_per_step, final):
+    path = tempfile.mkdtemp(dir=self.dir)
+    rows = [dict(step=i, relative_error=e, wall_s=(i + 1) * wall_per_step)
+            for i, e in enumerate(errors)]
+    with open(os.path.join(path, workdir_lib.METRICS_FILE), "w") as f:
+      f.write(workdir_lib.metric_lines(rows))
+    with open(os.path.join(path, workdir_lib.RESULT_FILE), "w") as f:
+      json.dump(dict(steps=len(errors), relative_error=final,
+                     wall_s=len(errors) * wall_per_step + 10.0), f)
+    return path
+
+  def test_stages_join_and_marks_read_within_a_stage(self):
+    plain = self._workdir([0.3, 0.2, 0.1, 0.1], 60.0, 0.09)  # ends at 250 s
+    symmetric = self._workdir([0.01, 0.02], 60.0, 0.015)  # 130 s more
+    run = compare_runs.load_run([plain, symmetric])
+    self.assertEqual([r["step"] for r in run["rows"]], [0, 1, 2, 3, 4, 5])
+    self.assertEqual([r["wall_s"] for r in run["rows"]][3:],
+                     [240.0, 310.0, 370.0])
+    self.assertEqual((run["steps"], run["wall_s"]), (6, 380.0))
+    errors = compare_runs.smoothed(run["rows"], window=3)
+    # The median never reaches back across the stage boundary.
+    np.testing.assert_allclose(errors, [0.3, 0.25, 0.2, 0.1, 0.01, 0.015])
+    self.assertEqual(compare_runs.at_mark(run, errors, 130.0), 0.25)
+    self.assertEqual(compare_runs.at_mark(run, errors, 375.0), 0.015)
+    self.assertIsNone(compare_runs.at_mark(run, errors, 400.0))  # ended
+    text = compare_runs.table({"staged": run}, [130.0, 400.0], window=3)
+    self.assertEqual(text.splitlines()[2],
+                     "| staged | 6 | 6.3 min | 1.50e-02 | 2.5e-01 |  |")
+    with self.assertRaisesRegex(ValueError, "holds no metrics.jsonl"):
+      compare_runs.load_run([tempfile.mkdtemp(dir=self.dir)])
+    with self.assertRaisesRegex(ValueError, "must be LABEL=WORKDIR"):
+      compare_runs.parse_run("no label")
 
 
 @pytest.mark.slow
