@@ -36,6 +36,8 @@ from ml_collections import config_flags
 import numpy as np
 
 import experiments
+from experiments import grow
+from experiments import stages
 from experiments import workdir as workdir_lib
 from zoo import build, checks, config_tools, registry, sampler
 from zoo import pretrained as zoo_pretrained
@@ -301,7 +303,11 @@ def save_pretrained(workdir: str, name: str, directory: str | None = None
                     ) -> str:
   """Writes a finished run (config.json, result.json, the newest
   checkpoint's parameters) as the trained model `name`; returns the json
-  path. Refuses a name that is taken (nothing is overwritten)."""
+  path. Refuses a name that is taken (nothing is overwritten).
+
+  The workdir of `experiments.stages` (or `experiments.grow`) gives its last
+  stage's model and energy, with the steps and wall time of all its stages
+  and each stage's overrides (`stages`)."""
   directory = directory or os.path.dirname(zoo_pretrained.__file__)
   if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
     raise ValueError(f"name={name!r}: must be lowercase letters, digits "
@@ -310,6 +316,9 @@ def save_pretrained(workdir: str, name: str, directory: str | None = None
   taken = [p for p in paths if os.path.exists(p)]
   if taken:
     raise ValueError(f"name={name!r}: {taken[0]} exists; pick another name")
+  stage_records = _stage_records(workdir)
+  if stage_records:
+    workdir = stage_records[-1]["workdir"]
   result_path = os.path.join(workdir, workdir_lib.RESULT_FILE)
   if not os.path.exists(result_path):
     raise ValueError(f"{workdir} holds no {workdir_lib.RESULT_FILE}: the "
@@ -318,12 +327,29 @@ def save_pretrained(workdir: str, name: str, directory: str | None = None
     record = json.load(f)
   cfg, arrays = workdir_lib.load_params(workdir)
   record.pop("summary", None)
+  if stage_records:
+    record["steps"] = sum(r["steps"] for r in stage_records)
+    record["wall_s"] = sum(r["wall_s"] for r in stage_records)
+    record["stages"] = [dict(stage=r["stage"], overrides=r["overrides"],
+                             steps=r["steps"], wall_s=r["wall_s"],
+                             relative_error=r.get("relative_error"))
+                        for r in stage_records]
   record["machine"] = _machine()
   record["config"] = json.loads(cfg.to_json())
   workdir_lib.atomic_write(paths[1], lambda f: np.savez_compressed(f, **arrays))
   workdir_lib.atomic_write(
       paths[0], lambda f: f.write(json.dumps(record, indent=1) + "\n"), "w")
   return paths[0]
+
+
+def _stage_records(workdir: str) -> list[dict] | None:
+  """The stages' records of a stages (or grow) workdir, or None."""
+  for record in (stages.RECORD, grow.RECORD):
+    path = os.path.join(workdir, record)
+    if os.path.exists(path):
+      with open(path) as f:
+        return json.load(f)
+  return None
 
 
 def _machine() -> str:

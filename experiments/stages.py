@@ -130,13 +130,11 @@ def run_stages(cfg, stages: Sequence[Mapping[str, object]], workdir: str,
     result_path = os.path.join(here, workdir_lib.RESULT_FILE)
     if os.path.exists(result_path):
       logging.info("Stage %s is done in %s", name, here)
-      with open(result_path) as f:
-        result = json.load(f)
     else:
       logging.info("Stage %s in %s, from %r", name, here, start_from)
-      result = launcher.train(stage, here, mesh=mesh)
-      result = {k: v for k, v in result._asdict().items() if k != "state"}
-      result["summary"] = launcher.Result(state=None, **result).summary()
+      launcher.train(stage, here, mesh=mesh)
+    with open(result_path) as f:  # the result with its wall time
+      result = json.load(f)
     records.append(dict(stage=name, workdir=here,
                         overrides={k: repr(v) for k, v in overrides.items()},
                         **result))

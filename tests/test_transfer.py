@@ -151,6 +151,18 @@ class TransferTest(absltest.TestCase):
       again = stages.run_stages(gru_config(4), plan, workdir)
     self.assertEqual([r["energy"] for r in again],
                      [r["energy"] for r in records])
+    # Saved as a trained model: the last stage's, with every stage's steps.
+    directory = os.path.join(self.dir, "zoo_of_stages")
+    os.makedirs(directory)
+    catalog.save_pretrained(workdir, "staged", directory)
+    saved = pretrained.load("staged", directory)
+    self.assertEqual(saved.record["energy"], records[1]["energy"])
+    self.assertEqual(saved.record["steps"], 2)
+    self.assertAlmostEqual(saved.record["wall_s"],
+                           records[0]["wall_s"] + records[1]["wall_s"])
+    self.assertEqual([s["stage"] for s in saved.record["stages"]],
+                     ["stage1", "stage2"])
+    self.assertEqual(saved.config.model.symmetries, "translations")
 
 
 class StageTest(absltest.TestCase):
