@@ -21,10 +21,7 @@ VARIANTS = {
                                      dilation="wavenet"),
     "fast_arnn_conv1d_pyramid": dict(fast=True, features=("pyramid", 32)),
     "fast_arnn_conv1d_log": dict(fast=True, layers=5, features=("log", 64)),
-    "fast_arnn_conv1d_complex": dict(fast=True, dtype="complex128"),
-    "fast_arnn_conv1d_spin_one": dict(fast=True, hilbert="spin_one"),
     # Bosons with up to 3 per site, e.g. for the Bose-Hubbard chain.
-    "fast_arnn_conv1d_fock": dict(fast=True, hilbert="fock", n_max=3),
 }
 
 

@@ -20,10 +20,7 @@ VARIANTS = {
     "fast_arnn_conv2d_dilated": dict(fast=True, kernel=(2, 3),
                                      dilation="wavenet"),
     "fast_arnn_conv2d_pyramid": dict(fast=True, features=("pyramid", 32)),
-    "fast_arnn_conv2d_complex": dict(fast=True, dtype="complex128"),
-    "fast_arnn_conv2d_spin_one": dict(fast=True, hilbert="spin_one"),
     # Bosons with up to 2 per site, e.g. for the Bose-Hubbard square lattice.
-    "fast_arnn_conv2d_fock": dict(fast=True, hilbert="fock", n_max=2),
 }
 
 

@@ -18,7 +18,6 @@ VARIANTS = {
                                     features=("pyramid", 64)),
     "fast_arnn_dense_explicit": dict(fast=True, layers=4,
                                      features=(32, 16, 8)),
-    "fast_arnn_dense_complex": dict(fast=True, dtype="complex128"),
 }
 
 

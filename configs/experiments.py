@@ -85,7 +85,7 @@ EXPERIMENTS = {
     # Frustrated: the Marshall rotation does not fix the signs, so the
     # parameters are complex and learn the phases.
     "j1j2_square_fast_conv2d": dict(
-        model="fast_arnn_conv2d_complex", lattice="square",
+        model="fast_arnn_conv2d:dtype=complex128", lattice="square",
         hamiltonian=dict(kind="j1j2", J1=1.0, J2=0.5, marshall_sign=True),
         L=4, steps=1000, samples=1024, lr=0.05, diag_shift=1e-3),
     # Dense rows (no weight sharing): every conditional has weights of its
@@ -153,17 +153,17 @@ EXPERIMENTS = {
     # J1-J2 at J2 = 0.5 with a complex GRU (its output layer learns the
     # phases the Marshall rotation leaves), in S^z = 0.
     "j1j2_square_4x4": dict(
-        model="fast_gru_complex:features=16", lattice="square", total=0,
+        model="fast_gru:dtype=complex128,features=16", lattice="square", total=0,
         hamiltonian=dict(kind="j1j2", J1=1.0, J2=0.5, marshall_sign=True),
         L=4, steps=300, samples=1024, lr=0.05, schedule="cosine",
         diag_shift=1e-3, eval_samples=16384),
     "j1j2_square_6x6": dict(
-        model="fast_gru_complex:features=16", lattice="square", total=0,
+        model="fast_gru:dtype=complex128,features=16", lattice="square", total=0,
         hamiltonian=dict(kind="j1j2", J1=1.0, J2=0.5, marshall_sign=True),
         L=6, steps=150, samples=1024, lr=0.05, schedule="cosine",
         diag_shift=1e-3, eval_samples=16384),
     "j1j2_square_fast_dense": dict(
-        model="fast_arnn_dense_complex:layers=2,features=16", lattice="square",
+        model="fast_arnn_dense:dtype=complex128,layers=2,features=16", lattice="square",
         hamiltonian=dict(kind="j1j2", J1=1.0, J2=0.5, marshall_sign=True),
         L=4, steps=600, samples=1024, lr=0.1, diag_shift=1e-3),
 }

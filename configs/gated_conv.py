@@ -25,16 +25,10 @@ VARIANTS = {
     "fast_gated_conv1d_deep": dict(
         fast=True, L=64, layers=16,
         dilation=(1, 2, 4, 8, 16, 32) * 2 + (1, 2, 4, 8)),
-    "fast_gated_conv1d_complex": dict(fast=True, dtype="complex128"),
-    "fast_gated_conv1d_spin_one": dict(fast=True, hilbert="spin_one"),
-    "fast_gated_conv1d_sz0": dict(fast=True, total="0"),
     "gated_conv2d": SQUARE,
     "fast_gated_conv2d": dict(SQUARE, fast=True),
     "fast_gated_conv2d_deep": dict(SQUARE, fast=True, layers=12),
     "fast_gated_conv2d_medium": dict(SQUARE, fast=True, features=32),
-    "fast_gated_conv2d_complex": dict(SQUARE, fast=True, dtype="complex128"),
-    "fast_gated_conv2d_spin_one": dict(SQUARE, fast=True, hilbert="spin_one"),
-    "fast_gated_conv2d_sz0": dict(SQUARE, fast=True, total="0"),
 }
 
 

@@ -21,9 +21,6 @@ VARIANTS = {
     "fast_gru_medium": dict(fast=True, features=32),
     "fast_gru_chain": dict(fast=True, lattice="chain", L=32),
     "fast_gru_open": dict(fast=True, pbc=False),
-    "fast_gru_complex": dict(fast=True, dtype="complex128"),
-    "fast_gru_spin_one": dict(fast=True, hilbert="spin_one"),
-    "fast_gru_sz0": dict(fast=True, total="0"),
 }
 
 

@@ -19,9 +19,6 @@ VARIANTS = {
     "fast_transformer": dict(fast=True),
     "fast_transformer_square": dict(fast=True, lattice="square", L=6),
     "fast_transformer_medium": dict(fast=True, features=32, heads=4),
-    "fast_transformer_complex": dict(fast=True, dtype="complex128"),
-    "fast_transformer_spin_one": dict(fast=True, hilbert="spin_one"),
-    "fast_transformer_sz0": dict(fast=True, total="0"),
 }
 
 

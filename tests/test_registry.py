@@ -43,13 +43,14 @@ BUILTINS = {name: (module.__name__.rpartition(".")[2], diff)
 # end: the fast twin samples, the slow twin evaluates. Spread over dtypes,
 # spaces and a sector; `test_smoke_runs_cover_every_family` keeps it whole.
 SMOKE_RUNS = ("fast_arnn_dense", "fast_arnn_conv1d_dilated",
-              "fast_arnn_conv2d_complex", "fast_gru_sz0",
-              "fast_transformer_spin_one", "fast_gated_conv1d_complex",
-              "fast_gated_conv2d", "tfim_chain_fast_dense")
+              "fast_arnn_conv2d:dtype=complex128", "fast_gru:total=0",
+              "fast_transformer:hilbert=spin_one",
+              "fast_gated_conv1d:dtype=complex128", "fast_gated_conv2d",
+              "tfim_chain_fast_dense")
 
 
 def _named(names):
-  return [(name, name) for name in names]
+  return [(name.replace(":", "_").replace("=", "_"), name) for name in names]
 
 
 def _leaves(cfg, prefix=""):
@@ -150,12 +151,18 @@ class RegisteredConfigTest(parameterized.TestCase):
     self.assertEqual(spec("fast_arnn_conv1d").features, (16, 16, 16, 2))
     self.assertEqual(spec("fast_arnn_conv1d_pyramid").features, (32, 22, 12, 2))
     self.assertEqual(spec("fast_arnn_dense_explicit").features, (32, 16, 8, 2))
-    kinds = {name: registry.get_config(name).hilbert.kind for name in BUILTINS}
-    self.assertIn("spin_one", kinds.values())
-    self.assertIn("fock", kinds.values())
-    self.assertTrue(any(jnp.issubdtype(jnp.dtype(m.spec.param_dtype),
-                                       jnp.complexfloating)
-                        for m in models.values()))
+    # The dtype, the local space and the sector are arguments of any name.
+    for name in BUILTINS:
+      self.assertNotRegex(name, r"_(complex|spin_one|fock|sz0)$")
+    for spec, local_size, total, dtype in (
+        ("fast_gru:dtype=complex128", 2, None, np.complex128),
+        ("fast_transformer:hilbert=spin_one", 3, None, np.float64),
+        ("fast_arnn_conv1d:hilbert=fock,n_max=3", 4, None, np.float64),
+        ("fast_gated_conv2d:total=0", 2, 0.0, np.float64)):
+      model = build.model(registry.get_config(spec))
+      self.assertEqual((model.hilbert.local_size, model.hilbert.total,
+                        np.dtype(model.spec.param_dtype)),
+                       (local_size, total, np.dtype(dtype)), spec)
     for name, model in models.items():
       self.assertEqual(model.is_fast, name.startswith("fast_"), name)
 
@@ -534,7 +541,7 @@ class BuildTest(parameterized.TestCase):
     cfg.hilbert.total = 0
     tiny = config_tools.shrink(cfg)
     self.assertEqual((tiny.lattice.shape, tiny.hilbert.total), ((3, 3), -1.0))
-    fock = registry.get_config("fast_arnn_conv1d_fock:L=10")
+    fock = registry.get_config("fast_arnn_conv1d:hilbert=fock,n_max=3,L=10")
     fock.hilbert.total = 25
     tiny = config_tools.shrink(fock)  # 6 sites of n_max 2
     self.assertEqual(build.model(tiny).hilbert.total, 12.0)
@@ -544,7 +551,8 @@ class BuildTest(parameterized.TestCase):
     self.assertEqual(tiny.lattice.shape, (config_tools.TINY_SITES_1D,))
     self.assertEqual(build.model(tiny).spec.features, (4, 4, 2))
     tiny = config_tools.shrink(
-        registry.get_config("fast_arnn_conv2d_fock:L=10,layers=6"))
+        registry.get_config("fast_arnn_conv2d:hilbert=fock,n_max=2,L=10,"
+                            "layers=6"))
     self.assertEqual(tiny.lattice.shape, (3, 3))
     self.assertEqual(tiny.hilbert.n_max, 2)
     self.assertEqual(tiny.model.layers, 3)
