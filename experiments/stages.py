@@ -136,7 +136,7 @@ def run_stages(cfg, stages: Sequence[Mapping[str, object]], workdir: str,
     with open(result_path) as f:  # the result with its wall time
       result = json.load(f)
     records.append(dict(stage=name, workdir=here,
-                        overrides={k: repr(v) for k, v in overrides.items()},
+                        overrides=dict(overrides),
                         **result))
     workdir_lib.atomic_write(os.path.join(workdir, record), lambda f: f.write(
         json.dumps(records, indent=1, default=str) + "\n"), "w")
