@@ -283,6 +283,10 @@ def run(prepared: Run, stop_after: int | None = None) -> Result:
     logging.info("%s  %.2f steps/s  ETA %s", message, rate,
                  _format_seconds(left))
 
+  if write and steps == 0:
+    # An evaluation only: its parameters are checkpointed all the same, so
+    # a later run or stage can start from them and save_pretrained find them.
+    workdir_lib.save_checkpoint(workdir, state, cfg.log.keep_checkpoints)
   eval_key = jax.random.fold_in(key, EVAL_STREAM)
   final = jax.device_get(prepared.experiment.evaluate(state.params, eval_key))
   energy, error, variance = map(float, final)
