@@ -18,17 +18,13 @@ the lattice this way is how Moss et al. 2025 (arXiv:2502.17144) reach
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
-from absl import app
 from absl import flags
 
 import experiments
-from experiments import runtime
 from experiments import stages as stages_lib
-from experiments import vmc as launcher
-from zoo import checks, sharding
+from zoo import checks
 
 STAGE = "L{}"  # a stage's workdir under --workdir
 RECORD = "grow.json"
@@ -58,21 +54,20 @@ def grow(cfg, sizes: Sequence[int], workdir: str,
   return [dict(size=size, **record) for size, record in zip(sizes, records)]
 
 
+def _ints(name: str, values: Sequence[str]) -> list[int]:
+  try:
+    return [int(v) for v in values]
+  except ValueError:
+    raise checks.FieldError(name, ",".join(values),
+                            "must be integers separated by commas") from None
+
+
 def run_command(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  runtime.setup()
-  spec = experiments.config_spec(flags.FLAGS["config"])
-  workdir = flags.FLAGS.workdir or os.path.join(
-      "workdirs", "grow-" + launcher.config_name(spec))
-  with experiments.clean_errors(ValueError, FloatingPointError,
-                                traceback=flags.FLAGS.traceback):
-    records = grow(flags.FLAGS.config, [int(s) for s in flags.FLAGS.sizes],
-                   workdir, [int(s) for s in flags.FLAGS.steps] or None,
-                   mesh=sharding.batch_mesh())
-  if runtime.is_main_process():
-    for record in records:
-      print(f"L={record['size']}: {record['summary']}", flush=True)
+  stages_lib.command(
+      argv, "grow", lambda spec, workdir, mesh: grow(
+          flags.FLAGS.config, _ints("sizes", flags.FLAGS.sizes), workdir,
+          _ints("steps", flags.FLAGS.steps) or None, mesh=mesh),
+      lambda record: f"L={record['size']}")
 
 
 def main():

@@ -34,7 +34,7 @@ import ast
 import copy
 import json
 import os
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from absl import app
 from absl import flags
@@ -159,22 +159,33 @@ def registered_stages(spec: str) -> tuple[str, ...]:
   return experiment_configs.STAGES[name]
 
 
-def run_command(argv: Sequence[str]) -> None:
+def command(argv: Sequence[str], prefix: str, train_stages: Callable,
+            label: Callable[[dict], str]) -> None:
+  """The command of a staged launcher (this one, `experiments.grow`):
+  `train_stages(spec, workdir, mesh)` -> the stages' records, then one line
+  a stage, `label(record): summary`. The workdir defaults to
+  workdirs/<prefix>-<config name>."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   runtime.setup()
   spec = experiments.config_spec(flags.FLAGS["config"])
   workdir = flags.FLAGS.workdir or os.path.join(
-      "workdirs", "stages-" + launcher.config_name(spec))
+      "workdirs", f"{prefix}-" + launcher.config_name(spec))
   with experiments.clean_errors(ValueError, FloatingPointError,
                                 traceback=flags.FLAGS.traceback):
-    texts = flags.FLAGS.stage or registered_stages(spec)
-    stages = [parse_stage(text, f"stage[{i}]") for i, text in enumerate(texts)]
-    records = run_stages(flags.FLAGS.config, stages, workdir,
-                         mesh=sharding.batch_mesh())
+    records = train_stages(spec, workdir, sharding.batch_mesh())
   if runtime.is_main_process():
     for record in records:
-      print(f"{record['stage']}: {record['summary']}", flush=True)
+      print(f"{label(record)}: {record['summary']}", flush=True)
+
+
+def run_command(argv: Sequence[str]) -> None:
+  def train_stages(spec, workdir, mesh):
+    texts = flags.FLAGS.stage or registered_stages(spec)
+    stages = [parse_stage(text, f"stage[{i}]") for i, text in enumerate(texts)]
+    return run_stages(flags.FLAGS.config, stages, workdir, mesh=mesh)
+
+  command(argv, "stages", train_stages, lambda record: record["stage"])
 
 
 def main():
