@@ -4,6 +4,8 @@ experiments.grow, experiments.stages)."""
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from unittest import mock
 
@@ -191,6 +193,24 @@ class StageTest(absltest.TestCase):
     with self.assertRaisesRegex(ValueError, "'tfim_chain_fast_dense' has no "
                                 "registered stages"):
       stages.registered_stages("tfim_chain_fast_dense")
+
+  @pytest.mark.slow
+  def test_the_commands_refuse_in_one_line(self):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for args, message in (
+        (("experiments.stages", "--config=tfim_chain_fast_dense"),
+         "error: stage=None: give one --stage or more: "
+         "'tfim_chain_fast_dense' has no registered stages"),
+        (("experiments.stages", "--config=heisenberg_square_6x6",
+          "--stage=vmc.stepz=3"),
+         "error: vmc.stepz=3: is not a known field"),
+        (("experiments.grow", "--config=heisenberg_square_6x6",
+          "--sizes=4,x"),
+         "error: sizes='4,x': must be integers separated by commas")):
+      done = subprocess.run([sys.executable, "-m", *args], cwd=root,
+                            capture_output=True, text=True, timeout=300)
+      self.assertEqual(done.returncode, 1, done.stderr)
+      self.assertStartsWith(done.stderr.strip().splitlines()[-1], message)
 
   def test_a_stage_names_its_bad_field(self):
     cfg = gru_config(4)
