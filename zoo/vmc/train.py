@@ -469,10 +469,6 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     return TrainState(params=params, opt_state=opt_state, key=key,
                       step=state.step + 1), stats
 
-  @functools.partial(jit, static_argnums=1)
-  def run_scan(state: TrainState, n_steps: int):
-    return jax.lax.scan(lambda s, _: step(s), state, None, length=n_steps)
-
   @functools.partial(jit, static_argnums=2)
   def run_within(state: TrainState, n_steps: jax.Array, length: int):
     def one(i, carry):
@@ -490,8 +486,7 @@ def make_vmc(model, hamiltonian, optimizer: optax.GradientTransformation, *,
     n_steps <= length runs in one program compiled once for that length
     (a loop of n_steps steps): stats [length], zeros past n_steps."""
     checks.positive_int("n_steps", n_steps)
-    if length is None:
-      return run_scan(state, n_steps)
+    length = n_steps if length is None else length
     if n_steps > checks.positive_int("length", length):
       raise checks.FieldError("n_steps", n_steps,
                               f"must be at most length={length}")
