@@ -11,16 +11,21 @@ own account of the compiled sampler (arguments + outputs + temporaries).
       --models=fast --repeats=7
   python -m experiments.bench_sampler --cpu_devices=auto   # batch split over cores
   python -m experiments.bench_sampler --models=fast --total_sz=0  # + the sector
-  python -m experiments.bench_sampler --family=gru --layers=2 --features=32
+  python -m experiments.bench_sampler --families=gru --layers=2 --features=32
 
-`--family` picks what is timed: `masked` (conv1d on chains, conv2d on
-lattices: the reference above), `gru`, `transformer` (`--heads`) or `gated`
-(gated_conv1d / gated_conv2d, with the kernel flags).
+`--families` names what is timed, by the family table's names: each case
+takes the first family that runs on its lattice (a family that needs a 2D
+lattice only on squares, others anywhere, so `conv1d,conv2d`, the default
+and the reference above, times conv1d on chains and conv2d on squares).
+The other flags reach the families that take them: the kernel flags those
+with kernels, `--heads` those with heads; a family with a `pbc` field is
+built periodic.
 """
 
 import statistics
 import time
 
+from absl import app
 from absl import flags
 import jax
 import numpy as np
@@ -35,8 +40,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes_1d", ["16", "64", "256", "1024"], "Chain lengths N.")
 flags.DEFINE_list("sizes_2d", ["4", "6", "10", "16"], "Square lattice sides L.")
 flags.DEFINE_list("models", ["slow", "fast"], "Which twins to time.")
-flags.DEFINE_enum("family", "masked", ["masked", "gru", "transformer", "gated"],
-                  "Which family to time (see the module docstring).")
+flags.DEFINE_list("families", ["conv1d", "conv2d"],
+                  "Families to time, by name (see the module docstring).")
 flags.DEFINE_integer("heads", 2, "Attention heads (transformer).")
 flags.DEFINE_integer("batch", 1024, "Samples per call.")
 flags.DEFINE_integer("layers", 3, "Masked layers.")
@@ -55,23 +60,37 @@ flags.DEFINE_integer("slow_max_sites", 256,
                      "Skip slow models above this many sites (their cost is O(N^2)).")
 
 
+def family_for(dim: str) -> str | None:
+  """The family of `--families` a `dim` case times: on squares the first
+  that needs a 2D lattice, else the first listed; on chains the first that
+  does not need one (None: no family runs there)."""
+  for name in FLAGS.families:
+    if name not in zoo.models.FAMILIES:
+      raise app.UsageError(
+          f"--families: {name!r} is not a family; expected one of "
+          f"{sorted(zoo.models.FAMILIES)}")
+  two_d = [name for name in FLAGS.families if zoo.models.FAMILIES[name].two_d]
+  any_lattice = [name for name in FLAGS.families if name not in two_d]
+  listed = (two_d + FLAGS.families) if dim == "2d" else any_lattice
+  return listed[0] if listed else None
+
+
 def build(dim, size, fast, total_sz=None):
+  family = zoo.models.FAMILIES[family_for(dim)]
   fields = dict(layers=FLAGS.layers, features=FLAGS.features, param_dtype=FLAGS.dtype)
   shape = (size,) if dim == "1d" else (size, size)
-  if FLAGS.family == "gru":
-    family, fields = "gru", dict(fields, pbc=True)
-  elif FLAGS.family == "transformer":
-    family, fields = "transformer", dict(fields, heads=FLAGS.heads)
-  else:
-    prefix = "gated_" if FLAGS.family == "gated" else ""
-    family = prefix + ("conv1d" if dim == "1d" else "conv2d")
-    if dim == "1d":
+  if "pbc" in family.fields:
+    fields["pbc"] = True
+  if "heads" in family.fields:
+    fields["heads"] = FLAGS.heads
+  if "kernel_size" in family.fields:
+    if family.two_d:
+      fields.update(kernel_size=tuple(int(k) for k in FLAGS.kernel_2d))
+    else:
       dilation = [int(d) for d in FLAGS.dilation_1d]
       fields.update(kernel_size=FLAGS.kernel_1d,
                     kernel_dilation=dilation[0] if len(dilation) == 1 else tuple(dilation))
-    else:
-      fields.update(kernel_size=tuple(int(k) for k in FLAGS.kernel_2d))
-  return zoo.models.CONSTRUCTORS[family][int(fast)](
+  return zoo.models.CONSTRUCTORS[family.name][int(fast)](
       zoo.spin_half(shape, total_sz), **fields)
 
 
@@ -136,7 +155,8 @@ def main(argv):
   runtime.setup()
   mesh = sharding.batch_mesh()
   print(f"# jax {jax.__version__} on {jax.devices()[0].platform} "
-        f"(batch split over {len(jax.devices())} device(s)); {FLAGS.family}, "
+        f"(batch split over {len(jax.devices())} device(s)); "
+        f"{','.join(FLAGS.families)}, "
         f"batch {FLAGS.batch}, {FLAGS.layers} layers, {FLAGS.features} "
         f"features, {FLAGS.dtype}, median of {FLAGS.repeats}")
   sector = FLAGS.total_sz is not None and "fast" in FLAGS.models
@@ -145,7 +165,12 @@ def main(argv):
         + (f"{'sector/s':>11}{'sector/fast':>12}" if sector else ""))
   cases = [("1d", int(n)) for n in FLAGS.sizes_1d] + [("2d", int(n)) for n in FLAGS.sizes_2d]
   fast_per_sample = {}
+  for dim in sorted({dim for dim, _ in cases}):
+    if family_for(dim) is None:
+      print(f"# {dim}: none of --families runs there (skipped)")
   for dim, size in cases:
+    if family_for(dim) is None:
+      continue
     case = measure(dim, size, mesh, sector)
     name, n_sites, rates, mem = (case["name"], case["sites"], case["rates"],
                                  case["fast_mib"])

@@ -240,12 +240,14 @@ def netket_vmc(part: Part):
 
 # The families' table of docs/benchmarks.md, one flag set per family.
 FAMILY_ROWS = {
-    "masked": dict(family="masked", layers=3, features=16,
+    "masked": dict(families=["conv1d", "conv2d"], layers=3, features=16,
                    models=["slow", "fast"], total_sz=0.0),
-    "gru": dict(family="gru", layers=2, features=32, models=["fast"]),
-    "transformer": dict(family="transformer", layers=2, features=32, heads=4,
-                        models=["fast"], repeats=3),
-    "gated": dict(family="gated", layers=8, features=16, kernel_1d=2,
+    "gru": dict(families=["gru"], layers=2, features=32, models=["fast"]),
+    "transformer": dict(families=["transformer"], layers=2, features=32,
+                        heads=4, models=["fast"], repeats=3,
+                        sizes_1d=(64, 256)),
+    "gated": dict(families=["gated_conv1d", "gated_conv2d"], layers=8,
+                  features=16, kernel_1d=2,
                   dilation_1d=["1", "2", "4", "8", "1", "2", "4", "8"],
                   kernel_2d=["2", "3"], models=["fast"]),
 }
@@ -258,14 +260,11 @@ def sampler_families(part: Part):
   mesh = sharding.batch_mesh()
   for family in part.cases(FAMILY_ROWS):
     fields = dict(FAMILY_ROWS[family])
-    sizes = ([("1d", n) for n in (64, 256, 1024)]
+    sizes = ([("1d", n) for n in fields.pop("sizes_1d", (64, 256, 1024))]
              + [("2d", n) for n in (6, 10, 16)])
-    if family == "transformer":
-      sizes.remove(("1d", 1024))
     if tiny():
       fields.update(layers=min(fields["layers"], 2), features=2, batch=8,
-                    repeats=1, heads=1 if family == "transformer" else 2,
-                    dilation_1d=["1"])
+                    repeats=1, heads=1, dilation_1d=["1"])
       sizes = [("1d", 4), ("2d", 2)]
     set_flags(**{"batch": 1024, "repeats": 5, "total_sz": None,
                  "heads": 2, "kernel_1d": 3, "dilation_1d": ["1"],

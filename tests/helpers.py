@@ -2,9 +2,12 @@
 
 import itertools
 import os
+from typing import Any, Callable, Iterable, Mapping
 
+from absl.testing import parameterized
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy import stats
 
 import zoo
@@ -57,6 +60,31 @@ def build(family, fast, space, dtype=jnp.float64, machine_pow=2, **overrides):
   return SLOW_FAST[family][int(fast)](hilbert, **fields)
 
 
+class _Grid:
+  """The test methods absl's `named_parameters` makes of `cases`, the slow
+  ones carrying pytest's `slow` mark (an iterable of methods, which absl's
+  `parameterized.TestCase` expands as it does its own)."""
+
+  def __init__(self, test: Callable, cases: list[Mapping[str, Any]],
+               slow: Callable[[Mapping[str, Any]], bool]):
+    self._cases = cases
+    self._methods = parameterized.named_parameters(*cases)(test)
+    self._slow = slow
+
+  def __iter__(self):
+    for case, method in zip(self._cases, self._methods, strict=True):
+      yield pytest.mark.slow(method) if self._slow(case) else method
+
+
+def grid(cases: Iterable[Mapping[str, Any]],
+         slow: Callable[[Mapping[str, Any]], bool] = lambda case: False):
+  """`parameterized.named_parameters(*cases)`, with the cases `slow` picks
+  (a predicate on a case's fields, never on a test's name) in the slow tier:
+  the one tier mechanism is the `slow` marker (tests/conftest.py)."""
+  cases = list(cases)
+  return lambda test: _Grid(test, cases, slow)
+
+
 def chi_squared_p_value(counts, probs, min_expected=5.0):
   """Pearson chi-squared p-value, pooling states expected fewer than 5 times."""
   expected = probs * counts.sum()
@@ -75,10 +103,12 @@ COLLECTIVE_TIMEOUT_FLAG = "--xla_cpu_collective_call_terminate_timeout_seconds=6
 
 
 def subprocess_env(devices: int | None = None) -> dict:
-  """The environment of a test's JAX subprocess: the CPU, `devices` host
-  devices where given (XLA's default, one, otherwise), and collectives that
-  wait out a loaded machine."""
-  flags = [COLLECTIVE_TIMEOUT_FLAG]
+  """The environment of a test's JAX subprocess: the CPU, the tests' XLA
+  options (tests/conftest.py), `devices` host devices where given (XLA's
+  default, one, otherwise), and collectives that wait out a loaded
+  machine."""
+  flags = [os.environ.get("XLA_FLAGS", ""), COLLECTIVE_TIMEOUT_FLAG]
   if devices is not None:
-    flags.insert(0, f"--xla_force_host_platform_device_count={devices}")
-  return dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(flags))
+    flags.append(f"--xla_force_host_platform_device_count={devices}")
+  return dict(os.environ, JAX_PLATFORMS="cpu",
+              XLA_FLAGS=" ".join(filter(None, flags)))

@@ -56,7 +56,8 @@ CASES = [dict(testcase_name=f"{family}_{system}_{jnp.dtype(dtype).name}",
 
 
 # The families with a bounded reach, on lattices longer than it; slow and
-# fast twins (the same full pass); both boundaries, Hamiltonians and spaces.
+# fast twins (the same full pass, and the same cones); both boundaries,
+# Hamiltonians and spaces.
 CONE_SYSTEMS = {
     "tfim_chain_open": (lambda: hamiltonians.TransverseFieldIsing(
         lattice_lib.chain(13, pbc=False), h=0.7), None),
@@ -74,37 +75,32 @@ CONE_FIELDS = {
     "gated_conv1d": dict(layers=2, features=3, kernel_size=2),
     "gated_conv2d": dict(layers=1, features=3, kernel_size=(2, 3)),
 }
+def _cone_systems(family):
+  return (("tfim_chain_open", "heisenberg_chain_sz0") if family.endswith("1d")
+          else ("j1j2_6x3_open", "heisenberg_6x3_sz1"))
+
+
+# Each family's two systems, the slow twin on one and the fast on the other;
+# the dtypes alternate so that every system meets both.
 CONE_CASES = [
     dict(testcase_name=f"{family}_{'fast' if fast else 'slow'}_{system}_"
          f"{jnp.dtype(dtype).name}", family=family, fast=fast, system=system,
          dtype=dtype)
-    for i, (family, fast, system) in enumerate(
-        (f, fast, s) for f in CONE_FIELDS for fast in (False, True)
-        for s in (("tfim_chain_open", "heisenberg_chain_sz0")
-                  if f.endswith("1d") else ("j1j2_6x3_open",
-                                            "heisenberg_6x3_sz1")))
-    for dtype in ((jnp.float64, jnp.complex128)[i % 2],)]
+    for i, family in enumerate(CONE_FIELDS)
+    for j, system in enumerate(_cone_systems(family))
+    for fast, dtype in ((bool(j), (jnp.float64, jnp.complex128)[(i + j) % 2]),)]
 
 
 # The day-to-day tier (tests/conftest.py) restarts the recurrent family
 # (which restarts by default) and one convolution; the slow tier the rest.
 FAST_TIER_FAMILIES = ("gru", "conv2d")
-FAST_TIER_CASES = [c for c in CASES if c["family"] in FAST_TIER_FAMILIES]
-SLOW_TIER_CASES = [c for c in CASES if c["family"] not in FAST_TIER_FAMILIES]
 
 
 class LocalEnergyTest(parameterized.TestCase):
 
-  @parameterized.named_parameters(FAST_TIER_CASES)
+  @helpers.grid(CASES,
+                slow=lambda case: case["family"] not in FAST_TIER_FAMILIES)
   def test_restarts_equal_full_passes(self, family, system, dtype):
-    self.check_restarts_equal_full_passes(family, system, dtype)
-
-  @parameterized.named_parameters(SLOW_TIER_CASES)
-  @pytest.mark.slow
-  def test_restarts_equal_full_passes_slow_tier(self, family, system, dtype):
-    self.check_restarts_equal_full_passes(family, system, dtype)
-
-  def check_restarts_equal_full_passes(self, family, system, dtype):
     build, sector = SYSTEMS[system]
     ham = build()
     hilbert = zoo.spin_half(ham.lattice.shape, total_sz=sector)
@@ -141,9 +137,10 @@ class LocalEnergyTest(parameterized.TestCase):
                             ("heisenberg_2x4_sz0", jnp.complex128)))
   @pytest.mark.slow
   def test_suffixes_equal_full_passes(self, system, dtype):
-    # The dense and attention bodies from each block's first site on: one
-    # block (the whole lattice), blocks that do not divide it, one per
-    # site; both twins of each (on alternate systems).
+    # The dense and attention bodies from each block's first site on:
+    # blocks that do not divide the lattice, one per site (one block, the
+    # whole lattice, is the full pass); both twins of each (on alternate
+    # systems).
     build, sector = SYSTEMS[system]
     ham = build()
     hilbert = zoo.spin_half(ham.n_sites, total_sz=sector)
@@ -162,7 +159,7 @@ class LocalEnergyTest(parameterized.TestCase):
       full = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
           params, x)
       first = local_energy.first_changed_steps(ham, np.arange(ham.n_sites))
-      for blocks in (1, 3, ham.n_sites):
+      for blocks in (3, ham.n_sites):
         plan = local_energy.suffix_plan(ham.n_sites, first, blocks)
         self.assertCountEqual(np.concatenate([t for _, t in plan]),
                               np.flatnonzero(first < ham.n_sites))

@@ -16,16 +16,9 @@ from tests import helpers
 # The tiers (tests/conftest.py): the day-to-day one keeps every model on
 # spin 1/2 (both dtypes, both powers), a few odd architectures and the real
 # sector cases; the slow tier (marked) runs the rest of each grid.
-def _split(cases, day_to_day):
-  """(day-to-day cases, slow-tier cases) of a parameterized grid."""
-  cases = list(cases)
-  return ([c for c in cases if day_to_day(c)],
-          [c for c in cases if not day_to_day(c)])
-
-
-ON_SPIN_HALF = lambda case: case["space"] == "spin_half"
-MODEL_CASES = _split(helpers.model_cases(), ON_SPIN_HALF)
-FAST_MODEL_CASES = _split(helpers.model_cases(fast=True), ON_SPIN_HALF)
+OFF_SPIN_HALF = lambda case: case["space"] != "spin_half"
+MODEL_CASES = helpers.model_cases()
+FAST_MODEL_CASES = helpers.model_cases(fast=True)
 
 
 def cached_conditionals(model, params, x):
@@ -51,17 +44,8 @@ def random_states(hilbert, key, batch):
 
 class ModelPropertiesTest(parameterized.TestCase):
 
-  @parameterized.named_parameters(MODEL_CASES[0])
+  @helpers.grid(MODEL_CASES, slow=OFF_SPIN_HALF)
   def test_normalized_over_whole_space(self, family, fast, space, dtype, machine_pow):
-    self.check_normalized_over_whole_space(family, fast, space, dtype, machine_pow)
-
-  @parameterized.named_parameters(MODEL_CASES[1])
-  @pytest.mark.slow
-  def test_normalized_over_whole_space_slow_tier(self, family, fast, space, dtype,
-      machine_pow):
-    self.check_normalized_over_whole_space(family, fast, space, dtype, machine_pow)
-
-  def check_normalized_over_whole_space(self, family, fast, space, dtype, machine_pow):
     model = helpers.build(family, fast, space, dtype, machine_pow)
     params, _ = model.init(jax.random.key(1))
     x = model.hilbert.all_states()
@@ -75,17 +59,8 @@ class ModelPropertiesTest(parameterized.TestCase):
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-12)
     self.assertGreater(float(jnp.std(log_psi.real)), 1e-3)
 
-  @parameterized.named_parameters(MODEL_CASES[0])
+  @helpers.grid(MODEL_CASES, slow=OFF_SPIN_HALF)
   def test_autoregressive_masking(self, family, fast, space, dtype, machine_pow):
-    self.check_autoregressive_masking(family, fast, space, dtype, machine_pow)
-
-  @parameterized.named_parameters(MODEL_CASES[1])
-  @pytest.mark.slow
-  def test_autoregressive_masking_slow_tier(self, family, fast, space, dtype,
-      machine_pow):
-    self.check_autoregressive_masking(family, fast, space, dtype, machine_pow)
-
-  def check_autoregressive_masking(self, family, fast, space, dtype, machine_pow):
     model = helpers.build(family, fast, space, dtype, machine_pow)
     params, _ = model.init(jax.random.key(2))
     hilbert = model.hilbert
@@ -117,17 +92,8 @@ class ModelPropertiesTest(parameterized.TestCase):
     self.assertGreater(
         np.abs(out[1 + n][:, last] - reference[:, last]).max(), 1e-6)
 
-  @parameterized.named_parameters(FAST_MODEL_CASES[0])
+  @helpers.grid(FAST_MODEL_CASES, slow=OFF_SPIN_HALF)
   def test_fast_equals_slow(self, family, fast, space, dtype, machine_pow):
-    self.check_fast_equals_slow(family, fast, space, dtype, machine_pow)
-
-  @parameterized.named_parameters(FAST_MODEL_CASES[1])
-  @pytest.mark.slow
-  def test_fast_equals_slow_slow_tier(self, family, fast, space, dtype,
-      machine_pow):
-    self.check_fast_equals_slow(family, fast, space, dtype, machine_pow)
-
-  def check_fast_equals_slow(self, family, fast, space, dtype, machine_pow):
     slow = helpers.build(family, False, space, dtype, machine_pow)
     fast_model = helpers.build(family, True, space, dtype, machine_pow)
     params, _ = slow.init(jax.random.key(4))
@@ -212,24 +178,15 @@ ARCHITECTURES = [dict(case, dtype=(jnp.float64, jnp.complex128)[i % 2])
 DAY_TO_DAY_ARCHITECTURES = ("conv1d_wavenet", "conv2d_dilated_4x3",
                             "gru_4x3_periodic", "transformer_3x3_three_heads",
                             "gated_conv2d_deep_dilated")
-ARCHITECTURE_CASES = _split(
-    ARCHITECTURES,
-    lambda case: case["testcase_name"] in DAY_TO_DAY_ARCHITECTURES)
+NOT_DAY_TO_DAY = lambda case: (case["testcase_name"]
+                                not in DAY_TO_DAY_ARCHITECTURES)
 
 
 class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
   """Receptive fields wider than the lattice, dilation schedules, odd shapes."""
 
-  @parameterized.named_parameters(ARCHITECTURE_CASES[0])
+  @helpers.grid(ARCHITECTURES, slow=NOT_DAY_TO_DAY)
   def test_fast_equals_slow(self, family, hilbert, fields, dtype):
-    self.check_fast_equals_slow(family, hilbert, fields, dtype)
-
-  @parameterized.named_parameters(ARCHITECTURE_CASES[1])
-  @pytest.mark.slow
-  def test_fast_equals_slow_slow_tier(self, family, hilbert, fields, dtype):
-    self.check_fast_equals_slow(family, hilbert, fields, dtype)
-
-  def check_fast_equals_slow(self, family, hilbert, fields, dtype):
     slow = helpers.SLOW_FAST[family][0](hilbert, param_dtype=dtype, **fields)
     fast = helpers.SLOW_FAST[family][1](hilbert, param_dtype=dtype, **fields)
     params, _ = slow.init(jax.random.key(6))
@@ -261,29 +218,21 @@ SECTORS = {
     "gated_conv1d": zoo.fock(2, 5, n_particles=4),
     "gated_conv2d": zoo.spin_half((2, 3), total_sz=1),
 }
+# One dtype and power per family, alternating (both meet the masking).
 SECTOR_CASES = [
     dict(testcase_name=f"{family}_{jnp.dtype(dtype).name}_p{pow_}",
          family=family, dtype=dtype, machine_pow=pow_)
-    for family in SECTORS
-    for dtype, pow_ in ((jnp.float64, 2), (jnp.complex128, 1))
+    for i, family in enumerate(SECTORS)
+    for dtype, pow_ in (((jnp.float64, 2), (jnp.complex128, 1))[i % 2],)
 ]
-SECTOR_TIERS = _split(SECTOR_CASES,
-                      lambda case: case["dtype"] == jnp.float64)
+COMPLEX = lambda case: case["dtype"] == jnp.complex128
 
 
 class SectorTest(parameterized.TestCase):
   """Models on a space of fixed total: the sector holds all the weight."""
 
-  @parameterized.named_parameters(SECTOR_TIERS[0])
+  @helpers.grid(SECTOR_CASES, slow=COMPLEX)
   def test_normalized_over_the_sector(self, family, dtype, machine_pow):
-    self.check_normalized_over_the_sector(family, dtype, machine_pow)
-
-  @parameterized.named_parameters(SECTOR_TIERS[1])
-  @pytest.mark.slow
-  def test_normalized_over_the_sector_slow_tier(self, family, dtype, machine_pow):
-    self.check_normalized_over_the_sector(family, dtype, machine_pow)
-
-  def check_normalized_over_the_sector(self, family, dtype, machine_pow):
     hilbert = SECTORS[family]
     slow = helpers.build(family, False, hilbert, dtype, machine_pow)
     fast = helpers.build(family, True, hilbert, dtype, machine_pow)

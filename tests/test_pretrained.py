@@ -1,24 +1,24 @@
 """The trained models that ship with the package (zoo.pretrained).
 
 Each one loads into the model of its config, and its energy is the one it
-records: by a sum over every configuration of its space where there are
-few enough (<= EXACT_SITES sites) and the model is not symmetrized, else
-(the slow tier) from fresh exact samples, within 4 standard errors (the
-record's and the fresh estimate's together).
+records: exactly, by a sum over every configuration of its space with the
+Hamiltonian as a sparse matrix, where there are few enough sites (<=
+EXACT_SITES), else (the slow tier) from fresh exact samples, within 4
+standard errors (the record's and the fresh estimate's together).
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from absl.testing import absltest, parameterized
 
 from zoo import build, pretrained
-from zoo.vmc import local_energy
+from zoo.physics import hamiltonians
 from zoo.vmc import train as vmc_train
+from tests import helpers
 
 EXACT_SITES = 16  # up to 2^16 configurations summed
-FRESH_SAMPLES = 512  # the rest: an estimate CI can afford
+FRESH_SAMPLES = 256  # the rest: an estimate CI can afford
 # A symmetrized model's local energies cost a pass of its base per group
 # element and connected configuration (16 x 73 per sample on the 6 x 6):
 # fewer samples, a looser but still independent estimate.
@@ -26,17 +26,31 @@ SYMMETRIZED_SAMPLES = 64
 SIGMAS = 4.0
 
 NAMES = pretrained.names()
+LARGE = tuple(
+    name for name in NAMES
+    if np.prod(pretrained.load(name).config.lattice.shape) > EXACT_SITES)
 
 
-def _summed(name: str) -> bool:
-  """Whether the check sums over the whole space: few sites, and a plain
-  model (a symmetrized one costs a pass of its base per group element)."""
-  config = pretrained.load(name).config
-  return (int(np.prod(config.lattice.shape)) <= EXACT_SITES
-          and not config.model.get("symmetries"))
-
-
-LARGE = tuple(name for name in NAMES if not _summed(name))
+def exact_energy(model, params, hamiltonian) -> float:
+  """sum_x p(x) E_loc(x) over the model's whole space, E_loc = (H psi)(x) /
+  psi(x) with H the sparse matrix of `hamiltonian` (in its S^z sector where
+  the model has one), psi from one pass over every configuration."""
+  states = np.asarray(model.hilbert.all_states())
+  log_psi = np.asarray(jax.jit(model.log_psi)(params, states))
+  probs = np.exp(model.machine_pow * log_psi.real)
+  np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-10)
+  n = states.shape[1]
+  index = (states > 0).astype(np.int64) @ (1 << np.arange(n - 1, -1, -1))
+  total = model.hilbert.total
+  basis = (np.arange(2**n) if total is None
+           else hamiltonians.sz_sector_states(n, total))
+  rows = np.searchsorted(basis, index)
+  np.testing.assert_array_equal(basis[rows], index)
+  psi = np.zeros(len(basis), complex)
+  psi[rows] = np.exp(log_psi - log_psi.real.max())
+  h_psi = (hamiltonian.to_sparse(sector=total) @ psi)[rows]
+  kept = probs > 0
+  return float(np.sum(probs[kept] * (h_psi[kept] / psi[rows][kept]).real))
 
 
 class PretrainedTest(parameterized.TestCase):
@@ -48,32 +62,17 @@ class PretrainedTest(parameterized.TestCase):
       for field in ("energy", "error", "steps", "wall_s"):
         self.assertIn(field, record, msg=name)
 
-  @parameterized.named_parameters(
-      *[(name, name) for name in NAMES if name not in LARGE])
+  # The sampled checks of large lattices: the slow tier.
+  @helpers.grid((dict(testcase_name=name, name=name) for name in NAMES),
+                slow=lambda case: case["name"] in LARGE)
   def test_energy_is_the_recorded_one(self, name):
-    self.check_energy_is_the_recorded_one(name)
-
-  # The sampled checks of large lattices and symmetrized models: the slow
-  # tier.
-  @parameterized.named_parameters(*[(name, name) for name in LARGE])
-  @pytest.mark.slow
-  def test_energy_is_the_recorded_one_slow_tier(self, name):
-    self.check_energy_is_the_recorded_one(name)
-
-  def check_energy_is_the_recorded_one(self, name):
     trained = pretrained.load(name)
     model, params = trained.model()
     hamiltonian = build.hamiltonian(trained.config)
     recorded, recorded_error = (trained.record["energy"],
                                 trained.record["error"])
     if name not in LARGE:
-      states = model.hilbert.all_states()
-      log_psi = jax.jit(model.log_psi)(params, states)
-      probs = jnp.exp(model.machine_pow * log_psi.real)
-      np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-10)
-      e_loc = jax.jit(lambda p, x: local_energy.local_energies(
-          model, hamiltonian, p, x))(params, states)
-      energy = float(jnp.sum(probs * e_loc.real))
+      energy = exact_energy(model, params, hamiltonian)
       tolerance = SIGMAS * recorded_error
     else:
       samples = (SYMMETRIZED_SAMPLES

@@ -55,11 +55,8 @@ DAY_TO_DAY_DISTRIBUTIONS = ("conv1d_spin_half_N4",
                             "conv2d_spin_half_2x4_sz1_complex",
                             "dense_fock3_N4_p1", "gru_spin_half_2x4_sz0",
                             "transformer_spin_half_N6")
-SAMPLER_TIERS = (
-    [c for c in SAMPLER_CASES
-     if c["testcase_name"] in DAY_TO_DAY_DISTRIBUTIONS],
-    [c for c in SAMPLER_CASES
-     if c["testcase_name"] not in DAY_TO_DAY_DISTRIBUTIONS])
+NOT_DAY_TO_DAY = lambda case: (case["testcase_name"]
+                                not in DAY_TO_DAY_DISTRIBUTIONS)
 
 
 def state_index(hilbert, x):
@@ -73,17 +70,8 @@ def state_index(hilbert, x):
 
 class SamplerTest(parameterized.TestCase):
 
-  @parameterized.named_parameters(SAMPLER_TIERS[0])
-  def test_distribution_matches_exact(self, family, hilbert, dtype, machine_pow):
-    self.check_distribution_matches_exact(family, hilbert, dtype, machine_pow)
-
-  @parameterized.named_parameters(SAMPLER_TIERS[1])
-  @pytest.mark.slow
-  def test_distribution_matches_exact_slow_tier(self, family, hilbert, dtype,
-                                                machine_pow):
-    self.check_distribution_matches_exact(family, hilbert, dtype, machine_pow)
-
-  def check_distribution_matches_exact(self, family, hilbert, dtype,
+  @helpers.grid(SAMPLER_CASES, slow=NOT_DAY_TO_DAY)
+  def test_distribution_matches_exact(self, family, hilbert, dtype,
                                        machine_pow):
     slow, fast = (helpers.SLOW_FAST[family][i](
         hilbert, param_dtype=dtype, machine_pow=machine_pow,

@@ -31,15 +31,9 @@ DTYPES = (
 )
 
 
-def _tiers(cases):
-  """(the complex cases: the day-to-day tier, the real twins: the slow tier,
-  marked; complex parameters exercise the same code and more)."""
-  cases = list(cases)
-  return ([c for c in cases if c["dtype"] != jnp.float64],
-          [c for c in cases if c["dtype"] == jnp.float64])
-
-
-DTYPE_TIERS = _tiers(DTYPES)
+# The tiers (tests/conftest.py): complex cases day to day, their real twins
+# in the slow tier (complex parameters exercise the same code and more).
+REAL = lambda case: case["dtype"] == jnp.float64
 
 
 def _tfim(n_sites=6, h=1.0):
@@ -83,18 +77,12 @@ def _max_abs_diff(a, b):
 class EstimatorTest(chex.TestCase, parameterized.TestCase):
 
   @chex.variants(with_jit=True)
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_gradient_is_exact_with_exact_weights(self, dtype):
     self.check_gradient_is_exact_with_exact_weights(dtype)
 
-  @chex.variants(with_jit=True, without_jit=True)
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_gradient_is_exact_with_exact_weights_slow_tier(self, dtype):
-    self.check_gradient_is_exact_with_exact_weights(dtype)
-
   @chex.variants(without_jit=True)
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @parameterized.named_parameters(*DTYPES)
   @pytest.mark.slow
   def test_gradient_is_exact_with_exact_weights_unjitted(self, dtype):
     self.check_gradient_is_exact_with_exact_weights(dtype)
@@ -116,16 +104,8 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
                                   rtol=1e-10)
       chex.assert_trees_all_equal_dtypes(estimate.gradient, params)
 
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_free_energy_gradient_is_exact(self, dtype):
-    self.check_free_energy_gradient_is_exact(dtype)
-
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_free_energy_gradient_is_exact_slow_tier(self, dtype):
-    self.check_free_energy_gradient_is_exact(dtype)
-
-  def check_free_energy_gradient_is_exact(self, dtype):
     """With shift = T log p, the estimator gives the gradient of the free
     energy F = <E> - T S, S = -sum_x p log p (variational annealing)."""
     ham = hamiltonians.Heisenberg(lattice_lib.chain(6, True))
@@ -147,16 +127,8 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
     np.testing.assert_allclose(estimate.stats.mean, energy_fn(params),
                                rtol=1e-12)
 
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_gradient_is_exact_in_a_sector(self, dtype):
-    self.check_gradient_is_exact_in_a_sector(dtype)
-
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_gradient_is_exact_in_a_sector_slow_tier(self, dtype):
-    self.check_gradient_is_exact_in_a_sector(dtype)
-
-  def check_gradient_is_exact_in_a_sector(self, dtype):
     # A model of the S^z = 0 sector: the estimator over the sector's states
     # equals <psi|H|psi> and its gradient from the matrix restricted to them.
     ham = hamiltonians.Heisenberg(lattice_lib.chain(6, True))
@@ -180,16 +152,8 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
     chex.assert_trees_all_close(estimate.gradient, expected, atol=1e-10,
                                 rtol=1e-10)
 
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_gradient_descent_step_lowers_the_energy(self, dtype):
-    self.check_gradient_descent_step_lowers_the_energy(dtype)
-
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_gradient_descent_step_lowers_the_energy_slow_tier(self, dtype):
-    self.check_gradient_descent_step_lowers_the_energy(dtype)
-
-  def check_gradient_descent_step_lowers_the_energy(self, dtype):
     ham, model, params, states, probs = _setup(dtype)
     energy_fn = _exact_energy_fn(model, ham, states)
     estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
@@ -204,16 +168,8 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
     self.assertGreater(decrease, 0)
     np.testing.assert_allclose(decrease, expected, rtol=1e-2)
 
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_sampled_gradient_approaches_the_exact_one(self, dtype):
-    self.check_sampled_gradient_approaches_the_exact_one(dtype)
-
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_sampled_gradient_approaches_the_exact_one_slow_tier(self, dtype):
-    self.check_sampled_gradient_approaches_the_exact_one(dtype)
-
-  def check_sampled_gradient_approaches_the_exact_one(self, dtype):
     ham, model, params, states, probs = _setup(dtype)
     x = zoo.sampler.sample(model, params, jax.random.key(3), 4096)
     estimate = vmc.expect_and_grad(model.log_psi, ham, params, x)
@@ -229,16 +185,8 @@ class EstimatorTest(chex.TestCase, parameterized.TestCase):
     self.assertLess(abs(estimate.stats.mean - exact_estimate.stats.mean),
                     5 * estimate.stats.error)
 
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_chunked_equals_unchunked(self, dtype):
-    self.check_chunked_equals_unchunked(dtype)
-
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_chunked_equals_unchunked_slow_tier(self, dtype):
-    self.check_chunked_equals_unchunked(dtype)
-
-  def check_chunked_equals_unchunked(self, dtype):
     ham, model, params, states, probs = _setup(dtype)
     whole = vmc.expect_and_grad(model.log_psi, ham, params, states,
                                 weights=probs)
@@ -295,19 +243,11 @@ def _reference_natural_gradient(model, params, x, weights, local_energies,
 
 class SRTest(parameterized.TestCase):
 
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_sr_matches_dense_numpy_solve(self, dtype):
-    self.check_sr_matches_dense_numpy_solve(dtype)
-
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_sr_matches_dense_numpy_solve_slow_tier(self, dtype):
-    self.check_sr_matches_dense_numpy_solve(dtype)
-
-  def check_sr_matches_dense_numpy_solve(self, dtype):
     ham, model, params, states, probs = _setup(dtype)
-    estimate = vmc.expect_and_grad(model.log_psi, ham, params, states,
-                                   weights=probs)
+    estimate = jax.jit(lambda p: vmc.expect_and_grad(
+        model.log_psi, ham, p, states, weights=probs))(params)
     expected, force = _reference_natural_gradient(
         model, params, states, probs, estimate.local_energies, 1e-3)
     coords = vmc.RealCoordinates(params)
@@ -335,16 +275,8 @@ class SRTest(parameterized.TestCase):
       np.testing.assert_allclose(vmc.sr.symmetric_product(a), a @ a.T,
                                  rtol=0, atol=1e-12, err_msg=str(rows))
 
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_minsr_matches_sr(self, dtype):
-    self.check_minsr_matches_sr(dtype)
-
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_minsr_matches_sr_slow_tier(self, dtype):
-    self.check_minsr_matches_sr(dtype)
-
-  def check_minsr_matches_sr(self, dtype):
     ham = _tfim()
     model = _model(ham.hilbert, dtype, features=6)
     params, _ = model.init(jax.random.key(2))
@@ -365,16 +297,8 @@ class SRTest(parameterized.TestCase):
       np.testing.assert_allclose(delta, expected, rtol=1e-7, atol=1e-9,
                                  err_msg=solver)
 
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_masked_columns_left_out_change_nothing(self, dtype):
-    self.check_masked_columns_left_out_change_nothing(dtype)
-
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_masked_columns_left_out_change_nothing_slow_tier(self, dtype):
-    self.check_masked_columns_left_out_change_nothing(dtype)
-
-  def check_masked_columns_left_out_change_nothing(self, dtype):
     ham = _tfim()
     hilbert2d = zoo.spin_half((2, 3))
     for model in (zoo.FastARNNDense(ham.hilbert, layers=2, features=3,
@@ -384,34 +308,31 @@ class SRTest(parameterized.TestCase):
       params, _ = model.init(jax.random.key(2))
       x = zoo.sampler.sample(model, params, jax.random.key(0), 40)
       e_loc = jnp.asarray(np.random.default_rng(0).normal(size=40))
-      full = vmc.make_sr_problem(model.log_psi, params, x, e_loc)
-      live = vmc.make_sr_problem(model.log_psi, params, x, e_loc,
-                                 live=model.live_parameters())
+      # Each in one compiled program (eager, every operation compiles alone).
+      problem = lambda p, **live: vmc.make_sr_problem(model.log_psi, p, x,
+                                                      e_loc, **live)
+      live_parameters = dict(live=model.live_parameters())
+      full_jacobian, residual = jax.jit(
+          lambda p: (lambda q: (q.jacobian, q.residual))(problem(p)))(params)
+      live_jacobian = jax.jit(
+          lambda p: problem(p, **live_parameters).jacobian)(params)
+      columns = vmc.sr.live_columns(params, model.live_parameters())
       # The columns left out are zero for every sample: masked entries.
-      dropped = np.setdiff1d(np.arange(full.jacobian.shape[1]), live.columns)
+      dropped = np.setdiff1d(np.arange(full_jacobian.shape[1]), columns)
       self.assertGreater(dropped.size, 0)
-      np.testing.assert_array_equal(full.jacobian[:, dropped], 0)
-      np.testing.assert_array_equal(full.jacobian[:, live.columns],
-                                    live.jacobian)
-      force = full.jacobian.T @ full.residual
+      np.testing.assert_array_equal(full_jacobian[:, dropped], 0)
+      np.testing.assert_array_equal(full_jacobian[:, columns], live_jacobian)
+      force = full_jacobian.T @ residual
+      solve = lambda solver, **live: jax.jit(lambda p: vmc.natural_gradient(
+          problem(p, **live), force, diag_shift=1e-2, solver=solver,
+          cg_tol=1e-12))(params)
       for solver in ("cholesky", "minsr", "cg"):
         np.testing.assert_allclose(
-            vmc.natural_gradient(live, force, diag_shift=1e-2, solver=solver,
-                                 cg_tol=1e-12),
-            vmc.natural_gradient(full, force, diag_shift=1e-2, solver=solver,
-                                 cg_tol=1e-12),
-            rtol=0, atol=1e-9, err_msg=f"{model.name} {solver}")
+            solve(solver, **live_parameters), solve(solver), rtol=0,
+            atol=1e-9, err_msg=f"{model.name} {solver}")
 
-  @parameterized.named_parameters(*DTYPE_TIERS[0])
+  @helpers.grid(DTYPES, slow=REAL)
   def test_gram_equals_the_jacobians_product(self, dtype):
-    self.check_gram_equals_the_jacobians_product(dtype)
-
-  @parameterized.named_parameters(*DTYPE_TIERS[1])
-  @pytest.mark.slow
-  def test_gram_equals_the_jacobians_product_slow_tier(self, dtype):
-    self.check_gram_equals_the_jacobians_product(dtype)
-
-  def check_gram_equals_the_jacobians_product(self, dtype):
     # A A^T from the dense layers' Gram factors, and A^T c by one reverse
     # pass, against the per-sample jacobian: with biases (complex) and
     # without (real), weighted samples, row blocks and chunks that do not
@@ -459,7 +380,7 @@ class SRTest(parameterized.TestCase):
     self.assertIsNotNone(vmc.make_sr_problem(
         model.log_psi, params, x, e_loc, probe=probe, solver="cg").matvec)
 
-  PROBED_TIERS = _tiers(
+  PROBED_CASES = list(
       dict(testcase_name=name, build=build, dtype=dtype)
       for name, build, dtype in (
           ("conv1d_netket_taps_no_bias_real", lambda h, _, d: zoo.ARNNConv1D(
@@ -488,17 +409,8 @@ class SRTest(parameterized.TestCase):
            (jnp.float64, jnp.complex128)[(i // 2) % 2])
           for i, family in enumerate(helpers.SLOW_FAST)))
 
-  @parameterized.named_parameters(*PROBED_TIERS[0])
+  @helpers.grid(PROBED_CASES, slow=REAL)
   def test_probed_jacobian_equals_reverse_passes(self, build, dtype):
-    self.check_probed_jacobian_equals_reverse_passes(build, dtype)
-
-  @parameterized.named_parameters(*PROBED_TIERS[1])
-  @pytest.mark.slow
-  def test_probed_jacobian_equals_reverse_passes_slow_tier(self, build,
-                                                           dtype):
-    self.check_probed_jacobian_equals_reverse_passes(build, dtype)
-
-  def check_probed_jacobian_equals_reverse_passes(self, build, dtype):
     # Every layer's sample gradients (masked dense and convolutions with
     # dilations, NetKet's taps, biases or not, 1D and 2D; the GRU's gates
     # inside its scan and its readout; the transformer's projections and
@@ -507,39 +419,42 @@ class SRTest(parameterized.TestCase):
     model = build(_tfim().hilbert, zoo.spin_half((2, 3)), dtype)
     probe = model.layer_probe()
     self.assertIsNotNone(probe, model.name)
-    params, _ = model.init(jax.random.key(2))
     # Away from the initial values (zero biases, the GRU's merge at its
-    # mean, the transformer's start at zero).
-    params = jax.tree.map(
+    # mean, the transformer's start at zero); one compiled program each
+    # (eager, every operation compiles alone).
+    params = jax.jit(lambda key: jax.tree.map(
         lambda p: p + 0.1 * jax.random.normal(jax.random.key(3), p.shape,
-                                              p.dtype), params)
+                                              p.dtype),
+        model.init(key)[0]))(jax.random.key(2))
     rng = np.random.default_rng(0)
     states = model.hilbert.all_states()
     x = states[rng.choice(len(states), 12, replace=False)]
     w = jnp.asarray(rng.uniform(size=12))
     live = vmc.sr.live_columns(params, model.live_parameters())
-    for cols in (None,) + (() if live is None else (jnp.asarray(live),)):
+    # Every column in one chunk; the live ones (where masks zero some) in
+    # chunks of 5, which do not divide the batch.
+    for cols, chunk_size in ((None, None), (
+        None if live is None else jnp.asarray(live), 5)):
       expected = vmc.sr.centred_jacobian(model.log_psi, params, x, w,
                                          columns=cols)
-      for chunk_size in (None, 5):  # 5: chunks that do not divide
-        probed = jax.jit(functools.partial(
-            vmc.sr.probed_jacobian, probe, columns=cols,
-            chunk_size=chunk_size))
-        np.testing.assert_allclose(
-            probed(params, x, w), expected, rtol=0, atol=1e-12,
-            err_msg=model.name)
+      probed = jax.jit(functools.partial(
+          vmc.sr.probed_jacobian, probe, columns=cols, chunk_size=chunk_size))
+      np.testing.assert_allclose(
+          probed(params, x, w), expected, rtol=0, atol=1e-12,
+          err_msg=f"{model.name}, columns {cols is not None}, chunks of "
+          f"{chunk_size}")
     # The energy gradient from that A (what a step with SR reports) is the
     # gradient's own reverse pass.
     e_loc = jnp.asarray(rng.normal(size=12) + (
         1j * rng.normal(size=12) if jnp.iscomplexobj(
             jax.eval_shape(model.log_psi, params, x)) else 0))
-    problem = vmc.sr.make_sr_problem(
-        model.log_psi, params, x, e_loc, weights=w, solver="cholesky",
-        live=model.live_parameters(), probe=probe)
-    chex.assert_trees_all_close(
-        vmc.sr.energy_gradient(problem, params),
-        vmc.estimators.energy_gradient(model.log_psi, params, x, e_loc, w),
-        rtol=0, atol=1e-12)
+    from_a = jax.jit(lambda p: vmc.sr.energy_gradient(vmc.sr.make_sr_problem(
+        model.log_psi, p, x, e_loc, weights=w, solver="cholesky",
+        live=model.live_parameters(), probe=probe), p))
+    reverse = jax.jit(lambda p: vmc.estimators.energy_gradient(
+        model.log_psi, p, x, e_loc, w))
+    chex.assert_trees_all_close(from_a(params), reverse(params), rtol=0,
+                                atol=1e-12)
 
   def test_layer_probe_needs_every_parameter_in_a_layer_with_a_rule(self):
     hilbert = zoo.spin_half(6)
