@@ -12,6 +12,7 @@ from scipy import stats
 
 import zoo
 import zoo.models
+from tests import xla_options
 
 # Small spaces where every state can be enumerated; 2D lattices rectangular.
 HILBERTS_1D = {
@@ -104,10 +105,13 @@ COLLECTIVE_TIMEOUT_FLAG = "--xla_cpu_collective_call_terminate_timeout_seconds=6
 
 def subprocess_env(devices: int | None = None) -> dict:
   """The environment of a test's JAX subprocess: the CPU, the tests' XLA
-  options (tests/conftest.py), `devices` host devices where given (XLA's
-  default, one, otherwise), and collectives that wait out a loaded
-  machine."""
+  options (tests/xla_options.py), and `devices` host devices where given:
+  else XLA's default, one device, which also gets the unoptimized backend
+  (pass `devices` for a command with `--cpu_devices` or several
+  processes); collectives that wait out a loaded machine."""
   flags = [os.environ.get("XLA_FLAGS", ""), COLLECTIVE_TIMEOUT_FLAG]
+  if devices is None:
+    flags.extend(xla_options.ONE_DEVICE)
   if devices is not None:
     flags.append(f"--xla_force_host_platform_device_count={devices}")
   return dict(os.environ, JAX_PLATFORMS="cpu",

@@ -313,8 +313,8 @@ class WorkdirTest(LauncherTestCase):
       self.assertFalse(os.path.exists(workdir), field)
 
 
-def run_command(*args, timeout=300):
-  env = helpers.subprocess_env()
+def run_command(*args, timeout=300, devices=None):
+  env = helpers.subprocess_env(devices)
   return subprocess.run(
       [sys.executable, "-m", "experiments.vmc", *args], cwd=ROOT, env=env,
       capture_output=True, text=True, timeout=timeout)
@@ -372,7 +372,7 @@ class CommandTest(LauncherTestCase):
   def test_two_devices_follow_one(self):
     workdir = os.path.join(self._class_dir, "two_devices")
     done = run_command(f"--config={TINY}", f"--workdir={workdir}",
-                       "--config.vmc.steps=4", "--cpu_devices=2")
+                       "--config.vmc.steps=4", "--cpu_devices=2", devices=2)
     self.assertEqual(done.returncode, 0, done.stderr[-3000:])
     self.assertIn("2 devices in all", done.stderr)
     one = [r["energy"] for r in metrics_of(self.workdir)]

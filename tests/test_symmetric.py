@@ -31,7 +31,7 @@ CASES = [
 
 def build_model(family, hilbert, dtype, names, pbc=True):
   fields = dict(helpers.FAMILY_FIELDS[family])
-  if family == "gru":
+  if "pbc" in fields:
     fields["pbc"] = pbc
   base = helpers.SLOW_FAST[family][1](hilbert, param_dtype=dtype, **fields)
   return symmetric.Symmetrized(

@@ -13,13 +13,15 @@ import pytest
 
 from experiments import compare_runs
 from experiments import workdir as workdir_lib
+from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(*args: str) -> str:
   result = subprocess.run([sys.executable, "-m", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          env=helpers.subprocess_env(), capture_output=True,
+                          text=True, timeout=300)
   if result.returncode:
     raise AssertionError(f"{args} exited {result.returncode}:\n{result.stderr[-3000:]}")
   return result.stdout

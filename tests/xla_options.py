@@ -6,8 +6,10 @@ of them single operations run outside jit). XLA's CPU kernels emitted
 without the fusion emitters compile in about half the time (`SUBPROCESS`:
 kept in the environment, so that the subprocesses the tests start compile
 that way too); the tests' own process also compiles with the unoptimized
-backend (`IN_PROCESS`), which subprocesses do not get: in a two-device
-NetKet run it hung in an all-gather that one device never reached. Together
+backend (`IN_PROCESS`), and so do subprocesses on one device
+(`ONE_DEVICE`, `tests.helpers.subprocess_env`), but not those on several:
+in a two-device NetKet run it hung in an all-gather that one device never
+reached. Together
 they take about 35% off a model test's time and change no result beyond
 the tests' tolerances; unfused kernels run slower, so a subprocess that
 trains for minutes (the NetKet docs example) runs as a user's would
@@ -17,7 +19,8 @@ No imports: conftest reads this before JAX starts.
 """
 
 SUBPROCESS = ("--xla_cpu_use_fusion_emitters=false",)
-IN_PROCESS = SUBPROCESS + ("--xla_backend_optimization_level=0",)
+ONE_DEVICE = ("--xla_backend_optimization_level=0",)
+IN_PROCESS = SUBPROCESS + ONE_DEVICE
 
 
 def with_options(flags: str | None, options) -> str:
