@@ -124,8 +124,6 @@ _ARCHITECTURES = [
                      kernel_dilation=((1, 1), (2, 2), (3, 1)))),
     dict(testcase_name="conv2d_single_row", family="conv2d", hilbert=zoo.spin_half((1, 7)),
          fields=dict(layers=2, features=3, kernel_size=3)),
-    dict(testcase_name="conv2d_single_column", family="conv2d", hilbert=zoo.spin_half((6, 1)),
-         fields=dict(layers=2, features=3, kernel_size=(3, 1))),
     dict(testcase_name="dense_no_bias", family="dense", hilbert=zoo.spin_half(7),
          fields=dict(layers=2, features=5, use_bias=False)),
     dict(testcase_name="conv1d_one_layer", family="conv1d", hilbert=zoo.spin_half(5),
