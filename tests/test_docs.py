@@ -34,6 +34,7 @@ import sys
 import tempfile
 
 from absl.testing import absltest, parameterized
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
@@ -124,6 +125,7 @@ def _named(paths):
   return [(re.sub(r"\W", "_", p[:-3]), p) for p in paths]
 
 
+@pytest.mark.slow  # every block in a subprocess
 class CodeBlockTest(parameterized.TestCase):
 
   @parameterized.named_parameters(_named(doc_files()))
@@ -185,6 +187,7 @@ class DocsRulesTest(parameterized.TestCase):
       self.assertLessEqual(len(f.readlines()), README_MAX_LINES)
 
 
+@pytest.mark.slow  # MkDocs in a subprocess
 class SiteTest(absltest.TestCase):
 
   def test_site_builds_in_strict_mode(self):

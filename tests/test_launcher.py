@@ -70,6 +70,7 @@ class LauncherTestCase(absltest.TestCase):
     super().tearDownClass()
 
 
+@pytest.mark.slow  # a whole tiny run and its files
 class TrainedRunTest(LauncherTestCase):
   """One uninterrupted tiny run, shared by the tests of its files."""
 

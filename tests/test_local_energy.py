@@ -93,8 +93,8 @@ CONE_CASES = [
 
 
 # The day-to-day tier (tests/conftest.py) restarts the recurrent family
-# (which restarts by default) and one convolution; the slow tier the rest.
-FAST_TIER_FAMILIES = ("gru", "conv2d")
+# (which restarts by default); the slow tier the rest.
+FAST_TIER_FAMILIES = ("gru",)
 
 
 class LocalEnergyTest(parameterized.TestCase):

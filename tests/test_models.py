@@ -180,6 +180,7 @@ NOT_DAY_TO_DAY = lambda case: (case["testcase_name"]
                                 not in DAY_TO_DAY_ARCHITECTURES)
 
 
+@pytest.mark.slow  # corners beyond the property grid's fast == slow
 class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
   """Receptive fields wider than the lattice, dilation schedules, odd shapes."""
 
@@ -275,6 +276,7 @@ class SectorTest(parameterized.TestCase):
       np.testing.assert_array_equal(got, expected, err_msg=f"{before}, {site}")
 
 
+@pytest.mark.slow
 class SizeTransferTest(parameterized.TestCase):
   """Weight-shared families: parameters made at L run at L' > L."""
 

@@ -66,6 +66,7 @@ def _state(model, hilbert, n_samples=256, seed=0, **kwargs):
 
 
 @unittest.skipIf(nk is None, "NetKet is not installed: pip install -e '.[netket]'")
+@pytest.mark.slow  # NetKet compiles its own drivers and samplers
 class NetKetTest(parameterized.TestCase):
 
   def test_log_psi_and_samples_are_the_zoo_ones(self):

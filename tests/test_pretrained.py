@@ -15,7 +15,6 @@ from absl.testing import absltest, parameterized
 from zoo import build, pretrained
 from zoo.physics import hamiltonians
 from zoo.vmc import train as vmc_train
-from tests import helpers
 
 EXACT_SITES = 16  # up to 2^16 configurations summed
 FRESH_SAMPLES = 256  # the rest: an estimate CI can afford
@@ -53,6 +52,7 @@ def exact_energy(model, params, hamiltonian) -> float:
   return float(np.sum(probs[kept] * (h_psi[kept] / psi[rows][kept]).real))
 
 
+@pytest.mark.slow  # every trained model evaluated
 class PretrainedTest(parameterized.TestCase):
 
   def test_the_zoo_ships_models(self):
@@ -62,9 +62,7 @@ class PretrainedTest(parameterized.TestCase):
       for field in ("energy", "error", "steps", "wall_s"):
         self.assertIn(field, record, msg=name)
 
-  # The sampled checks of large lattices: the slow tier.
-  @helpers.grid((dict(testcase_name=name, name=name) for name in NAMES),
-                slow=lambda case: case["name"] in LARGE)
+  @parameterized.named_parameters((name, name) for name in NAMES)
   def test_energy_is_the_recorded_one(self, name):
     trained = pretrained.load(name)
     model, params = trained.model()

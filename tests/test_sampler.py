@@ -48,13 +48,11 @@ SAMPLER_CASES = [
          family="gated_conv1d", hilbert=zoo.spin_half(7),
          dtype=jnp.complex128, machine_pow=2),
 ]
-# The day-to-day tier (tests/conftest.py) samples five cases that meet a
-# sector, complex parameters, a Fock space and machine_pow 1; the slow tier
-# (marked) the rest of the grid.
-DAY_TO_DAY_DISTRIBUTIONS = ("conv1d_spin_half_N4",
-                            "conv2d_spin_half_2x4_sz1_complex",
-                            "dense_fock3_N4_p1", "gru_spin_half_2x4_sz0",
-                            "transformer_spin_half_N6")
+# The day-to-day tier (tests/conftest.py) samples two cases that meet a
+# sector, complex parameters, the masked and the recurrent families; the
+# slow tier (marked) the rest of the grid.
+DAY_TO_DAY_DISTRIBUTIONS = ("conv2d_spin_half_2x4_sz1_complex",
+                            "gru_spin_half_2x4_sz0")
 NOT_DAY_TO_DAY = lambda case: (case["testcase_name"]
                                 not in DAY_TO_DAY_DISTRIBUTIONS)
 

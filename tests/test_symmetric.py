@@ -5,6 +5,7 @@ from absl.testing import absltest, parameterized
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy import stats
 
 import zoo
@@ -41,6 +42,7 @@ def build_model(family, hilbert, dtype, names, pbc=True):
 class SymmetrizedTest(parameterized.TestCase):
 
   @parameterized.named_parameters(CASES)
+  @pytest.mark.slow
   def test_normalized_invariant_and_sampled_exactly(self, family, hilbert,
                                                     dtype, names, size):
     model = build_model(family, hilbert, dtype, names)

@@ -34,6 +34,7 @@ def gru_config(size: int, steps: int = 4):
   return cfg
 
 
+@pytest.mark.slow  # trains, then trains again from it
 class TransferTest(absltest.TestCase):
 
   @classmethod

@@ -243,7 +243,8 @@ def _reference_natural_gradient(model, params, x, weights, local_energies,
 
 class SRTest(parameterized.TestCase):
 
-  @helpers.grid(DTYPES, slow=REAL)
+  @parameterized.named_parameters(*DTYPES)
+  @pytest.mark.slow  # the solvers' own day-to-day check: minSR == SR
   def test_sr_matches_dense_numpy_solve(self, dtype):
     ham, model, params, states, probs = _setup(dtype)
     estimate = jax.jit(lambda p: vmc.expect_and_grad(
@@ -297,7 +298,8 @@ class SRTest(parameterized.TestCase):
       np.testing.assert_allclose(delta, expected, rtol=1e-7, atol=1e-9,
                                  err_msg=solver)
 
-  @helpers.grid(DTYPES, slow=REAL)
+  @parameterized.named_parameters(*DTYPES)
+  @pytest.mark.slow  # the solvers' own day-to-day check: minSR == SR
   def test_masked_columns_left_out_change_nothing(self, dtype):
     ham = _tfim()
     hilbert2d = zoo.spin_half((2, 3))
@@ -331,7 +333,8 @@ class SRTest(parameterized.TestCase):
             solve(solver, **live_parameters), solve(solver), rtol=0,
             atol=1e-9, err_msg=f"{model.name} {solver}")
 
-  @helpers.grid(DTYPES, slow=REAL)
+  @parameterized.named_parameters(*DTYPES)
+  @pytest.mark.slow  # the solvers' own day-to-day check: minSR == SR
   def test_gram_equals_the_jacobians_product(self, dtype):
     # A A^T from the dense layers' Gram factors, and A^T c by one reverse
     # pass, against the per-sample jacobian: with biases (complex) and
@@ -409,7 +412,9 @@ class SRTest(parameterized.TestCase):
            (jnp.float64, jnp.complex128)[(i // 2) % 2])
           for i, family in enumerate(helpers.SLOW_FAST)))
 
-  @helpers.grid(PROBED_CASES, slow=REAL)
+  # Day to day: the GRU's scan and a symmetrized model; the rest slow.
+  @helpers.grid(PROBED_CASES, slow=lambda case: case["testcase_name"] not in (
+      "gru_open_no_bias_complex", "symmetrized_gru_complex"))
   def test_probed_jacobian_equals_reverse_passes(self, build, dtype):
     # Every layer's sample gradients (masked dense and convolutions with
     # dilations, NetKet's taps, biases or not, 1D and 2D; the GRU's gates
