@@ -25,7 +25,6 @@ built periodic.
 import statistics
 import time
 
-from absl import app
 from absl import flags
 import jax
 import numpy as np
@@ -60,15 +59,15 @@ flags.DEFINE_integer("slow_max_sites", 256,
                      "Skip slow models above this many sites (their cost is O(N^2)).")
 
 
+flags.register_validator(
+    "families", lambda names: set(names) <= set(zoo.models.FAMILIES),
+    message=f"must be names of families, one of {sorted(zoo.models.FAMILIES)}")
+
+
 def family_for(dim: str) -> str | None:
   """The family of `--families` a `dim` case times: on squares the first
   that needs a 2D lattice, else the first listed; on chains the first that
   does not need one (None: no family runs there)."""
-  for name in FLAGS.families:
-    if name not in zoo.models.FAMILIES:
-      raise app.UsageError(
-          f"--families: {name!r} is not a family; expected one of "
-          f"{sorted(zoo.models.FAMILIES)}")
   two_d = [name for name in FLAGS.families if zoo.models.FAMILIES[name].two_d]
   any_lattice = [name for name in FLAGS.families if name not in two_d]
   listed = (two_d + FLAGS.families) if dim == "2d" else any_lattice
@@ -165,11 +164,11 @@ def main(argv):
         + (f"{'sector/s':>11}{'sector/fast':>12}" if sector else ""))
   cases = [("1d", int(n)) for n in FLAGS.sizes_1d] + [("2d", int(n)) for n in FLAGS.sizes_2d]
   fast_per_sample = {}
-  for dim in sorted({dim for dim, _ in cases}):
-    if family_for(dim) is None:
-      print(f"# {dim}: none of --families runs there (skipped)")
+  runnable = {dim: family_for(dim) is not None for dim, _ in cases}
+  for dim in sorted(dim for dim, ok in runnable.items() if not ok):
+    print(f"# {dim}: none of --families runs there (skipped)")
   for dim, size in cases:
-    if family_for(dim) is None:
+    if not runnable[dim]:
       continue
     case = measure(dim, size, mesh, sector)
     name, n_sites, rates, mem = (case["name"], case["sites"], case["rates"],

@@ -112,7 +112,7 @@ def subprocess_env(devices: int | None = None) -> dict:
   flags = [os.environ.get("XLA_FLAGS", ""), COLLECTIVE_TIMEOUT_FLAG]
   if devices is None:
     flags.extend(xla_options.ONE_DEVICE)
-  if devices is not None:
+  else:
     flags.append(f"--xla_force_host_platform_device_count={devices}")
   return dict(os.environ, JAX_PLATFORMS="cpu",
               XLA_FLAGS=" ".join(filter(None, flags)))

@@ -14,8 +14,8 @@ from tests import helpers
 
 
 # The tiers (tests/conftest.py): the day-to-day one keeps every model on
-# spin 1/2 (both dtypes, both powers), a few odd architectures and the real
-# sector cases; the slow tier (marked) runs the rest of each grid.
+# spin 1/2 (both dtypes, both powers) and the real sector cases; the slow
+# tier (marked) runs the rest of each grid and the odd architectures.
 OFF_SPIN_HALF = lambda case: case["space"] != "spin_half"
 MODEL_CASES = helpers.model_cases()
 FAST_MODEL_CASES = helpers.model_cases(fast=True)
@@ -173,18 +173,13 @@ _ARCHITECTURES = [
 # meets both for every family).
 ARCHITECTURES = [dict(case, dtype=(jnp.float64, jnp.complex128)[i % 2])
                  for i, case in enumerate(_ARCHITECTURES)]
-DAY_TO_DAY_ARCHITECTURES = ("conv1d_wavenet", "conv2d_dilated_4x3",
-                            "gru_4x3_periodic", "transformer_3x3_three_heads",
-                            "gated_conv2d_deep_dilated")
-NOT_DAY_TO_DAY = lambda case: (case["testcase_name"]
-                                not in DAY_TO_DAY_ARCHITECTURES)
 
 
 @pytest.mark.slow  # corners beyond the property grid's fast == slow
 class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
   """Receptive fields wider than the lattice, dilation schedules, odd shapes."""
 
-  @helpers.grid(ARCHITECTURES, slow=NOT_DAY_TO_DAY)
+  @parameterized.named_parameters(ARCHITECTURES)
   def test_fast_equals_slow(self, family, hilbert, fields, dtype):
     slow = helpers.SLOW_FAST[family][0](hilbert, param_dtype=dtype, **fields)
     fast = helpers.SLOW_FAST[family][1](hilbert, param_dtype=dtype, **fields)

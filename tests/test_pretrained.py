@@ -3,8 +3,8 @@
 Each one loads into the model of its config, and its energy is the one it
 records: exactly, by a sum over every configuration of its space with the
 Hamiltonian as a sparse matrix, where there are few enough sites (<=
-EXACT_SITES), else (the slow tier) from fresh exact samples, within 4
-standard errors (the record's and the fresh estimate's together).
+EXACT_SITES), else from fresh exact samples, within 4 standard errors (the
+record's and the fresh estimate's together). All in the slow tier.
 """
 
 import jax
@@ -38,8 +38,11 @@ def exact_energy(model, params, hamiltonian) -> float:
   log_psi = np.asarray(jax.jit(model.log_psi)(params, states))
   probs = np.exp(model.machine_pow * log_psi.real)
   np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-10)
+  # The bit string of each configuration (site 0 most significant, up = 1),
+  # as the Hamiltonian's matrices number them.
   n = states.shape[1]
-  index = (states > 0).astype(np.int64) @ (1 << np.arange(n - 1, -1, -1))
+  index = (np.asarray(model.hilbert.states_to_indices(states), np.int64)
+           @ (1 << np.arange(n - 1, -1, -1)))
   total = model.hilbert.total
   basis = (np.arange(2**n) if total is None
            else hamiltonians.sz_sector_states(n, total))
