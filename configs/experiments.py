@@ -176,16 +176,16 @@ EXPERIMENTS = {
 # al. 2025 (arXiv:2502.17144) train their 2D GRUs.
 STAGES = {
     "heisenberg_square_6x6": (
-        "vmc.n_samples=256 vmc.budget=35m vmc.steps=100000 "
+        "vmc.n_samples=256 vmc.budget=32m vmc.steps=100000 "
         "vmc.eval_samples=16384 optimizer.sr.solver=minsr",
         "model.symmetries=point_group,spin_flip vmc.n_samples=256 "
-        "vmc.budget=18m vmc.steps=100000 vmc.eval_samples=16384 "
+        "vmc.budget=20m vmc.steps=100000 vmc.eval_samples=16384 "
         "optimizer.sr.solver=minsr optimizer.learning_rate=0.01"),
     "j1j2_square_4x4": (
-        "vmc.n_samples=256 vmc.budget=20m vmc.steps=100000 "
+        "vmc.n_samples=256 vmc.budget=18m vmc.steps=100000 "
         "vmc.eval_samples=16384 optimizer.sr.solver=minsr",
         "model.symmetries=point_group,spin_flip vmc.n_samples=256 "
-        "vmc.budget=8m vmc.steps=100000 vmc.eval_samples=16384 "
+        "vmc.budget=10m vmc.steps=100000 vmc.eval_samples=16384 "
         "optimizer.sr.solver=minsr optimizer.learning_rate=0.01"),
 }
 

@@ -14,6 +14,7 @@ import zoo
 from zoo import checks, sampler
 from zoo.physics import hamiltonians
 from zoo.physics import lattice as lattice_lib
+from zoo.models import symmetric
 from zoo.vmc import local_energy
 from tests import helpers
 
@@ -92,6 +93,17 @@ CONE_CASES = [
     for fast, dtype in ((bool(j), (jnp.float64, jnp.complex128)[(i + j) % 2]),)]
 
 
+# Symmetrized GRUs: a sector and the whole space, periodic and open, both
+# dtypes, groups of translations, the point group and the spin flip.
+SYMMETRIZED_CASES = [
+    dict(testcase_name=f"{system}_{names.replace(',', '_')}", system=system,
+         names=names, dtype=dtype)
+    for system, names, dtype in (
+        ("heisenberg_2x4_sz0", "point_group,spin_flip", jnp.float64),
+        ("tfim_3x2", "translations,spin_flip", jnp.complex128),
+        ("j1j2_2x3_open", "point_group", jnp.complex128))]
+
+
 # The day-to-day tier (tests/conftest.py) restarts the recurrent family
 # (which restarts by default); the slow tier the rest.
 FAST_TIER_FAMILIES = ("gru",)
@@ -129,6 +141,32 @@ class LocalEnergyTest(parameterized.TestCase):
     np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)
     self.assertEqual(local_energy.strategy_for(model, ham).name == "restart",
                      zoo.models.FAMILIES[family].body.restarts)
+
+  @helpers.grid(SYMMETRIZED_CASES,
+                slow=lambda case: case["system"] != "heisenberg_2x4_sz0")
+  def test_symmetrized_restarts_equal_full_passes(self, system, names, dtype):
+    # The restarting family averaged over a group: every image of every
+    # connected configuration restarted from the same image of x.
+    build, sector = SYSTEMS[system]
+    ham = build()
+    hilbert = zoo.spin_half(ham.lattice.shape, total_sz=sector)
+    model = symmetric.Symmetrized(
+        zoo.FastARNNGRU(hilbert, layers=2, features=3, param_dtype=dtype,
+                        pbc=ham.lattice.pbc),
+        symmetric.symmetry_group(names, hilbert, ham.lattice.pbc))
+    self.assertEqual(local_energy.strategy_for(model, ham).name, "restart")
+    params, _ = model.init(jax.random.key(0))
+    x = sampler.sample(model, params, jax.random.key(1), 16)
+    full = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
+        params, x)
+    for per_pass in (1, 7):
+      restarted = jax.jit(lambda p, x, n=per_pass: local_energy.Restarts(
+          configs_per_pass=n)(model, ham, p, x))(params, x)
+      np.testing.assert_allclose(restarted, full, rtol=0, atol=1e-10,
+                                 err_msg=f"{per_pass} per pass")
+    chunked = jax.jit(lambda p, x: local_energy.local_energies(
+        model, ham, p, x, chunk_size=5))(params, x)
+    np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)
 
   @parameterized.named_parameters(
       dict(testcase_name=f"{system}_{jnp.dtype(dtype).name}", system=system,
@@ -244,6 +282,13 @@ class LocalEnergyTest(parameterized.TestCase):
     self.assertEqual(local_energy.strategy_for(gru, square).name, "restart")
     self.assertEqual(local_energy.strategy_for(zoo.ARNNGRU(
         square.hilbert, layers=1, features=4), square).name, "full")
+    # A symmetrized model restarts where its base does; cones and suffixes
+    # it has not (its images' changed sites move).
+    group = symmetric.symmetry_group("point_group", square.hilbert, True)
+    self.assertEqual(local_energy.strategy_for(
+        symmetric.Symmetrized(gru, group), square).name, "restart")
+    self.assertEqual(local_energy.strategy_for(
+        symmetric.Symmetrized(conv2d, group), square).name, "full")
 
   def test_first_changed_steps(self):
     ham = hamiltonians.Heisenberg(lattice_lib.square(2, 3))
@@ -254,6 +299,21 @@ class LocalEnergyTest(parameterized.TestCase):
     step_of = np.argsort(order)
     for m in range(1, len(first)):
       self.assertEqual(first[m], min(step_of[s] for s in sites[m] if s >= 0))
+    # Per image g: the first step at which g x' differs from g x, found by
+    # applying g to x and to a configuration with the term's sites flipped.
+    group = symmetric.symmetry_group("point_group,spin_flip",
+                                     zoo.spin_half((2, 3)), True)
+    first = local_energy.first_changed_steps(ham, order, group.permutations)
+    self.assertEqual(first.shape, (group.size, len(sites)))
+    x = np.ones((1, 6))
+    for m in range(1, len(sites)):
+      xp = x.copy()
+      xp[0, sites[m][sites[m] >= 0]] = -1
+      differs = np.asarray(group.apply(jnp.asarray(xp))
+                           != group.apply(jnp.asarray(x)))[:, 0]  # [G, N]
+      for g in range(group.size):
+        self.assertEqual(first[g, m], min(step_of[np.flatnonzero(
+            differs[g])]), msg=f"term {m}, element {g}")
 
 
 if __name__ == "__main__":

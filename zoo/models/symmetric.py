@@ -35,7 +35,7 @@ import numpy as np
 
 from zoo import checks
 from zoo.hilbert import Hilbert
-from zoo.models.wavefunction import LayerProbe, Model, Wavefunction
+from zoo.models.wavefunction import Images, LayerProbe, Model, Wavefunction
 
 NAMES = ("translations", "point_group", "rotations", "reflections",
          "spin_flip")
@@ -224,10 +224,23 @@ class Symmetrized:
         keys)
     return self.group.apply_inverse(x, g)
 
-  # Local energies: no reuse (its images' changed sites move).
-  restarts = False
+  # Local energies: its base's restarts on every image (`images`); cones and
+  # suffixes not (the images' changed sites move with g).
   reach = None
   suffixes = None
+
+  @property
+  def restarts(self) -> bool:
+    """Whether local energies restart each image of a connected
+    configuration from the same image of x (`zoo.vmc.local_energy`): where
+    the base restarts."""
+    return self.base.restarts
+
+  @property
+  def images(self) -> Images:
+    """The base on every image g x, combined as psi_G (`Model`)."""
+    return Images(base=self.base, permutations=self.group.permutations,
+                  apply=self.group.apply, combine=self.combine)
 
   def layer_probe(self) -> LayerProbe | None:
     """The base's probe over every image of each sample: a sample's
@@ -246,7 +259,7 @@ class Symmetrized:
     def log_psi(params, x, shifts):
       images = self.group.apply(x).reshape(-1, x.shape[1])  # [G B, N]
       log_psi, inputs = base.log_psi(params, images, shifts)
-      return self._combine(log_psi.reshape(self.group.size, -1)), inputs
+      return self.combine(log_psi.reshape(self.group.size, -1)), inputs
 
     return base._replace(log_psi=log_psi, images=self.group.size)
 
@@ -255,12 +268,12 @@ class Symmetrized:
     x, single = self.base.as_batch(x)
     batch, n = x.shape
     images = self.group.apply(x).reshape(-1, n)  # [G B, N]
-    out = self._combine(self.base.log_psi(params, images).reshape(
+    out = self.combine(self.base.log_psi(params, images).reshape(
         self.group.size, batch))
     return out[0] if single else out
 
-  def _combine(self, log_psi: jax.Array) -> jax.Array:
-    """log psi_G [B] from the base's log psi of the images [G, B]."""
+  def combine(self, log_psi: jax.Array) -> jax.Array:
+    """log psi_G [...] from the base's log psi of the images [G, ...]."""
     p = self.machine_pow
     modulus = (jax.nn.logsumexp(p * log_psi.real, axis=0)
                - jnp.log(self.group.size)) / p

@@ -39,8 +39,8 @@ class Model(Protocol):
   conditionals draw (the model itself for a `Wavefunction`), and
   `from_base_samples(x, keys)`, which turns its samples into the model's
   (the identity for a `Wavefunction`). Local energies ask `restarts`,
-  `suffixes` and `reach` (`zoo.vmc.local_energy`), SR `layer_probe` and
-  `live_parameters` (`zoo.vmc.sr`).
+  `suffixes`, `reach` and `images` (`zoo.vmc.local_energy`), SR
+  `layer_probe` and `live_parameters` (`zoo.vmc.sr`).
   """
   name: str
   spec: ARNNSpec
@@ -71,6 +71,9 @@ class Model(Protocol):
   @property
   def reach(self) -> tuple[int, tuple[int, ...]] | None: ...
 
+  @property
+  def images(self) -> "Images | None": ...
+
   def init(self, key: jax.Array) -> tuple[Params, State]: ...
 
   def log_psi(self, params: Params, x) -> jax.Array: ...
@@ -80,6 +83,24 @@ class Model(Protocol):
   def live_parameters(self) -> Params: ...
 
   def layer_probe(self) -> "LayerProbe | None": ...
+
+
+class Images(NamedTuple):
+  """`Model.images` of a model whose log psi combines an autoregressive
+  base's over images g x of the configuration (a symmetrized state):
+  local energies restart the base on each image (`zoo.vmc.local_energy`).
+
+  Attributes:
+    base: the `Wavefunction` evaluated on the images.
+    permutations: [G, N] int, site i of image g holds site
+      permutations[g, i] of x (up to a sign, `apply`).
+    apply: x [B, N] -> its images [G, B, N].
+    combine: the base's log psi of the images [G, B] -> the model's [B].
+  """
+  base: "Wavefunction"
+  permutations: np.ndarray
+  apply: Callable[[jax.Array], jax.Array]
+  combine: Callable[[jax.Array], jax.Array]
 
 
 class LayerProbe(NamedTuple):
@@ -176,6 +197,9 @@ class Wavefunction:
     """(unit, units back per stage): how far back the body's stages see
     (`zoo.models.arnn`), or None where every earlier site may matter."""
     return self.body_type.reach(self.spec)
+
+  # Evaluated on the configuration itself, not on images of it (`Model`).
+  images = None
 
   @property
   def sampling_base(self) -> "Wavefunction":

@@ -161,13 +161,21 @@ def suffix_plan(n_sites: int, first: np.ndarray, blocks: int
   return tuple(plan)
 
 
-def first_changed_steps(hamiltonian, order: np.ndarray) -> np.ndarray:
+def first_changed_steps(hamiltonian, order: np.ndarray,
+                        permutations: np.ndarray | None = None) -> np.ndarray:
   """[M] the first step at which each connected configuration may differ
-  from x (T for the diagonal term, which never does)."""
+  from x (T for the diagonal term, which never does); with `permutations`
+  [G, N] (`zoo.models.Images`), [G, M]: at which each image g x' may
+  differ from g x (site permutations[g, i] of x is site i of its image)."""
   step_of = np.argsort(order)
   sites = hamiltonian.connected_sites()  # [M, S], -1 where unused
-  steps = np.where(sites >= 0, step_of[np.maximum(sites, 0)], len(order))
-  return steps.min(axis=1)
+  if permutations is None:
+    steps = np.where(sites >= 0, step_of[np.maximum(sites, 0)], len(order))
+    return steps.min(axis=1)
+  # Step t of image g generates its site order[t], x's site
+  # permutation[order[t]].
+  return np.stack([first_changed_steps(hamiltonian, permutation[order])
+                   for permutation in np.asarray(permutations)])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,7 +203,10 @@ class FullPasses:
 class Restarts:
   """From x's states at the step where each connected configuration first
   differs, vanishing elements skipped (module doc): a fast model whose full
-  pass is a scan (`model.restarts`, the recurrent family).
+  pass is a scan (`model.restarts`, the recurrent family). A model with
+  `images` (a symmetrized one) restarts its base: each image g x' from g x's
+  states at the step where those two first differ (g moves the changed
+  sites, so that step depends on g), then combines the images.
 
   Attributes:
     configs_per_pass: connected configurations through the scan at once.
@@ -212,8 +223,9 @@ class Restarts:
     return bool(model.restarts)
 
   def samples_per_pass(self, model, hamiltonian) -> int:
-    del model
-    return max(1, self.connected_per_chunk // hamiltonian.n_connected)
+    images = 1 if model.images is None else len(model.images.permutations)
+    return max(1, self.connected_per_chunk // (hamiltonian.n_connected
+                                               * images))
 
   def __call__(self, model, hamiltonian, params, x: jax.Array) -> jax.Array:
     """The local energies of one chunk x [C, N]."""
@@ -320,20 +332,50 @@ def local_energies(model, hamiltonian, params, x: jax.Array, *,
 
 def _restarted(model, hamiltonian, params, x: jax.Array,
                configs_per_pass: int) -> jax.Array:
-  """The local energies of one chunk x [C, N] by restarts (module doc)."""
-  batch, n = x.shape
+  """The local energies of one chunk x [C, N] by restarts (module doc); a
+  model with `images` restarts its base on every image."""
   xp, mels = hamiltonian.connected(x)  # [C, M, N], [C, M]
-  m = xp.shape[1]
+  batch, m, n = xp.shape
+  images = model.images
+  if images is None:
+    first = first_changed_steps(hamiltonian, np.asarray(model.order))
+    log_psi_x, log_psi = _restarted_log_psi(
+        model, params, x, xp, mels != 0, jnp.asarray(first), configs_per_pass)
+    return local_energy_sum(mels, log_psi, log_psi_x)
+  base = images.base
+  first = first_changed_steps(hamiltonian, np.asarray(base.order),
+                              images.permutations)  # [G, M]
+  g = len(first)
+  image_x = images.apply(x).reshape(g * batch, n)
+  image_xp = images.apply(xp.reshape(batch * m, n)).reshape(g * batch, m, n)
+  live = jnp.broadcast_to(mels != 0, (g, batch, m)).reshape(g * batch, m)
+  first = jnp.broadcast_to(jnp.asarray(first)[:, None], (g, batch, m))
+  log_psi_x, log_psi = _restarted_log_psi(
+      base, params, image_x, image_xp, live, first.reshape(g * batch, m),
+      configs_per_pass)
+  return local_energy_sum(
+      mels, images.combine(log_psi.reshape(g, batch, m)),
+      images.combine(log_psi_x.reshape(g, batch)))
+
+
+def _restarted_log_psi(model, params, x: jax.Array, xp: jax.Array,
+                       live: jax.Array, first: jax.Array,
+                       configs_per_pass: int
+                       ) -> tuple[jax.Array, jax.Array]:
+  """(log psi(x) [C], log psi(x') [C, M]) by restarts, of x [C, N] and
+  its connected configurations xp [C, M, N] that may first differ from it
+  at step first [M] or [C, M] (N: never), computed only where `live` [C,
+  M] (elsewhere log psi(x))."""
+  batch, m, n = xp.shape
   pairs = batch * m
-  first = first_changed_steps(hamiltonian, np.asarray(model.order))  # [M]
   kept, cond_x = model.keep(params, x)  # states batch last; [C, N, K]
   indices = model.hilbert.states_to_indices
   log_psi_x = jnp.sum(jnp.take_along_axis(
       cond_x, indices(x)[..., None], axis=-1)[..., 0], axis=1)  # [C]
   # The pairs (sample, term) with a nonzero element, by restart step; the
   # others (and the diagonal, first = N) after them, never computed.
-  live = (mels != 0) & jnp.asarray(first < n)  # [C, M]
-  restart = jnp.where(live, jnp.asarray(first + 1), n + 1).reshape(-1)
+  live = live & (first < n)  # [C, M]
+  restart = jnp.where(live, first + 1, n + 1).reshape(-1)
   ranked = jnp.argsort(restart, stable=True)  # [C M]
   count = jnp.sum(live)
   per_pass = min(configs_per_pass, pairs)
@@ -355,7 +397,7 @@ def _restarted(model, hamiltonian, params, x: jax.Array,
     return log_psi.at[pair].set(total.astype(log_psi.dtype), mode="drop")
 
   log_psi = jax.lax.fori_loop(0, passes, one_pass, log_psi)
-  return local_energy_sum(mels, log_psi.reshape(batch, m), log_psi_x)
+  return log_psi_x, log_psi.reshape(batch, m)
 
 
 def _in_cones(model, hamiltonian, params, x: jax.Array,
