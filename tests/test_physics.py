@@ -366,6 +366,38 @@ class ExactTest(parameterized.TestCase):
     # Majumdar-Ghosh point: the dimer product state, E_0 = -3/8 per site.
     np.testing.assert_allclose(energies[0], -3 / 8 * 10, atol=1e-10)
 
+  @parameterized.named_parameters(
+      ("dense_solver_sz0", hamiltonians.Heisenberg(lattice_lib.chain(8)), 0),
+      ("lanczos_whole_space", hamiltonians.TransverseFieldIsing(
+          lattice_lib.square(3), 1.1), None),
+      ("lanczos_sz1", hamiltonians.J1J2(lattice_lib.square(2, 6), J2=0.4), 1))
+  def test_ground_state_is_the_eigenvector(self, ham, sector):
+    energy, vector = exact.ground_state(ham, sector=sector)
+    h = ham.to_sparse(sector=sector)
+    self.assertEqual(vector.shape, (h.shape[0],))
+    np.testing.assert_allclose(np.linalg.norm(vector), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(h @ vector, energy * vector, atol=1e-8)
+    np.testing.assert_allclose(
+        energy, exact.ground_state_energy(ham, sector=sector, cache=False),
+        rtol=1e-12)
+
+  def test_basis_rows_number_the_sparse_matrix(self):
+    # Rows of to_sparse: the bit string of the sites (site 0 most
+    # significant, up = 1), in the sector its place among the sector's.
+    n = 6
+    states = np.array(list(itertools.product((-1.0, 1.0), repeat=n)))
+    np.testing.assert_array_equal(exact.basis_rows(states), np.arange(2**n))
+    in_sector = states[states.sum(axis=1) == 2]  # S^z = 1
+    rows = exact.basis_rows(in_sector, sector=1)
+    np.testing.assert_array_equal(rows, np.arange(len(in_sector)))
+    ham = hamiltonians.Heisenberg(lattice_lib.chain(n))
+    np.testing.assert_allclose(  # the diagonal: sum of s_i s_j / 4
+        ham.to_sparse(sector=1).diagonal()[rows],
+        np.sum(in_sector * np.roll(in_sector, -1, axis=1), axis=1) / 4)
+    with self.assertRaisesRegex(ValueError, r"states\[0\] is not in the "
+                                r"sector of total S\^z = 1"):
+      exact.basis_rows(states[:1], sector=1)
+
   def test_small_systems_use_the_dense_solver(self):
     ham = hamiltonians.Heisenberg(lattice_lib.chain(2))
     self.assertAlmostEqual(exact.ground_state_energy(ham, cache=False), -0.75)

@@ -13,7 +13,7 @@ import pytest
 from absl.testing import absltest, parameterized
 
 from zoo import build, pretrained
-from zoo.physics import hamiltonians
+from zoo.physics import exact
 from zoo.vmc import train as vmc_train
 
 EXACT_SITES = 16  # up to 2^16 configurations summed
@@ -38,19 +38,13 @@ def exact_energy(model, params, hamiltonian) -> float:
   log_psi = np.asarray(jax.jit(model.log_psi)(params, states))
   probs = np.exp(model.machine_pow * log_psi.real)
   np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-10)
-  # The bit string of each configuration (site 0 most significant, up = 1),
-  # as the Hamiltonian's matrices number them.
-  n = states.shape[1]
-  index = (np.asarray(model.hilbert.states_to_indices(states), np.int64)
-           @ (1 << np.arange(n - 1, -1, -1)))
   total = model.hilbert.total
-  basis = (np.arange(2**n) if total is None
-           else hamiltonians.sz_sector_states(n, total))
-  rows = np.searchsorted(basis, index)
-  np.testing.assert_array_equal(basis[rows], index)
-  psi = np.zeros(len(basis), complex)
+  sector = None if total is None else total / 2
+  rows = exact.basis_rows(states, sector)
+  h = hamiltonian.to_sparse(sector=sector)
+  psi = np.zeros(h.shape[0], complex)
   psi[rows] = np.exp(log_psi - log_psi.real.max())
-  h_psi = (hamiltonian.to_sparse(sector=total) @ psi)[rows]
+  h_psi = (h @ psi)[rows]
   kept = probs > 0
   return float(np.sum(probs[kept] * (h_psi[kept] / psi[rows][kept]).real))
 

@@ -8,10 +8,13 @@ import sys
 import tempfile
 
 from absl.testing import absltest
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from experiments import compare_runs
+from experiments import sign_structure
 from experiments import workdir as workdir_lib
 from tests import helpers
 
@@ -66,6 +69,68 @@ class CompareRunsTest(absltest.TestCase):
       compare_runs.load_run([tempfile.mkdtemp(dir=self.dir)])
     with self.assertRaisesRegex(ValueError, "must be LABEL=WORKDIR"):
       compare_runs.parse_run("no label")
+
+
+class SignStructureTest(absltest.TestCase):
+
+  def test_a_positive_model_of_a_positive_ground_state(self):
+    # The Marshall-rotated Heisenberg chain has a positive ground state
+    # (Perron-Frobenius), and a real model is positive: its signs are
+    # right, so the exact signs change nothing and the exact amplitudes
+    # with its phases are the ground state.
+    import zoo
+    from zoo.physics import hamiltonians, lattice
+    ham = hamiltonians.Heisenberg(lattice.chain(8), marshall_sign=True)
+    model = zoo.FastARNNDense(zoo.spin_half(8, total_sz=0), layers=2,
+                              features=4, param_dtype=jnp.float64)
+    params, _ = model.init(jax.random.key(0))
+    figures = sign_structure.decompose(model, params, ham)
+    self.assertEqual(figures["states"], 70)
+    self.assertAlmostEqual(figures["right_signs"], 1.0, places=12)
+    self.assertEqual(figures["phase_spread"], 0.0)
+    self.assertLess(figures["model_phases"], 1e-12)
+    self.assertAlmostEqual(figures["exact_signs"], figures["model"],
+                           places=12)
+    # The model's energy: sum_x p(x) E_loc(x) over the sector, by the
+    # local energies.
+    x = model.hilbert.all_states()
+    p = jnp.exp(2 * jax.jit(model.log_psi)(params, x))
+    e = float(jnp.sum(p * jax.jit(lambda x: ham.local_energy(
+        model.log_psi, params, x))(x)))
+    self.assertAlmostEqual(abs(e - figures["exact"]) / abs(figures["exact"]),
+                           figures["model"], places=12)
+    self.assertGreater(figures["model"], 1e-3)
+    self.assertTrue(0 < figures["overlap"] < 1)
+
+  def test_a_frustrated_model_and_the_command(self):
+    # J1-J2 at J2 = 0.5 breaks the Marshall sign: a real positive model
+    # misses part of the ground state's weight, and the exact signs lower
+    # its energy.
+    import zoo
+    from zoo.physics import hamiltonians, lattice
+    ham = hamiltonians.J1J2(lattice.square(2, 4), J2=0.8, marshall_sign=True)
+    model = zoo.FastARNNDense(zoo.spin_half(8, total_sz=0), layers=1,
+                              features=4, param_dtype=jnp.float64)
+    params, _ = model.init(jax.random.key(1))
+    figures = sign_structure.decompose(model, params, ham)
+    self.assertLess(figures["right_signs"], 0.99)
+    self.assertLess(figures["exact_signs"], figures["model"])
+    with self.assertRaisesRegex(AssertionError, "--run=pretrained:nope"):
+      run("experiments.sign_structure", "--run=pretrained:nope")
+
+  @pytest.mark.slow
+  def test_the_command_on_a_trained_model(self):
+    out_dir = self.enterContext(tempfile.TemporaryDirectory())
+    path = os.path.join(out_dir, "signs.json")
+    out = run("experiments.sign_structure",
+              "--run=pretrained:j1j2_square_4x4", f"--json={path}")
+    with open(path) as f:
+      figures = json.load(f)
+    self.assertIn(f"model         rel. error {figures['model']:.3e}", out)
+    self.assertEqual(figures["states"], 12870)
+    with self.assertRaisesRegex(AssertionError, "exists"):
+      run("experiments.sign_structure", "--run=pretrained:j1j2_square_4x4",
+          f"--json={path}")
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Ground-state energies by exact (Lanczos) diagonalization, with a disk cache.
+"""Ground states by exact (Lanczos) diagonalization: energies with a disk
+cache, and the state itself in the basis of a Hamiltonian's sparse matrix.
 
 The cache holds one small JSON file per (Hamiltonian, sector), named by a
 hash of a stable description (type, lattice shape, boundary, couplings,
@@ -84,13 +85,72 @@ def _write_cache(path: pathlib.Path, key: dict[str, Any], energy: float):
 
 
 def _lowest_eigenvalue(matrix) -> float:
+  return _lowest(matrix, vector=False)[0]
+
+
+def _lowest(matrix, vector: bool) -> tuple[float, np.ndarray | None]:
+  """(the lowest eigenvalue, its normalized eigenvector or None)."""
   if matrix.shape[0] < _DENSE_BELOW:
-    return float(scipy.linalg.eigvalsh(matrix.toarray())[0])
+    values, vectors = scipy.linalg.eigh(matrix.toarray())
+    return float(values[0]), vectors[:, 0] if vector else None
   # A fixed start vector makes the result reproducible to the last digits.
   v0 = np.random.default_rng(0).standard_normal(matrix.shape[0])
-  (energy,) = scipy.sparse.linalg.eigsh(matrix, k=1, which="SA", v0=v0,
-                                        return_eigenvectors=False)
-  return float(energy)
+  if not vector:
+    (energy,) = scipy.sparse.linalg.eigsh(matrix, k=1, which="SA", v0=v0,
+                                          return_eigenvectors=False)
+    return float(energy), None
+  values, vectors = scipy.sparse.linalg.eigsh(matrix, k=1, which="SA", v0=v0)
+  return float(values[0]), vectors[:, 0] / np.linalg.norm(vectors[:, 0])
+
+
+def ground_state(hamiltonian: hamiltonians.SpinHalfHamiltonian, *,
+                 sector: float | None = None) -> tuple[float, np.ndarray]:
+  """(the ground-state energy, the ground state [S], real and normalized)
+  of a Hamiltonian on N <= MAX_ED_SITES sites, in the basis of
+  `hamiltonian.to_sparse(sector=sector)` (`basis_rows`); not cached.
+
+  Raises:
+    ValueError: as `ground_state_energy`.
+  """
+  _check(hamiltonian, sector)
+  return _lowest(hamiltonian.to_sparse(sector=sector), vector=True)
+
+
+def basis_rows(states, sector: float | None = None) -> np.ndarray:
+  """[B] the rows of `to_sparse(sector=sector)` that the spin-1/2
+  configurations `states` [B, N] (values -1, +1) are.
+
+  Raises:
+    ValueError: a configuration outside the sector (total S^z = sector).
+  """
+  states = np.asarray(states)
+  n = states.shape[1]
+  bits = (states > 0).astype(np.int64) @ (1 << np.arange(n - 1, -1, -1))
+  if sector is None:
+    return bits
+  basis = hamiltonians.sz_sector_states(n, sector)
+  rows = np.minimum(np.searchsorted(basis, bits), len(basis) - 1)
+  outside = basis[rows] != bits
+  if outside.any():
+    raise ValueError(f"states[{int(np.argmax(outside))}] is not in the "
+                     f"sector of total S^z = {sector:g}")
+  return rows
+
+
+def _check(hamiltonian, sector) -> None:
+  if not isinstance(hamiltonian, hamiltonians.SpinHalfHamiltonian):
+    raise ValueError(
+        f"hamiltonian must be a zoo.physics.hamiltonians Hamiltonian, "
+        f"got {hamiltonian!r}")
+  n = hamiltonian.n_sites
+  if n > MAX_ED_SITES:
+    raise ValueError(
+        f"exact diagonalization supports N <= {MAX_ED_SITES} sites, got N={n} "
+        f"({hamiltonian.lattice})")
+  if sector is not None and not hamiltonian.terms().conserves_sz:
+    raise ValueError(
+        f"sector={sector!r} needs a Hamiltonian that conserves S^z, "
+        f"got {hamiltonian!r}")
 
 
 def ground_state_energy(hamiltonian: hamiltonians.SpinHalfHamiltonian, *,
@@ -109,20 +169,7 @@ def ground_state_energy(hamiltonian: hamiltonians.SpinHalfHamiltonian, *,
   Returns:
     The ground-state energy (of the sector, if one is given).
   """
-  if not isinstance(hamiltonian, hamiltonians.SpinHalfHamiltonian):
-    raise ValueError(
-        f"hamiltonian must be a zoo.physics.hamiltonians Hamiltonian, "
-        f"got {hamiltonian!r}")
-  n = hamiltonian.n_sites
-  if n > MAX_ED_SITES:
-    raise ValueError(
-        f"exact diagonalization supports N <= {MAX_ED_SITES} sites, got N={n} "
-        f"({hamiltonian.lattice})")
-  if sector is not None and not hamiltonian.terms().conserves_sz:
-    raise ValueError(
-        f"sector={sector!r} needs a Hamiltonian that conserves S^z, "
-        f"got {hamiltonian!r}")
-
+  _check(hamiltonian, sector)
   if not isinstance(cache, (bool, str, os.PathLike)):
     raise ValueError(f"cache must be a bool or a directory, got {cache!r}")
 
