@@ -109,6 +109,26 @@ SYMMETRIZED_CASES = [
 FAST_TIER_FAMILIES = ("gru",)
 
 
+def check_against_full_passes(model, ham, samples: int) -> None:
+  """The local energies of `samples` samples by the model's default
+  strategy in chunks of 5 and, where it restarts, by restarts in passes of
+  one configuration and of a few (the passes start at different steps; the
+  default's hold all of them here), against full passes to 1e-10."""
+  params, _ = model.init(jax.random.key(0))
+  x = sampler.sample(model, params, jax.random.key(1), samples)
+  full = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
+      params, x)
+  if model.restarts:
+    for per_pass in (1, 7):
+      restarted = jax.jit(lambda p, x, n=per_pass: local_energy.Restarts(
+          configs_per_pass=n)(model, ham, p, x))(params, x)
+      np.testing.assert_allclose(restarted, full, rtol=0, atol=1e-10,
+                                 err_msg=f"{per_pass} per pass")
+  chunked = jax.jit(lambda p, x: local_energy.local_energies(
+      model, ham, p, x, chunk_size=5))(params, x)
+  np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)
+
+
 class LocalEnergyTest(parameterized.TestCase):
 
   @helpers.grid(CASES,
@@ -123,22 +143,7 @@ class LocalEnergyTest(parameterized.TestCase):
     if "pbc" in fields:
       fields["pbc"] = ham.lattice.pbc
     model = helpers.SLOW_FAST[family][1](hilbert, param_dtype=dtype, **fields)
-    params, _ = model.init(jax.random.key(0))
-    x = sampler.sample(model, params, jax.random.key(1), 24)
-    full = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
-        params, x)
-    if model.restarts:
-      # Restarts in passes of one configuration and of a few (the passes
-      # start at different steps); the default's (the chunked call below)
-      # hold all of them here.
-      for per_pass in (1, 7):
-        restarted = jax.jit(lambda p, x, n=per_pass: local_energy.Restarts(
-            configs_per_pass=n)(model, ham, p, x))(params, x)
-        np.testing.assert_allclose(restarted, full, rtol=0, atol=1e-10,
-                                   err_msg=f"{per_pass} per pass")
-    chunked = jax.jit(lambda p, x: local_energy.local_energies(
-        model, ham, p, x, chunk_size=5))(params, x)
-    np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)
+    check_against_full_passes(model, ham, 24)
     self.assertEqual(local_energy.strategy_for(model, ham).name == "restart",
                      zoo.models.FAMILIES[family].body.restarts)
 
@@ -155,18 +160,7 @@ class LocalEnergyTest(parameterized.TestCase):
                         pbc=ham.lattice.pbc),
         symmetric.symmetry_group(names, hilbert, ham.lattice.pbc))
     self.assertEqual(local_energy.strategy_for(model, ham).name, "restart")
-    params, _ = model.init(jax.random.key(0))
-    x = sampler.sample(model, params, jax.random.key(1), 16)
-    full = jax.jit(lambda p, x: ham.local_energy(model.log_psi, p, x))(
-        params, x)
-    for per_pass in (1, 7):
-      restarted = jax.jit(lambda p, x, n=per_pass: local_energy.Restarts(
-          configs_per_pass=n)(model, ham, p, x))(params, x)
-      np.testing.assert_allclose(restarted, full, rtol=0, atol=1e-10,
-                                 err_msg=f"{per_pass} per pass")
-    chunked = jax.jit(lambda p, x: local_energy.local_energies(
-        model, ham, p, x, chunk_size=5))(params, x)
-    np.testing.assert_allclose(chunked, full, rtol=0, atol=1e-10)
+    check_against_full_passes(model, ham, 16)
 
   @parameterized.named_parameters(
       dict(testcase_name=f"{system}_{jnp.dtype(dtype).name}", system=system,
