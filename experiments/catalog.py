@@ -359,7 +359,8 @@ def _machine() -> str:
                    if line.startswith("model name"))
   except (OSError, StopIteration):
     model = "unknown CPU"
-  return f"{model}, {len(os.sched_getaffinity(0))} cores"
+  cores = len(os.sched_getaffinity(0))
+  return f"{model}, {cores} core{'' if cores == 1 else 's'}"
 
 
 def run(argv: Sequence[str]) -> int:
