@@ -15,13 +15,17 @@ import jax.numpy as jnp
 
 
 def split_chunks(a: jax.Array, chunk_size: int, fill) -> jax.Array:
-  """[B, ...] -> [B // C rounded up, C, ...], the last chunk padded.
+  """[B, ...] -> [n, C', ...]: n = B / C chunks (rounded up) of C' = B / n
+  samples (rounded up, at most C), the last chunk padded. Chunks as even
+  as n allows pad the fewest samples (256 in chunks of at most 112: three
+  of 86, not of 112).
 
   `fill` is "first" to pad with copies of a[0] (a valid configuration, where
   zeros may be none) or a number to pad with.
   """
   batch = a.shape[0]
   n_chunks = -(-batch // chunk_size)
+  chunk_size = -(-batch // n_chunks)
   pad = n_chunks * chunk_size - batch
   if fill == "first":
     padding = jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])
