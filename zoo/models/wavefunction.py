@@ -95,7 +95,7 @@ class Images(NamedTuple):
     permutations: [G, N] int, site i of image g holds site
       permutations[g, i] of x (up to a sign, `apply`).
     apply: x [B, N] -> its images [G, B, N].
-    combine: the base's log psi of the images [G, B] -> the model's [B].
+    combine: the base's log psi of the images [G, ...] -> the model's [...].
   """
   base: "Wavefunction"
   permutations: np.ndarray
