@@ -16,6 +16,9 @@ import pytest
 from experiments import compare_runs
 from experiments import sign_structure
 from experiments import workdir as workdir_lib
+import zoo
+from zoo.physics import hamiltonians
+from zoo.physics import lattice
 from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,8 +81,6 @@ class SignStructureTest(absltest.TestCase):
     # (Perron-Frobenius), and a real model is positive: its signs are
     # right, so the exact signs change nothing and the exact amplitudes
     # with its phases are the ground state.
-    import zoo
-    from zoo.physics import hamiltonians, lattice
     ham = hamiltonians.Heisenberg(lattice.chain(8), marshall_sign=True)
     model = zoo.FastARNNDense(zoo.spin_half(8, total_sz=0), layers=2,
                               features=4, param_dtype=jnp.float64)
@@ -106,8 +107,6 @@ class SignStructureTest(absltest.TestCase):
     # J1-J2 at J2 = 0.5 breaks the Marshall sign: a real positive model
     # misses part of the ground state's weight, and the exact signs lower
     # its energy.
-    import zoo
-    from zoo.physics import hamiltonians, lattice
     ham = hamiltonians.J1J2(lattice.square(2, 4), J2=0.8, marshall_sign=True)
     model = zoo.FastARNNDense(zoo.spin_half(8, total_sz=0), layers=1,
                               features=4, param_dtype=jnp.float64)
