@@ -225,6 +225,7 @@ def case_label(name: str) -> str:
   dilation = case.get("dilation")
   family = " rnn" if case.get("family") == "rnn" else ""
   return (f"{case['dim']}d {size}{family}"
+          + ("" if case.get("pbc", True) else " open")
           + (f" d={dilation}" if dilation else "")
           + (" SR" if case.get("sr") else ""))
 

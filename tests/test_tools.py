@@ -217,6 +217,28 @@ class ToolsTest(absltest.TestCase):
     self.assertLess(trained["relative_error"], 1)
     self.assertIn("## train_6x6", table)
 
+  def test_gpu_figures_only_and_budgets(self):
+    # --only keeps the named cases (here the 16-sample step of the two);
+    # --budgets sets a part's seconds, and a bad one names itself.
+    with tempfile.TemporaryDirectory() as out:
+      run("experiments.gpu_figures", "--scale=tiny", "--parts=steps",
+          "--only=n_samples", "--budgets=steps=100", f"--out={out}")
+      with open(os.path.join(out, "figures.json")) as f:
+        (part,) = json.load(f)["parts"]
+    self.assertEqual(part["status"], "ok", part)
+    self.assertEqual([row["case"] for row in part["rows"]],
+                     ["heisenberg_square_6x6:tiny=True|vmc.n_samples=16"])
+    self.assertGreater(part["rows"][0]["step_s"], 0)
+    for bad in ("steps=0", "stepz=10", "steps=ten"):
+      result = subprocess.run(
+          [sys.executable, "-m", "experiments.gpu_figures", "--scale=tiny",
+           f"--budgets={bad}", "--out=/nonexistent/never"], cwd=ROOT,
+          env=helpers.subprocess_env(), capture_output=True, text=True,
+          timeout=120)
+      self.assertNotEqual(result.returncode, 0)
+      self.assertIn(f"--budgets: {bad!r} must be PART=SECONDS",
+                    result.stderr)
+
 
 if __name__ == "__main__":
   absltest.main()
