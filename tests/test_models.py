@@ -192,7 +192,7 @@ class FastEqualsSlowArchitecturesTest(parameterized.TestCase):
   def test_float32_stays_float32(self):
     for family in helpers.SLOW_FAST:
       model = helpers.build(family, True, "spin_half", jnp.float32)
-      params, _ = model.init(jax.random.key(0))
+      params, _ = jax.jit(model.init)(jax.random.key(0))  # dtypes only
       for leaf in jax.tree.leaves(params):
         self.assertEqual(leaf.dtype, jnp.float32)
       x = random_states(model.hilbert, jax.random.key(1), 4).astype(jnp.float32)
