@@ -380,7 +380,11 @@ def _restarted_log_psi(model, params, x: jax.Array, xp: jax.Array,
   count = jnp.sum(live)
   per_pass = min(configs_per_pass, pairs)
   passes = (count + per_pass - 1) // per_pass
-  ranked = jnp.pad(ranked, (0, -pairs % per_pass), constant_values=pairs)
+  # Padding with distinct indices past the end (dropped by the writes), so
+  # that every pass writes to distinct indices: the writes then promise
+  # unique indices, which lets XLA scatter complex128 values in parallel on
+  # a GPU (it has no 128-bit atomics, and would write them one at a time).
+  ranked = jnp.concatenate([ranked, pairs + jnp.arange(-pairs % per_pass)])
   configs = xp.reshape(pairs, n)
   log_psi = jnp.broadcast_to(log_psi_x[:, None], (batch, m)).reshape(-1)
 
@@ -394,7 +398,8 @@ def _restarted_log_psi(model, params, x: jax.Array, xp: jax.Array,
     cond = model.conditionals_restarted(params, config, states, start)
     total = jnp.sum(jnp.take_along_axis(
         cond, indices(config)[..., None], axis=-1)[..., 0], axis=1)  # [P]
-    return log_psi.at[pair].set(total.astype(log_psi.dtype), mode="drop")
+    return log_psi.at[pair].set(total.astype(log_psi.dtype), mode="drop",
+                                unique_indices=True)
 
   log_psi = jax.lax.fori_loop(0, passes, one_pass, log_psi)
   return log_psi_x, log_psi.reshape(batch, m)
