@@ -85,9 +85,9 @@ flags.DEFINE_integer("budget_s", 595, "Seconds for everything; a part gets "
 flags.DEFINE_bool("allow_cpu", False, "Run --scale=full without a GPU.")
 flags.DEFINE_list("budgets", [], "Budgets in seconds instead of the parts' "
                   "own, as PART=SECONDS (e.g. steps=120).")
-flags.DEFINE_list("only", [], "Only the named cases (of the parts that "
-                  "name theirs: netket_sampling, netket_vmc, steps, stages) "
-                  "(whose name contains one of these); the others skipped.")
+flags.DEFINE_list("only", [], "Keep only the cases whose name contains "
+                  "one of these texts, in the parts that name their cases "
+                  "(netket_sampling, netket_vmc, steps, stages).")
 flags.DEFINE_string("part", None, "(internal) Run this part here.")
 flags.DEFINE_float("deadline", None, "(internal) The part's end, Unix time.")
 
