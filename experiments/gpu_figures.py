@@ -580,15 +580,16 @@ def main(argv):
         f"--parts: unknown {unknown}; known: {list(BUDGETS)}")
   budgets = dict(BUDGETS)
   for item in FLAGS.budgets:
-    name, _, seconds = item.partition("=")
+    name, _, text = item.partition("=")
     try:
-      budgets[name] = float(seconds)
+      seconds = float(text)
     except ValueError:
-      budgets[name] = None
-    if name not in BUDGETS or not budgets[name] or budgets[name] <= 0:
+      seconds = float("nan")
+    if name not in BUDGETS or not seconds > 0:  # nan too
       raise app.UsageError(
           f"--budgets: {item!r} must be PART=SECONDS with a part of "
           f"{list(BUDGETS)} and seconds > 0")
+    budgets[name] = seconds
   start = time.time()
   os.makedirs(FLAGS.out, exist_ok=True)
   info = machine()

@@ -225,14 +225,15 @@ class ToolsTest(absltest.TestCase):
     self.assertIn("## train_6x6", table)
 
   def test_gpu_figures_refuses_a_bad_budget(self):
-    result = subprocess.run(
-        [sys.executable, "-m", "experiments.gpu_figures", "--scale=tiny",
-         "--budgets=steps=ten", "--out=/nonexistent/never"], cwd=ROOT,
-        env=helpers.subprocess_env(), capture_output=True, text=True,
-        timeout=120)
-    self.assertNotEqual(result.returncode, 0)
-    self.assertIn("--budgets: 'steps=ten' must be PART=SECONDS",
-                  result.stderr)
+    for bad in ("steps=ten", "steps=nan"):
+      result = subprocess.run(
+          [sys.executable, "-m", "experiments.gpu_figures", "--scale=tiny",
+           f"--budgets={bad}", "--out=/nonexistent/never"], cwd=ROOT,
+          env=helpers.subprocess_env(), capture_output=True, text=True,
+          timeout=120)
+      self.assertNotEqual(result.returncode, 0)
+      self.assertIn(f"--budgets: {bad!r} must be PART=SECONDS",
+                    result.stderr)
 
 
 if __name__ == "__main__":
