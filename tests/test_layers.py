@@ -224,6 +224,24 @@ class NeighbourhoodTest(parameterized.TestCase):
       # Snake order has no blind spot: every earlier site reaches this one.
       self.assertEqual(reach[t], set(order[:t]), f"step {t}")
 
+  @parameterized.parameters(
+      ((7,), False), ((7,), True), ((4, 5), False), ((4, 5), True),
+      ((2, 2), True), ((1, 5), True), ((5, 1), True))
+  def test_rare_directions_are_absent_off_their_steps(self, shape, pbc):
+    """A step multiplies the rare directions' states only on rare_steps:
+    everywhere else they must be absent (zeros)."""
+    nb = nn.neighbourhood(shape, pbc)
+    self.assertEqual(sorted(nb.common + nb.rare),
+                     list(range(len(nb.directions))))
+    rare = nb.present[:, list(nb.rare)]
+    np.testing.assert_array_equal(rare.any(axis=1), nb.rare_steps)
+    self.assertTrue(np.all(2 * nb.present[:, list(nb.rare)].sum(axis=0)
+                           <= len(nb.order)))
+    if pbc and len(shape) == 2 and min(shape) > 2:  # the wrap-arounds
+      self.assertEqual([nb.directions[d] for d in nb.rare], ["next", "below"])
+    if not pbc and min(shape) > 2:
+      self.assertEqual(nb.rare, ())
+
   @parameterized.parameters(((6,), True), ((4, 5), True), ((5, 3), False))
   def test_buffers_hold_the_state_each_step_reads(self, shape, pbc):
     """Replays the ring and the first steps' buffer with step numbers."""

@@ -41,14 +41,18 @@ cotangent, `zoo.nn.gradient_rules`).
 
 Every face runs the same step, one product of the three blocks' weights
 stacked ([W_a; W_z; [0, W_m]], `fused`) with v (the products are small, so
-one call instead of two pays). The full pass (`__call__`, a layer's own
+one call instead of two pays). The wrap-around directions of a periodic
+lattice (`next`, `below`) have a neighbour on few steps (a row's last
+step, the last row): their columns form a second product, taken only on
+those steps (`Neighbourhood.rare`), so a periodic step multiplies about as
+much as an open one. The full pass (`__call__`, a layer's own
 inputs at every step) scans it over the sites; the cached pass
 (`cached_step`) takes one step with the states in Haiku state, one buffer
 of slots: a ring of the last R steps' states, on periodic lattices the
 states of the first steps (which the last row and the end of a chain read
 back), a slot that stays zero (what an absent neighbour reads) and one
-that is written and never read. Every step reads its neighbours with one
-gather from a table of slots and writes two slots, so nothing is masked on
+that is written and never read. Every step reads its neighbours by a
+table of slots and writes two slots, so nothing is masked on
 the way. A restart (`restart_step`, local energies) recomputes
 configurations from a step on, reading their earlier states from a
 history of every step's states instead of a ring.
@@ -62,7 +66,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import haiku as hk
 import jax
@@ -101,6 +105,11 @@ class Neighbourhood:
     read_step: [T, D] the step of the neighbour's state, T where absent:
       where a history of every step's states [T + 1, F, B] (its last row
       zero) holds it (`LatticeGRU.restart_step`).
+    rare: the directions present on at most half the steps (the
+      wrap-arounds `next` and `below` of a periodic lattice): a step
+      multiplies their states only on `rare_steps`, the others read zeros.
+    common: the other directions, multiplied at every step.
+    rare_steps: [T] the steps where some rare direction is present.
   """
   shape: tuple[int, ...]
   pbc: bool
@@ -113,6 +122,9 @@ class Neighbourhood:
   read_slot: np.ndarray
   keep_slot: np.ndarray
   read_step: np.ndarray
+  rare: tuple[int, ...]
+  common: tuple[int, ...]
+  rare_steps: np.ndarray
 
   @property
   def slots(self) -> int:
@@ -188,10 +200,13 @@ def neighbourhood(shape, pbc: bool) -> Neighbourhood:
   read_slot = np.where(present, read_slot, zero)
   keep_slot = np.where(np.arange(n) < first, ring + np.arange(n), trash)
   read_step = np.where(present, step_of[sites], n)
+  rare = tuple(d for d in range(len(names)) if 2 * present[:, d].sum() <= n)
+  common = tuple(d for d in range(len(names)) if d not in rare)
   return Neighbourhood(shape=shape, pbc=bool(pbc), directions=names,
                        order=order, sites=sites, present=present, ring=ring,
                        first=first, read_slot=read_slot, keep_slot=keep_slot,
-                       read_step=read_step)
+                       read_step=read_step, rare=rare, common=common,
+                       rare_steps=present[:, list(rare)].any(axis=1))
 
 
 class LatticeGRU(hk.Module):
@@ -240,10 +255,17 @@ class LatticeGRU(hk.Module):
     """The linear outputs [3F, B] (candidate and update gates, merge) -> h."""
     return _cell(*_gates(linear, self.features))
 
-  def fused(self, weights, inputs: int) -> tuple[jax.Array, jax.Array | None]:
-    """The gates' and the merge's weights as one matrix over [own input;
-    neighbours]: ([3F, I + D F], the bias [3F, 1] or None), so that a step
-    is one product (the merge's block over the own input is zero)."""
+  def fused(self, weights, inputs: int) -> Fused:
+    """The gates' and the merge's weights as products over [own input;
+    neighbours] (`Fused`), so that a step is one product, two on the steps
+    where a rare direction is present (the merge's block over the own
+    input is zero)."""
+    return self._pass().split(*self._matrix(weights, inputs), inputs)
+
+  def _matrix(self, weights, inputs: int
+              ) -> tuple[jax.Array, jax.Array | None]:
+    """([3F, I + D F] over [own input; the directions in order], the bias
+    [3F, 1] or None)."""
     f = self.features
     merge = jnp.concatenate(
         [jnp.zeros((f, inputs), self.param_dtype), weights["w_m"]], axis=1)
@@ -254,13 +276,16 @@ class LatticeGRU(hk.Module):
       bias = bias[:, None]
     return matrix, bias
 
-  def step(self, fused, own: jax.Array, neighbours: jax.Array) -> jax.Array:
-    """One step: own input [I, B], neighbour states [D F, B] -> h [F, B];
-    `fused` from `fused`."""
-    matrix, bias = fused
-    v = jnp.concatenate([own.astype(self.param_dtype), neighbours])
-    linear = jnp.dot(matrix, v, precision=self.precision)
-    return self._cell(linear if bias is None else linear + bias)
+  def _pass(self) -> _Pass:
+    return _Pass(self.neighbours, self.features, self.precision)
+
+  def step(self, fused: Fused, own: jax.Array, neighbour, t) -> jax.Array:
+    """Step t: own input [I, B] and `neighbour(d)`, the state [F, B] of
+    direction d's neighbour (zeros where absent) -> h [F, B]; `fused` from
+    `fused`."""
+    linear = self._pass().linear(fused, own.astype(self.param_dtype),
+                                 neighbour, t)
+    return self._cell(linear if fused.bias is None else linear + fused.bias)
 
   def history(self, states: jax.Array) -> jax.Array:
     """Every step's states [T, F, B] -> the history a restart reads [T + 1,
@@ -279,10 +304,8 @@ class LatticeGRU(hk.Module):
     reads them from a history of every step's states (the others' before
     the restart, its own after), and no cache is rebuilt."""
     read = jnp.asarray(self.neighbours.read_step)[t]  # [D]
-    neighbours = jnp.concatenate([  # [D F, b], a dynamic slice each
-        jax.lax.dynamic_index_in_dim(history, read[d], 0, keepdims=False)
-        for d in range(len(self.neighbours.directions))])
-    h = self.step(fused, own, neighbours)
+    h = self.step(fused, own, lambda d: jax.lax.dynamic_index_in_dim(
+        history, read[d], 0, keepdims=False), t)
     return h, jax.lax.dynamic_update_index_in_dim(history, h, t, 0)
 
   def __call__(self, own: jax.Array) -> jax.Array:
@@ -298,13 +321,13 @@ class LatticeGRU(hk.Module):
 
   def _scan(self, own: jax.Array, shift: jax.Array | None, record: bool):
     steps, inputs, batch = own.shape
-    matrix, bias = self.fused(self.weights(inputs), inputs)
+    matrix, bias = self._matrix(self.weights(inputs), inputs)
     if bias is None:
       bias = jnp.zeros((matrix.shape[0], 1), self.param_dtype)
     if shift is not None:
       shift = jnp.transpose(shift, (1, 2, 0))  # [T, 3F, B]
-    h = _full_pass(_Pass(self.neighbours, self.features, self.precision),
-                   matrix, bias, own.astype(self.param_dtype), shift)
+    h = _full_pass(self._pass(), matrix, bias, own.astype(self.param_dtype),
+                   shift)
     if not record:
       return h, None, None
     history = self.history(h)
@@ -335,20 +358,10 @@ class LatticeGRU(hk.Module):
 
     return gradient_rules.GradientRule(sample_gradients)
 
-  def gather(self, buffer: jax.Array, t: jax.Array) -> jax.Array:
-    """The neighbours' states at step t: [D F, B]."""
-    return _Pass(self.neighbours, self.features, self.precision).gather(
-        buffer, t)
-
   def empty_buffer(self, batch_size: int) -> jax.Array:
     """The slots (see `Neighbourhood`), zeros: [S, F, B]."""
     return jnp.zeros((self.neighbours.slots, self.features, batch_size),
                      self.param_dtype)
-
-  def store(self, buffer: jax.Array, h: jax.Array, t: jax.Array) -> jax.Array:
-    """The buffer with the state of step t written."""
-    return _Pass(self.neighbours, self.features, self.precision).store(
-        buffer, h, t)
 
   def init_cache(self, batch_size: int) -> None:
     hk.set_state("buffer", self.empty_buffer(batch_size))
@@ -358,10 +371,26 @@ class LatticeGRU(hk.Module):
     """The cached pass: own input [I, B] at step t -> h [F, B]; the states
     of the steps before t are in the cache."""
     buffer = hk.get_state("buffer")
+    layer = self._pass()
     h = self.step(self.fused(self.weights(in_features), in_features), own,
-                  self.gather(buffer, t))
-    hk.set_state("buffer", self.store(buffer, h, t))
+                  layer.reader(buffer, t), t)
+    hk.set_state("buffer", layer.store(buffer, h, t))
     return h
+
+
+class Fused(NamedTuple):
+  """A layer's weights as products over [own input I; neighbours]
+  (`LatticeGRU.fused`; rows: a, z, the merge).
+
+  Attributes:
+    common: [3F, I + C F] over the own input and the common directions
+      (`Neighbourhood.common`, C of them, in order).
+    rare: [3F, R F] over the rare directions, or None without any.
+    bias: [3F, 1], or None without a bias.
+  """
+  common: jax.Array
+  rare: jax.Array | None
+  bias: jax.Array | None
 
 
 def _gates(linear: jax.Array, features: int):
@@ -384,20 +413,53 @@ class _Pass:
   features: int
   precision: Any
 
-  def gather(self, buffer: jax.Array, t: jax.Array) -> jax.Array:
-    # One dynamic slice per direction: XLA copies slices faster than it
-    # gathers rows.
+  def split(self, matrix: jax.Array, bias: jax.Array | None,
+            inputs: int) -> Fused:
+    """The weights over [own input; the directions in order] [3F, I + D F]
+    -> `Fused`."""
+    return Fused(
+        jnp.concatenate([matrix[:, :inputs]] + self._columns(
+            matrix, inputs, self.neighbours.common), axis=1),
+        (jnp.concatenate(self._columns(matrix, inputs, self.neighbours.rare),
+                         axis=1) if self.neighbours.rare else None),
+        bias)
+
+  def _columns(self, matrix, inputs: int, directions) -> list[jax.Array]:
+    f = self.features
+    return [matrix[:, inputs + d * f:inputs + (d + 1) * f]
+            for d in directions]
+
+  def linear(self, fused: Fused, own: jax.Array, neighbour,
+             t: jax.Array) -> jax.Array:
+    """The products at step t, without the bias: [3F, B]. `neighbour(d)`
+    gives direction d's state [F, B]; the rare directions are read and
+    multiplied only on the steps where one is present."""
+    nb = self.neighbours
+    v = jnp.concatenate([own] + [neighbour(d) for d in nb.common])
+    linear = jnp.dot(fused.common, v, precision=self.precision)
+    if fused.rare is None:
+      return linear
+    rare = jnp.concatenate([neighbour(d) for d in nb.rare])
+    return jax.lax.cond(
+        jnp.asarray(nb.rare_steps)[t],
+        lambda linear, rare: linear + jnp.dot(fused.rare, rare,
+                                              precision=self.precision),
+        lambda linear, rare: linear, linear, rare)
+
+  def reader(self, buffer: jax.Array, t: jax.Array):
+    """d -> the state [F, B] of direction d's neighbour at step t, from the
+    slots: one dynamic slice each (XLA copies slices faster than it gathers
+    rows)."""
     slots = jnp.asarray(self.neighbours.read_slot)[t]  # [D]
-    return jnp.concatenate([
-        jax.lax.dynamic_index_in_dim(buffer, slots[d], 0, keepdims=False)
-        for d in range(len(self.neighbours.directions))])  # [D F, B]
+    return lambda d: jax.lax.dynamic_index_in_dim(buffer, slots[d], 0,
+                                                  keepdims=False)
 
   def store(self, buffer: jax.Array, h: jax.Array, t: jax.Array) -> jax.Array:
+    """The slots with the state of step t written."""
     nb = self.neighbours
     buffer = jax.lax.dynamic_update_index_in_dim(buffer, h, t % nb.ring, 0)
     return jax.lax.dynamic_update_index_in_dim(
         buffer, h, jnp.asarray(nb.keep_slot)[t], 0)
-
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _full_pass(layer: _Pass, matrix: jax.Array, bias: jax.Array,
@@ -424,10 +486,11 @@ def _full_pass_forward(layer, matrix, bias, own, shift):
   shifts = (jnp.zeros((steps, 0, batch), matrix.dtype) if shift is None
             else shift)
 
+  fused = layer.split(matrix, bias, own.shape[1])
+
   def step(buffer, xs):
     t, own_t, shift_t = xs
-    v = jnp.concatenate([own_t, layer.gather(buffer, t)])
-    linear = jnp.dot(matrix, v, precision=layer.precision) + bias
+    linear = layer.linear(fused, own_t, layer.reader(buffer, t), t) + bias
     if shift is not None:
       linear = linear + shift_t
     gates = _gates(linear, f)
@@ -443,7 +506,9 @@ def _full_pass_backward(layer, residuals, h_cotangent):
   matrix, own, h, gates = residuals
   steps, inputs, batch = own.shape
   f = layer.features
-  read = jnp.asarray(layer.neighbours.read_step)  # [T, D]
+  nb = layer.neighbours
+  fused = layer.split(matrix, None, inputs)
+  read = jnp.asarray(nb.read_step)  # [T, D]
   # The states' cotangents by step; row T gathers what absent neighbours
   # would receive.
   pending = _varying_as(jnp.zeros((steps + 1, f, batch), h.dtype),
@@ -455,19 +520,47 @@ def _full_pass_backward(layer, residuals, h_cotangent):
     d_linear = jnp.concatenate([dh * z * (1 - a * a),
                                 dh * (a - merged) * z * (1 - z),
                                 dh * (1 - z)])  # [3F, B]
-    dv = jnp.dot(matrix.T, d_linear, precision=layer.precision)
+    dv = jnp.dot(fused.common.T, d_linear, precision=layer.precision)
+    to = {d: dv[inputs + i * f:inputs + (i + 1) * f]
+          for i, d in enumerate(nb.common)}
+    if fused.rare is not None:  # only where a rare direction is present
+      rare = jax.lax.cond(
+          jnp.asarray(nb.rare_steps)[t],
+          lambda d: jnp.dot(fused.rare.T, d, precision=layer.precision),
+          lambda d: _varying_as(
+              jnp.zeros((len(nb.rare) * f, batch), d.dtype), d),
+          d_linear)
+      to.update({d: rare[i * f:(i + 1) * f] for i, d in enumerate(nb.rare)})
     pending = pending.at[read[t]].add(
-        dv[inputs:].reshape(-1, f, batch))
+        jnp.stack([to[d] for d in range(len(nb.directions))]))
     return pending, (d_linear, dv[:inputs])
 
   _, (d_linear, d_own) = jax.lax.scan(step, pending, jnp.arange(steps),
                                       reverse=True)
   history = jnp.concatenate([h, jnp.zeros_like(h[:1])])
-  neighbours = history[read].reshape(steps, -1, batch)
-  v = jnp.concatenate([own, neighbours], axis=1)  # [T, I + D F, B]
-  # Per step, then summed: XLA on CPU contracts t and b at once slowly.
-  d_matrix = jnp.einsum("tob,tib->toi", d_linear, v,
-                        precision=layer.precision).sum(axis=0)
+
+  def products(at, directions, extra=()):
+    """sum over the steps `at` of d_linear x [extra; the directions'
+    states]: [3F, len(extra inputs) + len(directions) F]."""
+    states = history[nb.read_step[np.ix_(at, directions)]]
+    v = jnp.concatenate(list(extra) + [states.reshape(len(at), -1, batch)],
+                        axis=1)
+    # Per step, then summed: XLA on CPU contracts t and b at once slowly.
+    return jnp.einsum("tob,tib->toi", d_linear[at], v,
+                      precision=layer.precision).sum(axis=0)
+
+  # The rare directions' states are zeros off their steps: their columns
+  # sum over those steps only.
+  d_common = products(np.arange(steps), list(nb.common), extra=(own,))
+  blocks = {d: d_common[:, inputs + i * f:inputs + (i + 1) * f]
+            for i, d in enumerate(nb.common)}
+  if nb.rare:
+    d_rare = products(np.flatnonzero(nb.rare_steps), list(nb.rare))
+    blocks.update({d: d_rare[:, i * f:(i + 1) * f]
+                   for i, d in enumerate(nb.rare)})
+  d_matrix = jnp.concatenate(
+      [d_common[:, :inputs]] + [blocks[d] for d in range(len(nb.directions))],
+      axis=1)
   d_bias = jnp.sum(d_linear, axis=(0, 2))[:, None]
   return d_matrix, d_bias, d_own, d_linear
 
