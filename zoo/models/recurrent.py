@@ -111,11 +111,18 @@ class RecurrentBody(Body):
       return out
 
     histories = jax.lax.fori_loop(start, steps, step, histories)
-    return self._site_logits(histories[-1][:steps])
+    # Feature-major, as the states are: a batch-major readout would first
+    # transpose every state.
+    z = self.readout.feature_major(
+        histories[-1][:steps].astype(self.spec.param_dtype))  # [T, K, b]
+    return self._in_site_order(jnp.transpose(z, (2, 0, 1)))
 
   def _site_logits(self, h: jax.Array) -> jax.Array:
     """The top states [T, F, B] -> logits [B, N, K] in site order."""
-    z = self._readout(jnp.transpose(h, (2, 0, 1)))  # [B, T, K]
+    return self._in_site_order(self._readout(jnp.transpose(h, (2, 0, 1))))
+
+  def _in_site_order(self, z: jax.Array) -> jax.Array:
+    """Logits [B, T, K] in step order -> [B, N, K] in site order."""
     return z[:, np.argsort(self.neighbours.order)]
 
   def init_cache(self, batch_size: int) -> None:

@@ -74,16 +74,17 @@ class Linear(hk.Linear):
   feature-major face for few outputs."""
 
   def feature_major(self, x: jax.Array) -> jax.Array:
-    """The same map of feature-major input: [I, B] -> [O, B], as products
-    summed over I. For the few outputs of a readout (K local states) a
-    matrix product is mostly call overhead on CPU; this is one fused loop.
-    The parameters are `__call__`'s (created the same way, in x's dtype)."""
-    input_size = x.shape[0]
+    """The same map of feature-major input: [..., I, B] -> [..., O, B], as
+    products summed over I. For the few outputs of a readout (K local
+    states) a matrix product is mostly call overhead on CPU, or a transpose
+    of the input to batch-major; this is one fused loop. The parameters are
+    `__call__`'s (created the same way, in x's dtype)."""
+    input_size = x.shape[-2]
     w_init = self.w_init or hk.initializers.TruncatedNormal(
         stddev=1. / np.sqrt(input_size))
     w = hk.get_parameter("w", [input_size, self.output_size], x.dtype,
                          init=w_init)
-    out = jnp.sum(w[:, :, None] * x[:, None, :], axis=0)  # [O, B]
+    out = jnp.sum(w[:, :, None] * x[..., :, None, :], axis=-3)  # [..., O, B]
     if self.with_bias:
       b = hk.get_parameter("b", [self.output_size], x.dtype,
                            init=self.b_init)
