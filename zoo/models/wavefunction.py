@@ -10,6 +10,7 @@ Glossary of shapes:
 
 from __future__ import annotations
 
+import functools
 import math
 import typing
 from typing import Any, Callable, Mapping, NamedTuple, Protocol
@@ -241,10 +242,12 @@ class Wavefunction:
     return (x, False) if x.ndim == 2 else (x[None], True)
 
   def init(self, key: jax.Array) -> tuple[Params, State]:
-    """Parameters and an empty state (the cache comes from `init_cache`)."""
-    x = jnp.zeros((1, self.hilbert.size), self.real_dtype)
-    params, state = self._transformed.init(key, x)
-    return params, state
+    """Parameters and an empty state (the cache comes from `init_cache`).
+
+    One compiled program: Haiku creates the parameters by running the
+    forward pass, which under jit is traced and dropped, not run
+    operation by operation (each of which would compile alone)."""
+    return _compiled_init(self)(key)
 
   def conditionals_log_psi(self, params: Params, x) -> jax.Array:
     """log psi_i(k | x_<i) for every site and local state: [B, N, K]."""
@@ -462,3 +465,11 @@ class Wavefunction:
     fields += [f"param_dtype={jnp.dtype(s.param_dtype).name}",
                f"machine_pow={s.machine_pow}"]
     return f"{self.name}({', '.join(fields)})"
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_init(model: Wavefunction):
+  """`Wavefunction.init` of `model` as one jitted function of the key."""
+  x = jax.ShapeDtypeStruct((1, model.hilbert.size), model.real_dtype)
+  return jax.jit(lambda key: model._transformed.init(
+      key, jnp.zeros(x.shape, x.dtype)))
