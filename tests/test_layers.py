@@ -11,6 +11,8 @@ import numpy as np
 
 import zoo  # noqa: F401  (enables float64)
 from zoo import nn
+from zoo import sampler as zoo_sampler
+from zoo.nn import recurrent
 
 B, FIN, FOUT = 3, 2, 4
 
@@ -291,6 +293,36 @@ class LatticeGRUTest(parameterized.TestCase):
 
     jax.test_util.check_grads(loss, (params, shift, own), order=1,
                               modes=["rev"], atol=1e-7, rtol=1e-7)
+
+  @parameterized.parameters(((3, 3),), ((5,),))
+  def test_rare_products_at_every_step_change_nothing(self, shape):
+    """Off CONDITIONAL_BACKENDS the rare directions' product is taken at
+    every step: the full pass, its reverse pass and the cached pass (a
+    model's samples and their log probabilities) equal the conditional
+    ones."""
+    nb = nn.neighbourhood(shape, True)
+    self.assertNotEqual(nb.rare, ())
+    steps, batch, inputs = len(nb.order), 3, 2
+    f = hk.transform(lambda own: nn.LatticeGRU(nb, 3)(own))
+    keys = jax.random.split(jax.random.key(1), 3)
+    own = jax.random.normal(keys[0], (steps, inputs, batch))
+    params = f.init(keys[1], own)
+    model = zoo.FastARNNGRU(zoo.spin_half(shape), layers=2, features=3)
+    model_params, _ = model.init(keys[2])
+
+    def run():
+      jax.clear_caches()  # the flag is read when a pass is traced
+      loss = lambda p, own: jnp.sum(jnp.sin(f.apply(p, None, own)))
+      return (f.apply(params, None, own), jax.grad(loss, (0, 1))(params, own),
+              zoo_sampler.sample(model, model_params, keys[0], 16,
+                                 return_log_prob=True))
+
+    conditional = run()
+    with mock.patch.object(recurrent, "CONDITIONAL_BACKENDS", ()):
+      every_step = run()
+    jax.clear_caches()
+    chex.assert_trees_all_close(every_step, conditional, atol=1e-12,
+                                rtol=1e-12)
 
 
 class ActivationTest(absltest.TestCase):

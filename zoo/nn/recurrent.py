@@ -43,9 +43,9 @@ Every face runs the same step, one product of the three blocks' weights
 stacked ([W_a; W_z; [0, W_m]], `fused`) with v (the products are small, so
 one call instead of two pays). The wrap-around directions of a periodic
 lattice (`next`, `below`) have a neighbour on few steps (a row's last
-step, the last row): their columns form a second product, taken only on
-those steps (`Neighbourhood.rare`), so a periodic step multiplies about as
-much as an open one. The full pass (`__call__`, a layer's own
+step, the last row): their columns form a second product, taken on a CPU
+only on those steps (`Neighbourhood.rare`, `CONDITIONAL_BACKENDS`), so a
+periodic step multiplies about as much as an open one. The full pass (`__call__`, a layer's own
 inputs at every step) scans it over the sites; the cached pass
 (`cached_step`) takes one step with the states in Haiku state, one buffer
 of slots: a ring of the last R steps' states, on periodic lattices the
@@ -76,6 +76,14 @@ import numpy as np
 from zoo import checks
 from zoo.nn import gradient_rules
 from zoo.nn import initializers
+
+# The backends on which a step takes the rare directions' product under a
+# conditional, only on their steps (`Neighbourhood.rare`). A CPU runs a
+# conditional inline; on a GPU XLA may read its predicate back to the host
+# at every step (unmeasured), so elsewhere both products are taken at
+# every step: exact too, the rare directions' states being zeros off
+# their steps.
+CONDITIONAL_BACKENDS = ("cpu",)
 
 DIRECTIONS_1D = ("prev", "next")
 DIRECTIONS_2D = ("prev", "next", "above", "below")
@@ -277,7 +285,8 @@ class LatticeGRU(hk.Module):
     return matrix, bias
 
   def _pass(self) -> _Pass:
-    return _Pass(self.neighbours, self.features, self.precision)
+    return _Pass(self.neighbours, self.features, self.precision,
+                 jax.default_backend() in CONDITIONAL_BACKENDS)
 
   def step(self, fused: Fused, own: jax.Array, neighbour, t) -> jax.Array:
     """Step t: own input [I, B] and `neighbour(d)`, the state [F, B] of
@@ -408,10 +417,13 @@ def _cell(a: jax.Array, z: jax.Array, merged: jax.Array) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class _Pass:
-  """What a full pass needs of its layer besides arrays (static, hashable)."""
+  """What a full pass needs of its layer besides arrays (static, hashable);
+  `conditional`: the rare directions' product only on their steps
+  (`CONDITIONAL_BACKENDS`)."""
   neighbours: Neighbourhood
   features: int
   precision: Any
+  conditional: bool = True
 
   def split(self, matrix: jax.Array, bias: jax.Array | None,
             inputs: int) -> Fused:
@@ -432,14 +444,16 @@ class _Pass:
   def linear(self, fused: Fused, own: jax.Array, neighbour,
              t: jax.Array) -> jax.Array:
     """The products at step t, without the bias: [3F, B]. `neighbour(d)`
-    gives direction d's state [F, B]; the rare directions are read and
-    multiplied only on the steps where one is present."""
+    gives direction d's state [F, B]; the rare directions are multiplied
+    only on the steps where one is present (`conditional`)."""
     nb = self.neighbours
     v = jnp.concatenate([own] + [neighbour(d) for d in nb.common])
     linear = jnp.dot(fused.common, v, precision=self.precision)
     if fused.rare is None:
       return linear
     rare = jnp.concatenate([neighbour(d) for d in nb.rare])
+    if not self.conditional:
+      return linear + jnp.dot(fused.rare, rare, precision=self.precision)
     return jax.lax.cond(
         jnp.asarray(nb.rare_steps)[t],
         lambda linear, rare: linear + jnp.dot(fused.rare, rare,
@@ -524,9 +538,9 @@ def _full_pass_backward(layer, residuals, h_cotangent):
     to = {d: dv[inputs + i * f:inputs + (i + 1) * f]
           for i, d in enumerate(nb.common)}
     if fused.rare is not None:  # only where a rare direction is present
-      rare = jax.lax.cond(
-          jnp.asarray(nb.rare_steps)[t],
-          lambda d: jnp.dot(fused.rare.T, d, precision=layer.precision),
+      product = lambda d: jnp.dot(fused.rare.T, d, precision=layer.precision)
+      rare = product(d_linear) if not layer.conditional else jax.lax.cond(
+          jnp.asarray(nb.rare_steps)[t], product,
           lambda d: _varying_as(
               jnp.zeros((len(nb.rare) * f, batch), d.dtype), d),
           d_linear)
