@@ -174,7 +174,7 @@ def netket_sampling(part: Part):
     set_flags(rounds=5)
     masked = [c for c in bench.SAMPLING_CASES
               if c not in bench.RNN_SAMPLING_CASES]
-    # The recurrent cases first: their targets are open (issue 22).
+    # The recurrent cases first: their figures are furthest from NetKet's.
     cases = ([(c, ["fast"], False) for c in bench.RNN_SAMPLING_CASES]
              + [(c, ["fast", "slow"], c in ("1d_256", "2d_10")) for c in masked])
   for name, models, drives in part.cases(chosen(cases, lambda c: c[0])):
@@ -231,7 +231,7 @@ def netket_vmc(part: Part):
     cases = ["vmc_tfim_1d_64"]
   else:
     set_flags(rounds=5)
-    # The GRU's SR step first (its target is open, issue 22).
+    # The GRU's SR step first: its figure is furthest from its target.
     cases = sorted(bench.VMC_CASES, key=lambda c: "rnn" not in c)
   for name in part.cases(chosen(cases)):
     error = None

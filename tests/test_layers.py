@@ -237,8 +237,7 @@ class NeighbourhoodTest(parameterized.TestCase):
                      list(range(len(nb.directions))))
     rare = nb.present[:, list(nb.rare)]
     np.testing.assert_array_equal(rare.any(axis=1), nb.rare_steps)
-    self.assertTrue(np.all(2 * nb.present[:, list(nb.rare)].sum(axis=0)
-                           <= len(nb.order)))
+    self.assertTrue(np.all(2 * rare.sum(axis=0) <= len(nb.order)))
     if pbc and len(shape) == 2 and min(shape) > 2:  # the wrap-arounds
       self.assertEqual([nb.directions[d] for d in nb.rare], ["next", "below"])
     if not pbc and min(shape) > 2:

@@ -470,6 +470,5 @@ class Wavefunction:
 @functools.lru_cache(maxsize=256)
 def _compiled_init(model: Wavefunction):
   """`Wavefunction.init` of `model` as one jitted function of the key."""
-  x = jax.ShapeDtypeStruct((1, model.hilbert.size), model.real_dtype)
   return jax.jit(lambda key: model._transformed.init(
-      key, jnp.zeros(x.shape, x.dtype)))
+      key, jnp.zeros((1, model.hilbert.size), model.real_dtype)))

@@ -45,15 +45,15 @@ one call instead of two pays). The wrap-around directions of a periodic
 lattice (`next`, `below`) have a neighbour on few steps (a row's last
 step, the last row): their columns form a second product, taken on a CPU
 only on those steps (`Neighbourhood.rare`, `CONDITIONAL_BACKENDS`), so a
-periodic step multiplies about as much as an open one. The full pass (`__call__`, a layer's own
-inputs at every step) scans it over the sites; the cached pass
+periodic step multiplies about as much as an open one. The full pass
+(`__call__`, a layer's own inputs at every step) scans it over the sites;
+the cached pass
 (`cached_step`) takes one step with the states in Haiku state, one buffer
 of slots: a ring of the last R steps' states, on periodic lattices the
 states of the first steps (which the last row and the end of a chain read
 back), a slot that stays zero (what an absent neighbour reads) and one
 that is written and never read. Every step reads its neighbours by a
-table of slots and writes two slots, so nothing is masked on
-the way. A restart (`restart_step`, local energies) recomputes
+table of slots and writes two slots, so nothing is masked on the way. A restart (`restart_step`, local energies) recomputes
 configurations from a step on, reading their earlier states from a
 history of every step's states instead of a ring.
 
@@ -113,11 +113,11 @@ class Neighbourhood:
     read_step: [T, D] the step of the neighbour's state, T where absent:
       where a history of every step's states [T + 1, F, B] (its last row
       zero) holds it (`LatticeGRU.restart_step`).
-    rare: the directions present on at most half the steps (the
-      wrap-arounds `next` and `below` of a periodic lattice): a step
-      multiplies their states only on `rare_steps`, the others read zeros.
-    common: the other directions, multiplied at every step.
-    rare_steps: [T] the steps where some rare direction is present.
+
+  Derived: `rare`, the directions present on at most half the steps (the
+  wrap-arounds `next` and `below` of a periodic lattice), whose states a
+  step multiplies only on `rare_steps` (elsewhere they are zeros);
+  `common`, the others, multiplied at every step.
   """
   shape: tuple[int, ...]
   pbc: bool
@@ -130,9 +130,22 @@ class Neighbourhood:
   read_slot: np.ndarray
   keep_slot: np.ndarray
   read_step: np.ndarray
-  rare: tuple[int, ...]
-  common: tuple[int, ...]
-  rare_steps: np.ndarray
+
+  @functools.cached_property
+  def rare(self) -> tuple[int, ...]:
+    steps = len(self.order)
+    return tuple(d for d in range(len(self.directions))
+                 if 2 * self.present[:, d].sum() <= steps)
+
+  @property
+  def common(self) -> tuple[int, ...]:
+    rare = self.rare
+    return tuple(d for d in range(len(self.directions)) if d not in rare)
+
+  @property
+  def rare_steps(self) -> np.ndarray:
+    """[T] the steps where some rare direction is present."""
+    return self.present[:, list(self.rare)].any(axis=1)
 
   @property
   def slots(self) -> int:
@@ -208,13 +221,10 @@ def neighbourhood(shape, pbc: bool) -> Neighbourhood:
   read_slot = np.where(present, read_slot, zero)
   keep_slot = np.where(np.arange(n) < first, ring + np.arange(n), trash)
   read_step = np.where(present, step_of[sites], n)
-  rare = tuple(d for d in range(len(names)) if 2 * present[:, d].sum() <= n)
-  common = tuple(d for d in range(len(names)) if d not in rare)
   return Neighbourhood(shape=shape, pbc=bool(pbc), directions=names,
                        order=order, sites=sites, present=present, ring=ring,
                        first=first, read_slot=read_slot, keep_slot=keep_slot,
-                       read_step=read_step, rare=rare, common=common,
-                       rare_steps=present[:, list(rare)].any(axis=1))
+                       read_step=read_step)
 
 
 class LatticeGRU(hk.Module):
@@ -429,17 +439,23 @@ class _Pass:
             inputs: int) -> Fused:
     """The weights over [own input; the directions in order] [3F, I + D F]
     -> `Fused`."""
+    nb = self.neighbours
+    columns = self.blocks(matrix, range(len(nb.directions)), inputs, axis=1)
     return Fused(
-        jnp.concatenate([matrix[:, :inputs]] + self._columns(
-            matrix, inputs, self.neighbours.common), axis=1),
-        (jnp.concatenate(self._columns(matrix, inputs, self.neighbours.rare),
-                         axis=1) if self.neighbours.rare else None),
+        jnp.concatenate([matrix[:, :inputs]]
+                        + [columns[d] for d in nb.common], axis=1),
+        (jnp.concatenate([columns[d] for d in nb.rare], axis=1)
+         if nb.rare else None),
         bias)
 
-  def _columns(self, matrix, inputs: int, directions) -> list[jax.Array]:
+  def blocks(self, a: jax.Array, directions, start: int,
+             axis: int) -> dict[int, jax.Array]:
+    """{d: the F-wide block of `a` along `axis` for the i-th of
+    `directions`}, the blocks laid out in that order from `start` on."""
     f = self.features
-    return [matrix[:, inputs + d * f:inputs + (d + 1) * f]
-            for d in directions]
+    return {d: jax.lax.slice_in_dim(a, start + i * f, start + (i + 1) * f,
+                                    axis=axis)
+            for i, d in enumerate(directions)}
 
   def linear(self, fused: Fused, own: jax.Array, neighbour,
              t: jax.Array) -> jax.Array:
@@ -452,13 +468,12 @@ class _Pass:
     if fused.rare is None:
       return linear
     rare = jnp.concatenate([neighbour(d) for d in nb.rare])
+    with_rare = lambda linear, rare: linear + jnp.dot(
+        fused.rare, rare, precision=self.precision)
     if not self.conditional:
-      return linear + jnp.dot(fused.rare, rare, precision=self.precision)
-    return jax.lax.cond(
-        jnp.asarray(nb.rare_steps)[t],
-        lambda linear, rare: linear + jnp.dot(fused.rare, rare,
-                                              precision=self.precision),
-        lambda linear, rare: linear, linear, rare)
+      return with_rare(linear, rare)
+    return jax.lax.cond(jnp.asarray(nb.rare_steps)[t], with_rare,
+                        lambda linear, rare: linear, linear, rare)
 
   def reader(self, buffer: jax.Array, t: jax.Array):
     """d -> the state [F, B] of direction d's neighbour at step t, from the
@@ -474,6 +489,7 @@ class _Pass:
     buffer = jax.lax.dynamic_update_index_in_dim(buffer, h, t % nb.ring, 0)
     return jax.lax.dynamic_update_index_in_dim(
         buffer, h, jnp.asarray(nb.keep_slot)[t], 0)
+
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _full_pass(layer: _Pass, matrix: jax.Array, bias: jax.Array,
@@ -500,7 +516,7 @@ def _full_pass_forward(layer, matrix, bias, own, shift):
   shifts = (jnp.zeros((steps, 0, batch), matrix.dtype) if shift is None
             else shift)
 
-  fused = layer.split(matrix, bias, own.shape[1])
+  fused = layer.split(matrix, None, own.shape[1])  # the bias added below
 
   def step(buffer, xs):
     t, own_t, shift_t = xs
@@ -535,8 +551,7 @@ def _full_pass_backward(layer, residuals, h_cotangent):
                                 dh * (a - merged) * z * (1 - z),
                                 dh * (1 - z)])  # [3F, B]
     dv = jnp.dot(fused.common.T, d_linear, precision=layer.precision)
-    to = {d: dv[inputs + i * f:inputs + (i + 1) * f]
-          for i, d in enumerate(nb.common)}
+    to = layer.blocks(dv, nb.common, inputs, axis=0)
     if fused.rare is not None:  # only where a rare direction is present
       product = lambda d: jnp.dot(fused.rare.T, d, precision=layer.precision)
       rare = product(d_linear) if not layer.conditional else jax.lax.cond(
@@ -544,7 +559,7 @@ def _full_pass_backward(layer, residuals, h_cotangent):
           lambda d: _varying_as(
               jnp.zeros((len(nb.rare) * f, batch), d.dtype), d),
           d_linear)
-      to.update({d: rare[i * f:(i + 1) * f] for i, d in enumerate(nb.rare)})
+      to.update(layer.blocks(rare, nb.rare, 0, axis=0))
     pending = pending.at[read[t]].add(
         jnp.stack([to[d] for d in range(len(nb.directions))]))
     return pending, (d_linear, dv[:inputs])
@@ -566,12 +581,10 @@ def _full_pass_backward(layer, residuals, h_cotangent):
   # The rare directions' states are zeros off their steps: their columns
   # sum over those steps only.
   d_common = products(np.arange(steps), list(nb.common), extra=(own,))
-  blocks = {d: d_common[:, inputs + i * f:inputs + (i + 1) * f]
-            for i, d in enumerate(nb.common)}
+  blocks = layer.blocks(d_common, nb.common, inputs, axis=1)
   if nb.rare:
     d_rare = products(np.flatnonzero(nb.rare_steps), list(nb.rare))
-    blocks.update({d: d_rare[:, i * f:(i + 1) * f]
-                   for i, d in enumerate(nb.rare)})
+    blocks.update(layer.blocks(d_rare, nb.rare, 0, axis=1))
   d_matrix = jnp.concatenate(
       [d_common[:, :inputs]] + [blocks[d] for d in range(len(nb.directions))],
       axis=1)
